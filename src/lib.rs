@@ -4,6 +4,12 @@
 //! Module map (one file per paper concept, see DESIGN.md):
 //! - [`config`]: figment loading of `experiments/*.toml`, validation, hashing.
 //! - [`seed`]: named ChaCha streams derived from one root seed.
+//! - [`results`]: run folders, manifests, locks, typed Parquet writers.
+//! - [`memory`]: counting global allocator (the paper's memory column).
+//! - [`progress`]: progress bars or log lines.
 
 pub mod config;
+pub mod memory;
+pub mod progress;
+pub mod results;
 pub mod seed;
