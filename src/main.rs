@@ -59,6 +59,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 7)]
         reps: usize,
     },
+    /// Fused CPU kernels against the candle compositions they replace (forward + backward).
+    Kernels {
+        /// Repetitions; the median is reported.
+        #[arg(long, default_value_t = 21)]
+        reps: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +94,9 @@ fn run(cli: Cli) -> Result<()> {
             bench_alloc(pairs, reps);
             Ok(())
         }
+        Command::Bench {
+            cmd: BenchCommand::Kernels { reps },
+        } => Ok(entprog::kernels::bench::run(reps)?),
     }
 }
 

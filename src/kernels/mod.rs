@@ -11,6 +11,7 @@
 //! and skipping it is where freezing saves time.
 
 pub mod attention;
+pub mod bench;
 pub mod gelu;
 pub mod norm;
 pub mod residual;
