@@ -82,6 +82,17 @@ fn gelu_matches_candle_tanh_gelu() {
     );
 }
 
+#[test]
+fn gelu_erf_matches_candle_gelu_erf() {
+    let x = randn(&[3, 17, 64], "x").affine(3.0, 0.0).unwrap();
+    compare(
+        "gelu_erf",
+        &[x],
+        |t| kernels::gelu_erf(&t[0]).unwrap(),
+        |t| t[0].gelu_erf().unwrap(),
+    );
+}
+
 fn plain_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
     // [b, n, h, d] -> [b, h, n, d]
     let (q, k, v) = (

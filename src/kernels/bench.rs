@@ -69,6 +69,12 @@ pub fn run(reps: usize) -> Result<()> {
             Box::new(|t| t[0].gelu()),
         ),
         (
+            "gelu_erf_16x64x256",
+            vec![randn(&[b, n, 4 * c], "x")?],
+            Box::new(|t| super::gelu_erf(&t[0])),
+            Box::new(|t| t[0].gelu_erf()),
+        ),
+        (
             "attention_16x64q80kx4x16",
             vec![
                 randn(&[b, n, h, d], "q")?,

@@ -11,7 +11,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{data, slice, tensor_like};
+use super::{data, min_len, slice, tensor_like};
 
 /// DiT's LayerNorm epsilon.
 pub const EPS: f32 = 1e-6;
@@ -104,6 +104,7 @@ impl CustomOp3 for ModulatedLayerNorm {
         y.par_chunks_mut(n * c)
             .zip(x.par_chunks(n * c))
             .zip(shift.par_chunks(c).zip(scale.par_chunks(c)))
+            .with_min_len(min_len(n * c))
             .for_each(|((y, x), (sh, sc))| fwd_sample_mv(x, sh, sc, y));
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
@@ -142,6 +143,7 @@ impl CustomOp3 for ModulatedLayerNorm {
                     .into_par_iter()
                     .zip(split(&mut dshift, mod_chunk, b).into_par_iter()),
             )
+            .with_min_len(min_len(n * c))
             .for_each(|((i, dx), (dsc, dsh))| {
                 let xs = &xd[i * n * c..(i + 1) * n * c];
                 let gs = &gd[i * n * c..(i + 1) * n * c];
