@@ -154,7 +154,7 @@ fn modulated_layer_norm_matches_composition() {
     compare(
         "modulated layer norm",
         &[x, shift, scale],
-        |t| kernels::modulated_layer_norm(&t[0], &t[1], &t[2]).unwrap(),
+        |t| kernels::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6).unwrap(),
         |t| plain_modulated_norm(&t[0], &t[1], &t[2]),
     );
 }
@@ -182,7 +182,7 @@ fn inputs_that_track_no_gradient_get_none() {
     let x = randn(&[2, 6, 16], "x"); // plain tensor: no gradient wanted
     let shift = Var::from_tensor(&randn(&[2, 16], "shift")).unwrap();
     let scale = Var::from_tensor(&randn(&[2, 16], "scale")).unwrap();
-    let y = kernels::modulated_layer_norm(&x, shift.as_tensor(), scale.as_tensor()).unwrap();
+    let y = kernels::modulated_layer_norm(&x, shift.as_tensor(), scale.as_tensor(), 1e-6).unwrap();
     let grads = y.sum_all().unwrap().backward().unwrap();
     assert!(grads.get(&x).is_none());
     assert!(grads.get(shift.as_tensor()).is_some());

@@ -91,7 +91,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, c], "shift")?,
                 randn(&[b, c], "scale")?,
             ],
-            Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2])),
+            Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6)),
             Box::new(|t| plain_norm(&t[0], &t[1], &t[2])),
         ),
         (
