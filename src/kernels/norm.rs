@@ -167,8 +167,10 @@ fn split(v: &mut [f32], len: usize, b: usize) -> Vec<&mut [f32]> {
     }
 }
 
-/// LayerNorm of `x` `[b, n, c]` modulated by `shift`, `scale` `[b, c]` (f32, CPU).
-pub fn modulated_layer_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+/// LayerNorm (epsilon `eps`; DiT uses 1e-6) of `x` `[b, n, c]` modulated by
+/// `shift`, `scale` `[b, c]` (f32, CPU).
+pub fn modulated_layer_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    let op = ModulatedLayerNorm { eps: eps as f32 };
     x.contiguous()?
-        .apply_op3(&shift.contiguous()?, &scale.contiguous()?, ModulatedLayerNorm)
+        .apply_op3(&shift.contiguous()?, &scale.contiguous()?, op)
 }
