@@ -9,6 +9,7 @@
 //! - [`progress`]: progress bars or log lines.
 
 pub mod config;
+pub mod entprog;
 pub mod kernels;
 pub mod memory;
 pub mod progress;
