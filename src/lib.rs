@@ -6,4 +6,7 @@
 //! - [`seed`]: named ChaCha streams derived from one root seed.
 
 pub mod config;
+pub mod diffusion;
+pub mod model;
 pub mod seed;
+pub mod train;

@@ -1,0 +1,433 @@
+//! Integration tests of the denoiser: parameter layout, gates, frozen-linear
+//! savings, FLOPs and peak memory against the number of frozen leading blocks.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use candle_core::{Device, Tensor};
+use entprog::model::{Denoiser, Gate, Inputs, ModelConfig};
+use entprog::seed;
+use rand_distr::{Distribution, StandardNormal};
+
+/// A counting allocator for this test binary (the crate's own `memory`
+/// module will replace it): current and peak live heap bytes.
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Serialises the tests of this binary, so that one test's peak is not
+/// raised by another's allocations.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn randn(dims: &[usize], purpose: &str) -> Tensor {
+    let mut rng = seed::stream(1, purpose, 0);
+    let v: Vec<f32> = (0..dims.iter().product())
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+}
+
+struct Data {
+    x: Tensor,
+    reference: Tensor,
+    poses: Tensor,
+    timesteps: Vec<usize>,
+}
+
+fn data(cfg: &ModelConfig, b: usize, t: usize) -> Data {
+    let s = cfg.image_size;
+    Data {
+        x: randn(&[b, t, 3, s, s], "x"),
+        reference: randn(&[b, 3, s, s], "ref"),
+        poses: randn(&[b, t, 3, s, s], "pose"),
+        timesteps: (0..b).map(|i| 100 + 200 * i).collect(),
+    }
+}
+
+fn inputs(d: &Data) -> Inputs<'_> {
+    Inputs {
+        x_t: &d.x,
+        timesteps: &d.timesteps,
+        reference: Some(&d.reference),
+        poses: Some(&d.poses),
+        cond_keep: None,
+    }
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    a.sub(b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
+
+/// Perturbs every parameter so that zero-initialised paths are active.
+fn randomise(model: &Denoiser) {
+    for (i, p) in model.params().iter().enumerate() {
+        let noise = randn(p.var.dims(), &format!("perturb{i}"))
+            .affine(0.05, 0.0)
+            .unwrap();
+        p.var.set(&p.var.as_tensor().add(&noise).unwrap()).unwrap();
+    }
+}
+
+mod layout {
+    use super::*;
+
+    fn listing(cfg: &ModelConfig) -> String {
+        let shapes = Denoiser::shapes_of(cfg).unwrap();
+        let total: usize = shapes
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
+        let mut out = format!("{} parameters in {} tensors\n", total, shapes.len());
+        for (name, shape) in shapes {
+            out.push_str(&format!("{name} {shape:?}\n"));
+        }
+        out
+    }
+
+    #[test]
+    fn parameter_names_and_shapes_of_each_preset() {
+        let _serial = serial();
+        insta::assert_snapshot!("params_tiny", listing(&ModelConfig::tiny()));
+        insta::assert_snapshot!("params_default", listing(&ModelConfig::default_preset()));
+        insta::assert_snapshot!("params_paper", listing(&ModelConfig::paper()));
+    }
+
+    #[test]
+    fn dry_listing_matches_the_built_model() {
+        let _serial = serial();
+        let cfg = ModelConfig::tiny();
+        let model = cfg.build(0, &Device::Cpu).unwrap();
+        assert_eq!(model.param_shapes(), Denoiser::shapes_of(&cfg).unwrap());
+    }
+
+    #[test]
+    fn the_same_seed_builds_the_same_model() {
+        let _serial = serial();
+        let a = ModelConfig::tiny().build(3, &Device::Cpu).unwrap();
+        let b = ModelConfig::tiny().build(3, &Device::Cpu).unwrap();
+        let c = ModelConfig::tiny().build(4, &Device::Cpu).unwrap();
+        let name = "spatial.01.attn.qkv.weight";
+        let get = |m: &Denoiser| {
+            m.params()
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap()
+                .var
+                .as_tensor()
+                .clone()
+        };
+        assert_eq!(max_abs_diff(&get(&a), &get(&b)), 0.0);
+        assert!(max_abs_diff(&get(&a), &get(&c)) > 0.0);
+    }
+}
+
+mod gates {
+    use super::*;
+
+    #[test]
+    fn a_skipped_block_is_the_identity() {
+        let _serial = serial();
+        let cfg = ModelConfig::tiny();
+        let mut model = cfg.build(0, &Device::Cpu).unwrap();
+        randomise(&model);
+        let d = data(&cfg, 2, 3);
+        let full = model.forward(&inputs(&d)).unwrap();
+        for unit in ["spatial.01", "temporal.02", "reference.00"] {
+            model.set_gate(unit, Gate::Skipped).unwrap();
+            let skipped = model.forward(&inputs(&d)).unwrap();
+            assert!(
+                max_abs_diff(&full, &skipped) > 1e-4,
+                "skipping {unit} changes the output"
+            );
+            // Zero the parameters that make the block's residual branch
+            // non-zero: the block is then an exact identity, and running it
+            // must equal skipping it.
+            let residual = ["adaln", "pose_proj", "attn.out", "mlp.fc2"];
+            let zeroed: Vec<_> = model
+                .params()
+                .iter()
+                .filter(|p| p.unit == unit && residual.iter().any(|r| p.name.contains(r)))
+                .map(|p| (p.var.clone(), p.var.as_tensor().copy().unwrap()))
+                .collect();
+            for (v, _) in &zeroed {
+                v.set(&v.as_tensor().zeros_like().unwrap()).unwrap();
+            }
+            model.set_gate(unit, Gate::Frozen).unwrap();
+            let identity = model.forward(&inputs(&d)).unwrap();
+            assert_eq!(
+                max_abs_diff(&identity, &skipped),
+                0.0,
+                "{unit}: zeroed block equals skipped block"
+            );
+            for (v, old) in zeroed {
+                v.set(&old).unwrap();
+            }
+            model.set_gate(unit, Gate::Trainable).unwrap();
+        }
+    }
+
+    #[test]
+    fn new_conditioning_paths_start_at_the_previous_model() {
+        let _serial = serial();
+        // Fresh zero-initialised pose projections, reference gates and temporal
+        // outputs: feeding the conditions changes nothing until they train.
+        let cfg = ModelConfig::tiny();
+        let model = cfg.build(0, &Device::Cpu).unwrap();
+        for p in model.params() {
+            let zero_init = ["pose_proj", "ref_gate", "adaln"]
+                .iter()
+                .any(|z| p.name.contains(z))
+                || (p.unit.starts_with("temporal") && p.name.contains("attn.out"));
+            if !zero_init {
+                let noise = randn(p.var.dims(), &p.name).affine(0.05, 0.0).unwrap();
+                p.var.set(&p.var.as_tensor().add(&noise).unwrap()).unwrap();
+            }
+        }
+        // Give the spatial blocks non-zero modulation so their attention matters.
+        for p in model
+            .params()
+            .iter()
+            .filter(|p| p.name.ends_with("adaln.bias"))
+        {
+            p.var.set(&p.var.as_tensor().ones_like().unwrap()).unwrap();
+        }
+        let d = data(&cfg, 2, 2);
+        let with = model.forward(&inputs(&d)).unwrap();
+        let without = model
+            .forward(&Inputs {
+                reference: None,
+                poses: None,
+                ..inputs(&d)
+            })
+            .unwrap();
+        assert!(
+            max_abs_diff(&with, &without) < 1e-6,
+            "{}",
+            max_abs_diff(&with, &without)
+        );
+        assert!(
+            with.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+    }
+
+    #[test]
+    fn dropping_conditions_equals_not_giving_them() {
+        let _serial = serial();
+        let cfg = ModelConfig::tiny();
+        let model = cfg.build(0, &Device::Cpu).unwrap();
+        randomise(&model);
+        let d = data(&cfg, 2, 2);
+        let dropped = model
+            .forward(&Inputs {
+                cond_keep: Some(&[0.0, 0.0]),
+                ..inputs(&d)
+            })
+            .unwrap();
+        let absent = model
+            .forward(&Inputs {
+                reference: None,
+                poses: None,
+                ..inputs(&d)
+            })
+            .unwrap();
+        let kept = model.forward(&inputs(&d)).unwrap();
+        assert!(max_abs_diff(&dropped, &absent) < 1e-6);
+        assert!(max_abs_diff(&dropped, &kept) > 1e-4);
+    }
+
+    #[test]
+    fn frozen_weights_get_no_gradient() {
+        let _serial = serial();
+        let cfg = ModelConfig::tiny();
+        let mut model = cfg.build(0, &Device::Cpu).unwrap();
+        randomise(&model);
+        for unit in model.gates().names() {
+            model.set_gate(&unit, Gate::Frozen).unwrap();
+        }
+        model.set_gate("spatial.01", Gate::Trainable).unwrap();
+        let d = data(&cfg, 2, 2);
+        let grads = model
+            .forward(&inputs(&d))
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for p in model.params() {
+            let has = grads.get(p.var.as_tensor()).is_some();
+            assert_eq!(has, p.unit == "spatial.01", "{}", p.name);
+        }
+    }
+}
+
+mod costs {
+    use super::*;
+    use entprog::model::{step_flops, Conditions};
+
+    /// Gates with the first `k` spatial/temporal pairs and every part upstream
+    /// of them frozen, the rest trainable.
+    fn freeze_leading(model: &mut Denoiser, k: usize) {
+        for unit in model.gates().names() {
+            model.set_gate(&unit, Gate::Trainable).unwrap();
+        }
+        for unit in ["embed", "time", "pose", "reference.embed", "reference.00"] {
+            model.set_gate(unit, Gate::Frozen).unwrap();
+        }
+        for i in 0..k {
+            model
+                .set_gate(&format!("spatial.{i:02}"), Gate::Frozen)
+                .unwrap();
+            model
+                .set_gate(&format!("temporal.{i:02}"), Gate::Frozen)
+                .unwrap();
+        }
+    }
+
+    fn step_peak(model: &Denoiser, d: &Data) -> usize {
+        let base = CURRENT.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let loss = model
+            .forward(&inputs(d))
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .mean_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        drop(grads);
+        drop(loss);
+        PEAK.load(Ordering::Relaxed) - base
+    }
+
+    #[test]
+    fn flops_and_peak_memory_fall_as_leading_blocks_freeze() {
+        let _serial = serial();
+        let cfg = ModelConfig {
+            depth: 6,
+            ..ModelConfig::tiny()
+        };
+        let mut model = cfg.build(0, &Device::Cpu).unwrap();
+        randomise(&model);
+        let d = data(&cfg, 4, 4);
+        let given = Conditions {
+            pose: true,
+            reference: true,
+        };
+        let mut last: Option<(u64, usize)> = None;
+        let mut seen = Vec::new();
+        for k in 0..=cfg.depth {
+            freeze_leading(&mut model, k);
+            let params = model
+                .trainable_params()
+                .iter()
+                .map(|p| p.var.elem_count())
+                .sum();
+            let flops = step_flops(&cfg, model.gates(), given, 4, 4, params).total();
+            let peak = step_peak(&model, &d);
+            seen.push((k, flops, peak));
+            if let Some((f, p)) = last {
+                assert!(flops < f, "flops must fall: {seen:?}");
+                assert!(peak <= p, "peak must not rise: {seen:?}");
+            }
+            last = Some((flops, peak));
+        }
+        eprintln!("(frozen pairs, flops, peak bytes): {seen:?}");
+        let (first, end) = (seen[0], seen[cfg.depth]);
+        assert!(
+            end.2 * 2 < first.2,
+            "all blocks frozen keeps less than half the memory: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn frozen_linear_op_saves_the_weight_gradient() {
+        let _serial = serial();
+        let cfg = ModelConfig {
+            depth: 6,
+            ..ModelConfig::tiny()
+        };
+        let d = data(&cfg, 4, 4);
+        let build = |op: bool| {
+            let mut m = ModelConfig {
+                frozen_linear_op: op,
+                ..cfg.clone()
+            }
+            .build(0, &Device::Cpu)
+            .unwrap();
+            // Train only the input side so backward crosses every frozen block.
+            for unit in m.gates().names() {
+                m.set_gate(&unit, Gate::Frozen).unwrap();
+            }
+            m.set_gate("embed", Gate::Trainable).unwrap();
+            m
+        };
+        let (with_op, plain) = (build(true), build(false));
+        let time = |m: &Denoiser| {
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let t = std::time::Instant::now();
+                let g = m
+                    .forward(&inputs(&d))
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .mean_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                drop(g);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            best
+        };
+        let (fast, slow) = (time(&with_op), time(&plain));
+        // Same values either way.
+        let a = with_op.forward(&inputs(&d)).unwrap();
+        let b = plain.forward(&inputs(&d)).unwrap();
+        assert!(max_abs_diff(&a, &b) < 1e-5);
+        eprintln!("frozen backward: {fast:.4}s with the op, {slow:.4}s without");
+        assert!(
+            fast < slow * 1.05,
+            "the op must not be slower: {fast} vs {slow}"
+        );
+    }
+}
