@@ -52,13 +52,15 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
-    /// For tests: 16x16 frames, 16 tokens, d = 32, 4 blocks; a step takes milliseconds.
+    /// For tests: 16x16 frames, 16 tokens, d = 64, 4 blocks; a step takes milliseconds.
+    /// (d must exceed the 3 p^2 = 48 values of a patch, or the final
+    /// projection cannot express arbitrary noise and eps-MSE floors near 1/3.)
     pub fn tiny() -> Self {
         Self {
             preset: "tiny".into(),
             image_size: 16,
             patch: 4,
-            dim: 32,
+            dim: 64,
             heads: 2,
             depth: 4,
             temporal: true,
@@ -148,7 +150,7 @@ impl Validate for ModelConfig {
         let k = |f| key(prefix, f);
         check(
             out,
-            self.patch > 0 && self.image_size % self.patch.max(1) == 0,
+            self.patch > 0 && self.image_size.is_multiple_of(self.patch.max(1)),
             k("patch"),
             format!(
                 "patch {} must divide image_size {}",
@@ -157,7 +159,7 @@ impl Validate for ModelConfig {
         );
         check(
             out,
-            self.heads > 0 && self.dim % self.heads.max(1) == 0,
+            self.heads > 0 && self.dim.is_multiple_of(self.heads.max(1)),
             k("heads"),
             format!("heads {} must divide dim {}", self.heads, self.dim),
         );
@@ -175,6 +177,12 @@ impl Validate for ModelConfig {
             "pose widths must be >= 1",
         );
         check(out, self.norm_eps > 0.0, k("norm_eps"), "expected > 0");
+        check(
+            out,
+            self.dim >= self.patch_dim(),
+            k("dim"),
+            format!("dim {} is below the {} values of a patch; the output could not express arbitrary noise", self.dim, self.patch_dim()),
+        );
     }
 }
 

@@ -18,6 +18,9 @@ use rand::Rng;
 use crate::diffusion::loss::normal_vec;
 use crate::seed;
 
+/// A parameter name and its shape.
+pub type NamedShape = (String, Vec<usize>);
+
 /// How a parameter starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
@@ -65,7 +68,7 @@ pub struct ParamBuilder {
     /// Record names and shapes only (one-element placeholders), for listing
     /// the parameters of presets too large to allocate.
     dry: bool,
-    shapes: Rc<RefCell<Vec<(String, Vec<usize>)>>>,
+    shapes: Rc<RefCell<Vec<NamedShape>>>,
 }
 
 impl ParamBuilder {
@@ -92,7 +95,7 @@ impl ParamBuilder {
     }
 
     /// `(name, shape)` of every parameter created so far, in creation order.
-    pub fn shapes(&self) -> Vec<(String, Vec<usize>)> {
+    pub fn shapes(&self) -> Vec<NamedShape> {
         self.shapes.borrow().clone()
     }
 

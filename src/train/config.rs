@@ -124,6 +124,9 @@ pub struct TrainConfig {
     pub gates: GatePlan,
     /// Checkpoint to start from (the previous stage), by local path.
     pub init_from: Option<PathBuf>,
+    /// Reuse step 0's timesteps, noise and condition dropout at every step
+    /// (debugging: with one fixed batch the loss must then fall toward zero).
+    pub fixed_draws: bool,
 }
 
 impl Default for TrainConfig {
@@ -145,6 +148,7 @@ impl Default for TrainConfig {
             checkpoint_every: 500,
             gates: GatePlan::default(),
             init_from: None,
+            fixed_draws: false,
         }
     }
 }

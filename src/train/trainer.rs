@@ -130,7 +130,7 @@ pub enum TrainError {
 /// Whether to checkpoint after `done` completed steps: every
 /// `checkpoint_every` steps and always at the end.
 pub fn should_checkpoint(done: u64, cfg: &TrainConfig) -> bool {
-    done == cfg.steps || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0)
+    done == cfg.steps || (cfg.checkpoint_every > 0 && done.is_multiple_of(cfg.checkpoint_every))
 }
 
 /// A model, its optimizer and EMA, and the run's position.
