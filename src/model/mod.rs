@@ -14,6 +14,7 @@ pub mod ops;
 pub mod params;
 pub mod pose_guider;
 pub mod reference;
+pub mod sample;
 pub mod temporal;
 
 pub use block::{BlockId, BlockInfo, BlockKind, Blocks, Gate, GateError, Gates, PARTS};
@@ -21,6 +22,7 @@ pub use config::ModelConfig;
 pub use dit::{Denoiser, Inputs};
 pub use flops::{step_flops, Conditions, StepFlops};
 pub use params::{Init, Param};
+pub use sample::{sample_clips, Conditioned};
 
 /// Errors of building or running the denoiser.
 #[derive(Debug, thiserror::Error)]

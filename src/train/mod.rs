@@ -2,9 +2,12 @@
 //! safetensors checkpoints with RNG positions, and the resumable loop.
 
 pub mod adamw;
+pub mod bench;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod ema;
+pub mod gif;
 pub mod lr;
 pub mod trainer;
 
