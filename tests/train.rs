@@ -299,3 +299,74 @@ fn a_stage_starts_at_the_previous_stage_model() {
         .unwrap();
     assert!(diff < 1e-6, "{diff}");
 }
+
+/// The `[model]`, `[diffusion]` and `[train]` sections of every stage config
+/// parse with the schema (unknown keys rejected) and validate.
+mod experiments {
+    use entprog::config::Validate;
+    use entprog::diffusion::DiffusionConfig;
+    use entprog::model::ModelConfig;
+    use entprog::train::{Stage, TrainConfig};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Sections {
+        #[serde(default)]
+        model: ModelConfig,
+        #[serde(default)]
+        diffusion: DiffusionConfig,
+        #[serde(default)]
+        train: TrainConfig,
+    }
+
+    fn load(name: &str) -> Sections {
+        let path = format!("{}/experiments/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let s: Sections = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut errs = Vec::new();
+        s.model.validate("model", &mut errs);
+        s.diffusion.validate("diffusion", &mut errs);
+        s.train.validate("train", &mut errs);
+        assert!(errs.is_empty(), "{path}: {errs:?}");
+        s
+    }
+
+    #[test]
+    fn stage_configs_parse_and_validate() {
+        let stages = [
+            ("foundation", Stage::Foundation),
+            ("stage1", Stage::Subject),
+            ("stage2", Stage::Pose),
+            ("stage3", Stage::Video),
+        ];
+        for (name, stage) in stages {
+            let s = load(name);
+            assert_eq!(s.train.stage, stage, "{name}");
+            assert_eq!(
+                s.train.init_from.is_some(),
+                stage != Stage::Foundation,
+                "{name} starts from the previous stage"
+            );
+            let units = entprog::model::ModelConfig::tiny()
+                .build(0, &candle_core::Device::Cpu)
+                .unwrap()
+                .gates()
+                .names();
+            s.train
+                .gates
+                .apply(units)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let video = load("stage3");
+        let units = ModelConfig::tiny()
+            .build(0, &candle_core::Device::Cpu)
+            .unwrap()
+            .gates()
+            .names();
+        let gates = video.train.gates.apply(units).unwrap();
+        assert!(gates
+            .with(entprog::model::Gate::Trainable)
+            .iter()
+            .all(|u| u.starts_with("temporal.")));
+    }
+}

@@ -226,6 +226,13 @@ pub struct BlockInfo {
 /// progressive schedules need, and nothing else. A model implementing this
 /// trait can be ranked and trained progressively.
 pub trait Blocks {
+    /// One batch of model inputs (noisy sample, timesteps, conditions).
+    type Input<'a>;
+    /// Error of a forward pass.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The predicted noise eps_hat under the current gates (skipped blocks
+    /// are identities), e.g. `[b, t, 3, H, W]`.
+    fn predict(&self, input: &Self::Input<'_>) -> Result<candle_core::Tensor, Self::Error>;
     /// The residual blocks in forward order (reference encoder first, then
     /// the denoiser's spatial and temporal blocks interleaved).
     fn blocks(&self) -> Vec<BlockInfo>;

@@ -10,11 +10,15 @@ use super::dit::Denoiser;
 use super::ModelError;
 
 /// Size and structure of the denoiser (DESIGN.md "Model").
+///
+/// In TOML, `preset` picks the base values and every other key overrides
+/// one of them: `preset = "tiny"` with `depth = 6` is the tiny model with six
+/// blocks. Serialised, all fields are written, so a resolved config reloads
+/// to the same value.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "RawModelConfig")]
 pub struct ModelConfig {
-    /// Name of the preset these values came from (`tiny`, `default`, `paper`);
-    /// informational once loaded, see [`ModelConfig::preset`].
+    /// Name of the preset the values started from (`tiny`, `default`, `paper`).
     pub preset: String,
     /// Frame height and width in pixels (frames are square).
     pub image_size: usize,
@@ -43,6 +47,53 @@ pub struct ModelConfig {
     /// `false` falls back to candle's matmul, which also computes the unused
     /// weight gradient (kept for benchmarks).
     pub frozen_linear_op: bool,
+}
+
+/// What TOML may say about the model: a preset and any overrides.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawModelConfig {
+    preset: Option<String>,
+    image_size: Option<usize>,
+    patch: Option<usize>,
+    dim: Option<usize>,
+    heads: Option<usize>,
+    depth: Option<usize>,
+    temporal: Option<bool>,
+    reference_depth: Option<usize>,
+    mlp_ratio: Option<usize>,
+    pose_hidden: Option<usize>,
+    pose_dim: Option<usize>,
+    norm_eps: Option<f64>,
+    frozen_linear_op: Option<bool>,
+}
+
+impl TryFrom<RawModelConfig> for ModelConfig {
+    type Error = String;
+    fn try_from(r: RawModelConfig) -> Result<Self, String> {
+        let name = r.preset.unwrap_or_else(|| "default".into());
+        let mut c = Self::preset(&name).ok_or_else(|| {
+            format!("unknown model preset `{name}` (expected tiny, default or paper)")
+        })?;
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = r.$f { c.$f = v; } )* };
+        }
+        set!(
+            image_size,
+            patch,
+            dim,
+            heads,
+            depth,
+            temporal,
+            reference_depth,
+            mlp_ratio,
+            pose_hidden,
+            pose_dim,
+            norm_eps,
+            frozen_linear_op
+        );
+        Ok(c)
+    }
 }
 
 impl Default for ModelConfig {
@@ -200,6 +251,24 @@ mod tests {
             assert_eq!(c.preset, name);
         }
         assert_eq!(ModelConfig::paper().depth, 28);
+    }
+
+    #[test]
+    fn toml_overrides_start_from_the_named_preset() {
+        let c: ModelConfig = toml::from_str("preset = \"tiny\"\ndepth = 6").unwrap();
+        assert_eq!(
+            c,
+            ModelConfig {
+                depth: 6,
+                ..ModelConfig::tiny()
+            }
+        );
+        let d: ModelConfig = toml::from_str("").unwrap();
+        assert_eq!(d, ModelConfig::default_preset());
+        assert!(toml::from_str::<ModelConfig>("preset = \"huge\"").is_err());
+        assert!(toml::from_str::<ModelConfig>("blocks = 3").is_err());
+        let round: ModelConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(round, c);
     }
 
     #[test]

@@ -444,6 +444,13 @@ pub fn block_ids(cfg: &ModelConfig) -> Vec<BlockId> {
 }
 
 impl Blocks for Denoiser {
+    type Input<'a> = Inputs<'a>;
+    type Error = ModelError;
+
+    fn predict(&self, input: &Inputs<'_>) -> std::result::Result<Tensor, ModelError> {
+        self.forward(input)
+    }
+
     fn blocks(&self) -> Vec<BlockInfo> {
         let per_unit = flops::unit_costs(&self.cfg, &self.gates, 1, 1);
         block_ids(&self.cfg)
