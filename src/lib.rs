@@ -4,9 +4,19 @@
 //! Module map (one file per paper concept, see DESIGN.md):
 //! - [`config`]: figment loading of `experiments/*.toml`, validation, hashing.
 //! - [`seed`]: named ChaCha streams derived from one root seed.
+//! - [`results`]: run folders, manifests, locks, typed Parquet writers.
+//! - [`memory`]: counting global allocator (the paper's memory column).
+//! - [`progress`]: progress bars or log lines.
+//! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
+//! - [`diffusion`]: noise schedules, eps loss, DDPM/DDIM samplers with guidance.
+//! - [`train`]: AdamW with saveable state, checkpoints, the resumable loop.
 
 pub mod config;
 pub mod diffusion;
+pub mod kernels;
+pub mod memory;
 pub mod model;
+pub mod progress;
+pub mod results;
 pub mod seed;
 pub mod train;

@@ -7,9 +7,7 @@ use candle_core::{Device, Tensor};
 use entprog::diffusion::DiffusionConfig;
 use entprog::model::{Gate, ModelConfig};
 use entprog::seed;
-use entprog::train::{
-    checkpoint, GatePlan, Stage, StepRecord, TrainBatch, TrainConfig, TrainError, Trainer,
-};
+use entprog::train::{checkpoint, GatePlan, Stage, StepRecord, TrainBatch, TrainConfig, TrainError, Trainer};
 use rand::Rng;
 
 /// A smooth synthetic batch for `step` (blobs of colour, a pose-like map),
@@ -92,17 +90,9 @@ fn tiny_overfits_one_batch() {
     let mut records: Vec<StepRecord> = Vec::new();
     tr.run(&mut source, &mut records, None).unwrap();
     let first = records[0].loss;
-    let last = records
-        .iter()
-        .rev()
-        .take(10)
-        .map(|r| r.loss)
-        .fold(f32::MAX, f32::min);
+    let last = records.iter().rev().take(10).map(|r| r.loss).fold(f32::MAX, f32::min);
     eprintln!("overfit: loss {first} -> {last} in {} steps", records.len());
-    assert!(
-        last * 10.0 <= first,
-        "loss fell only from {first} to {last}"
-    );
+    assert!(last * 10.0 <= first, "loss fell only from {first} to {last}");
 }
 
 #[test]
@@ -260,10 +250,7 @@ fn a_stage_starts_at_the_previous_stage_model() {
     let model = ModelConfig::tiny().build(99, &Device::Cpu).unwrap();
     let mut tr = Trainer::new(model, stage2, DiffusionConfig::default(), 5).unwrap();
     let report = tr.init_from(&ckpt).unwrap();
-    assert!(
-        report.missing.is_empty() && report.unexpected.is_empty(),
-        "{report:?}"
-    );
+    assert!(report.missing.is_empty() && report.unexpected.is_empty(), "{report:?}");
     // The reference encoder and pose guider were skipped in the foundation,
     // so they were never trained; their zero-initialised gates and
     // projections mean the conditioned model equals the foundation model.
@@ -352,10 +339,7 @@ mod experiments {
                 .unwrap()
                 .gates()
                 .names();
-            s.train
-                .gates
-                .apply(units)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            s.train.gates.apply(units).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         let video = load("stage3");
         let units = ModelConfig::tiny()

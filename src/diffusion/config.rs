@@ -75,9 +75,7 @@ impl DiffusionConfig {
     /// The noise schedule these settings describe.
     pub fn build(&self) -> NoiseSchedule {
         match self.schedule {
-            ScheduleKind::Linear => {
-                NoiseSchedule::linear(self.timesteps, self.beta_start, self.beta_end)
-            }
+            ScheduleKind::Linear => NoiseSchedule::linear(self.timesteps, self.beta_start, self.beta_end),
             ScheduleKind::Cosine => NoiseSchedule::cosine(self.timesteps),
         }
     }
@@ -110,10 +108,7 @@ impl Validate for DiffusionConfig {
             out,
             (1..=self.timesteps).contains(&self.sample_steps),
             key(prefix, "sample_steps"),
-            format!(
-                "{} is out of range, expected 1..={}",
-                self.sample_steps, self.timesteps
-            ),
+            format!("{} is out of range, expected 1..={}", self.sample_steps, self.timesteps),
         );
         check(
             out,

@@ -24,9 +24,7 @@ pub struct NoiseDraw {
 
 /// `n` standard normal f32 draws from `rng`.
 pub fn normal_vec(rng: &mut impl Rng, n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|_| rng.sample::<f32, _>(StandardNormal))
-        .collect()
+    (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect()
 }
 
 /// The draws of training step `step` for frames of shape `dims` (`[b, ...]`):
@@ -47,13 +45,7 @@ pub fn draw_training_noise(
     let noise = Tensor::from_vec(normal_vec(&mut rn, n), dims, device)?;
     let mut rd = seed::stream(root_seed, "cond_dropout", step);
     let cond_keep = (0..b)
-        .map(|_| {
-            if rd.random::<f64>() < cond_dropout {
-                0.0
-            } else {
-                1.0
-            }
-        })
+        .map(|_| if rd.random::<f64>() < cond_dropout { 0.0 } else { 1.0 })
         .collect();
     Ok(NoiseDraw {
         timesteps,
@@ -70,17 +62,9 @@ fn per_sample(values: Vec<f32>, rank: usize, device: &Device) -> Result<Tensor> 
 }
 
 /// x_tau = sqrt(alpha_bar_tau) x_0 + sqrt(1 - alpha_bar_tau) eps, per sample.
-pub fn add_noise(
-    x0: &Tensor,
-    noise: &Tensor,
-    timesteps: &[usize],
-    schedule: &NoiseSchedule,
-) -> Result<Tensor> {
+pub fn add_noise(x0: &Tensor, noise: &Tensor, timesteps: &[usize], schedule: &NoiseSchedule) -> Result<Tensor> {
     let rank = x0.rank();
-    let a: Vec<f32> = timesteps
-        .iter()
-        .map(|&t| schedule.alpha_bar(t).sqrt() as f32)
-        .collect();
+    let a: Vec<f32> = timesteps.iter().map(|&t| schedule.alpha_bar(t).sqrt() as f32).collect();
     let s: Vec<f32> = timesteps
         .iter()
         .map(|&t| (1.0 - schedule.alpha_bar(t)).sqrt() as f32)
@@ -119,10 +103,7 @@ mod tests {
         let v = d.noise.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len() as f64;
-        assert!(
-            mean.abs() < 0.01 && (var - 1.0).abs() < 0.02,
-            "mean {mean} var {var}"
-        );
+        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "mean {mean} var {var}");
         let dropped = d.cond_keep.iter().filter(|&&k| k == 0.0).count() as f64 / 2000.0;
         assert!((dropped - 0.25).abs() < 0.04, "{dropped}");
     }
@@ -132,12 +113,8 @@ mod tests {
         let s = NoiseSchedule::cosine(1000);
         let x0 = Tensor::ones((2, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
         let eps = Tensor::full(2f32, (2, 3), &Device::Cpu).unwrap();
-        let xt = add_noise(&x0, &eps, &[0, 999], &s)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        let expect =
-            |t: usize| (s.alpha_bar(t).sqrt() + 2.0 * (1.0 - s.alpha_bar(t)).sqrt()) as f32;
+        let xt = add_noise(&x0, &eps, &[0, 999], &s).unwrap().to_vec2::<f32>().unwrap();
+        let expect = |t: usize| (s.alpha_bar(t).sqrt() + 2.0 * (1.0 - s.alpha_bar(t)).sqrt()) as f32;
         assert!((xt[0][0] - expect(0)).abs() < 1e-6 && (xt[1][2] - expect(999)).abs() < 1e-6);
         let loss = eps_loss(&eps, &x0).unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(loss, 1.0);

@@ -40,12 +40,7 @@ impl<F: FnMut(&Tensor, usize, bool) -> candle_core::Result<Tensor>> Denoise for 
     }
 }
 
-fn guided_eps(
-    model: &mut impl Denoise,
-    x: &Tensor,
-    t: usize,
-    guidance: f64,
-) -> candle_core::Result<Tensor> {
+fn guided_eps(model: &mut impl Denoise, x: &Tensor, t: usize, guidance: f64) -> candle_core::Result<Tensor> {
     let cond = model.eps(x, t, true)?;
     if guidance == 1.0 {
         return Ok(cond);
@@ -54,13 +49,7 @@ fn guided_eps(
     uncond.add(&cond.sub(&uncond)?.affine(guidance, 0.0)?)
 }
 
-fn gaussian(
-    root: u64,
-    purpose: &str,
-    index: u64,
-    dims: &[usize],
-    device: &Device,
-) -> candle_core::Result<Tensor> {
+fn gaussian(root: u64, purpose: &str, index: u64, dims: &[usize], device: &Device) -> candle_core::Result<Tensor> {
     let mut rng = seed::stream(root, purpose, index);
     Tensor::from_vec(normal_vec(&mut rng, dims.iter().product()), dims, device)
 }
@@ -77,12 +66,10 @@ pub fn sample(
 ) -> Result<Tensor, SampleError> {
     let ts = schedule.respaced_timesteps(cfg.sample_steps);
     let respaced = schedule.respace(&ts);
-    let mut x = gaussian(root_seed, "sample_init", 0, dims, device).map_err(|source| {
-        SampleError::Tensor {
-            step: 0,
-            timestep: ts[ts.len() - 1],
-            source,
-        }
+    let mut x = gaussian(root_seed, "sample_init", 0, dims, device).map_err(|source| SampleError::Tensor {
+        step: 0,
+        timestep: ts[ts.len() - 1],
+        source,
     })?;
     for i in (0..ts.len()).rev() {
         let t = ts[i];
@@ -95,11 +82,7 @@ pub fn sample(
         x = match cfg.sampler {
             SamplerKind::Ddpm => ddpm_step(&x, &eps, &respaced, i, root_seed, device),
             SamplerKind::Ddim => {
-                let prev = if i == 0 {
-                    1.0
-                } else {
-                    schedule.alpha_bar(ts[i - 1])
-                };
+                let prev = if i == 0 { 1.0 } else { schedule.alpha_bar(ts[i - 1]) };
                 ddim_step(
                     &x,
                     &eps,
@@ -119,10 +102,7 @@ pub fn sample(
             .and_then(|s| s.to_scalar::<f32>())
             .map_err(err)?;
         if !total.is_finite() {
-            return Err(SampleError::NonFinite {
-                step: i,
-                timestep: t,
-            });
+            return Err(SampleError::NonFinite { step: i, timestep: t });
         }
     }
     Ok(x)
@@ -176,9 +156,7 @@ fn ddim_step(
         .affine(1.0 / (1.0 - ab).sqrt(), 0.0)?;
     let sigma = eta * ((1.0 - ab_prev) / (1.0 - ab)).sqrt() * (1.0 - ab / ab_prev).max(0.0).sqrt();
     let dir = (1.0 - ab_prev - sigma * sigma).max(0.0).sqrt();
-    let out = x0
-        .affine(ab_prev.sqrt(), 0.0)?
-        .add(&eps.affine(dir, 0.0)?)?;
+    let out = x0.affine(ab_prev.sqrt(), 0.0)?.add(&eps.affine(dir, 0.0)?)?;
     if sigma == 0.0 || i == 0 {
         return Ok(out);
     }
@@ -248,10 +226,7 @@ mod tests {
         let dev = Device::Cpu;
         let x = Tensor::zeros(3, candle_core::DType::F32, &dev).unwrap();
         let mut model = |x: &Tensor, _t: usize, c: bool| x.affine(0.0, if c { 1.0 } else { 0.5 });
-        let e = guided_eps(&mut model, &x, 10, 4.0)
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let e = guided_eps(&mut model, &x, 10, 4.0).unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(e, vec![2.5; 3]); // 0.5 + 4 * (1 - 0.5)
     }
 

@@ -25,11 +25,7 @@ impl NoiseSchedule {
 
     /// IDDPM cosine schedule (`squaredcos_cap_v2`) with `timesteps` betas.
     pub fn cosine(timesteps: usize) -> Self {
-        let f = |t: f64| {
-            ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
-                .cos()
-                .powi(2)
-        };
+        let f = |t: f64| ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
         let n = timesteps as f64;
         let betas = (0..timesteps)
             .map(|i| (1.0 - f((i + 1) as f64 / n) / f(i as f64 / n)).min(0.999))
@@ -47,10 +43,7 @@ impl NoiseSchedule {
                 acc
             })
             .collect();
-        Self {
-            betas,
-            alphas_cumprod,
-        }
+        Self { betas, alphas_cumprod }
     }
 
     /// Number of timesteps T.
@@ -106,9 +99,7 @@ impl NoiseSchedule {
             return vec![t - 1];
         }
         let stride = (t - 1) as f64 / (steps - 1) as f64;
-        let mut ts: Vec<usize> = (0..steps)
-            .map(|i| (i as f64 * stride).round() as usize)
-            .collect();
+        let mut ts: Vec<usize> = (0..steps).map(|i| (i as f64 * stride).round() as usize).collect();
         ts.dedup();
         ts
     }
@@ -153,19 +144,10 @@ mod tests {
     fn linear_schedule_matches_python_golden_values() {
         let s = NoiseSchedule::linear(1000, 1e-4, 0.02);
         let betas = [0.0001, 0.00011991991991991993, 0.01004004004004004, 0.02];
-        let abar = [
-            0.9999,
-            0.9997800920720721,
-            0.07858724288177821,
-            4.0358297653756754e-05,
-        ];
+        let abar = [0.9999, 0.9997800920720721, 0.07858724288177821, 4.0358297653756754e-05];
         for (k, &i) in [0usize, 1, 499, 999].iter().enumerate() {
             assert!(close(s.beta(i), betas[k]), "beta[{i}] = {}", s.beta(i));
-            assert!(
-                close(s.alpha_bar(i), abar[k]),
-                "alpha_bar[{i}] = {}",
-                s.alpha_bar(i)
-            );
+            assert!(close(s.alpha_bar(i), abar[k]), "alpha_bar[{i}] = {}", s.alpha_bar(i));
         }
     }
 
@@ -186,21 +168,14 @@ mod tests {
         ];
         for (k, &i) in [0usize, 1, 499, 999].iter().enumerate() {
             assert!(close(s.beta(i), betas[k]), "beta[{i}] = {}", s.beta(i));
-            assert!(
-                close(s.alpha_bar(i), abar[k]),
-                "alpha_bar[{i}] = {}",
-                s.alpha_bar(i)
-            );
+            assert!(close(s.alpha_bar(i), abar[k]), "alpha_bar[{i}] = {}", s.alpha_bar(i));
         }
     }
 
     #[test]
     fn schedules_are_valid_for_many_lengths() {
         for t in [2usize, 3, 10, 50, 999, 1000, 4000] {
-            for s in [
-                NoiseSchedule::linear(t, 1e-4, 0.02),
-                NoiseSchedule::cosine(t),
-            ] {
+            for s in [NoiseSchedule::linear(t, 1e-4, 0.02), NoiseSchedule::cosine(t)] {
                 assert_eq!(s.len(), t);
                 assert!(
                     s.betas().iter().all(|&b| b > 0.0 && b < 1.0),
@@ -212,9 +187,7 @@ mod tests {
                     "alpha_bar strictly decreasing for T = {t}"
                 );
                 assert!(ab[0] < 1.0 && ab[t - 1] > 0.0);
-                assert!((0..t).all(
-                    |i| s.posterior_variance(i) >= 0.0 && s.posterior_variance(i) <= s.beta(i)
-                ));
+                assert!((0..t).all(|i| s.posterior_variance(i) >= 0.0 && s.posterior_variance(i) <= s.beta(i)));
             }
         }
     }
@@ -230,10 +203,6 @@ mod tests {
             assert!((r.alpha_bar(i) - s.alpha_bar(t)).abs() < 1e-12);
         }
         let full = s.respace(&s.respaced_timesteps(1000));
-        assert!(full
-            .betas()
-            .iter()
-            .zip(s.betas())
-            .all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!(full.betas().iter().zip(s.betas()).all(|(a, b)| (a - b).abs() < 1e-12));
     }
 }

@@ -25,27 +25,10 @@ pub struct Qkv {
 impl Attention {
     /// Builds `pb.qkv` and `pb.out`; `zero_out` starts the output projection
     /// at zero so the block begins as the identity.
-    pub fn new(
-        pb: &ParamBuilder,
-        dim: usize,
-        heads: usize,
-        zero_out: bool,
-        frozen_op: bool,
-    ) -> Result<Self> {
-        let out_init = if zero_out {
-            Init::Zeros
-        } else {
-            Init::XavierUniform
-        };
+    pub fn new(pb: &ParamBuilder, dim: usize, heads: usize, zero_out: bool, frozen_op: bool) -> Result<Self> {
+        let out_init = if zero_out { Init::Zeros } else { Init::XavierUniform };
         Ok(Self {
-            qkv: Linear::new(
-                &pb.pp("qkv"),
-                dim,
-                3 * dim,
-                Init::XavierUniform,
-                true,
-                frozen_op,
-            )?,
+            qkv: Linear::new(&pb.pp("qkv"), dim, 3 * dim, Init::XavierUniform, true, frozen_op)?,
             out: Linear::new(&pb.pp("out"), dim, dim, out_init, true, frozen_op)?,
             heads,
         })

@@ -155,9 +155,7 @@ impl Gates {
                 unit: unit.to_string(),
                 known: self.names().join(", "),
             }),
-            Some(_) if gate == Gate::Skipped && REQUIRED_PARTS.contains(&unit) => {
-                Err(GateError::Required(unit.into()))
-            }
+            Some(_) if gate == Gate::Skipped && REQUIRED_PARTS.contains(&unit) => Err(GateError::Required(unit.into())),
             Some(g) => {
                 *g = gate;
                 Ok(())
@@ -168,11 +166,7 @@ impl Gates {
     /// Sets every unit matching `pattern` (an exact name, `*` for all, or a
     /// prefix ending in `*`, e.g. `temporal.*`); returns how many matched.
     pub fn set_matching(&mut self, pattern: &str, gate: Gate) -> Result<usize, GateError> {
-        let names: Vec<String> = self
-            .names()
-            .into_iter()
-            .filter(|n| matches(pattern, n))
-            .collect();
+        let names: Vec<String> = self.names().into_iter().filter(|n| matches(pattern, n)).collect();
         if names.is_empty() {
             return Err(GateError::NoMatch(pattern.to_string()));
         }
@@ -255,10 +249,7 @@ mod tests {
         ] {
             assert_eq!(id.to_string().parse::<BlockId>().unwrap(), id);
         }
-        assert_eq!(
-            BlockId::new(BlockKind::Spatial, 7).to_string(),
-            "spatial.07"
-        );
+        assert_eq!(BlockId::new(BlockKind::Spatial, 7).to_string(), "spatial.07");
         assert!("spatial".parse::<BlockId>().is_err() && "pose.01".parse::<BlockId>().is_err());
     }
 
@@ -274,10 +265,7 @@ mod tests {
             g.set_matching("pose", Gate::Trainable),
             Err(GateError::NoMatch("pose".into()))
         );
-        assert_eq!(
-            g.set("embed", Gate::Skipped),
-            Err(GateError::Required("embed".into()))
-        );
+        assert_eq!(g.set("embed", Gate::Skipped), Err(GateError::Required("embed".into())));
         assert!(matches!(
             g.set("nope", Gate::Frozen),
             Err(GateError::UnknownUnit { .. })

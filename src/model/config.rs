@@ -72,9 +72,8 @@ impl TryFrom<RawModelConfig> for ModelConfig {
     type Error = String;
     fn try_from(r: RawModelConfig) -> Result<Self, String> {
         let name = r.preset.unwrap_or_else(|| "default".into());
-        let mut c = Self::preset(&name).ok_or_else(|| {
-            format!("unknown model preset `{name}` (expected tiny, default or paper)")
-        })?;
+        let mut c = Self::preset(&name)
+            .ok_or_else(|| format!("unknown model preset `{name}` (expected tiny, default or paper)"))?;
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = r.$f { c.$f = v; } )* };
         }
@@ -203,10 +202,7 @@ impl Validate for ModelConfig {
             out,
             self.patch > 0 && self.image_size.is_multiple_of(self.patch.max(1)),
             k("patch"),
-            format!(
-                "patch {} must divide image_size {}",
-                self.patch, self.image_size
-            ),
+            format!("patch {} must divide image_size {}", self.patch, self.image_size),
         );
         check(
             out,
@@ -214,12 +210,7 @@ impl Validate for ModelConfig {
             k("heads"),
             format!("heads {} must divide dim {}", self.heads, self.dim),
         );
-        check(
-            out,
-            self.depth >= 1,
-            k("depth"),
-            "expected at least 1 spatial block",
-        );
+        check(out, self.depth >= 1, k("depth"), "expected at least 1 spatial block");
         check(out, self.mlp_ratio >= 1, k("mlp_ratio"), "expected >= 1");
         check(
             out,
@@ -232,7 +223,11 @@ impl Validate for ModelConfig {
             out,
             self.dim >= self.patch_dim(),
             k("dim"),
-            format!("dim {} is below the {} values of a patch; the output could not express arbitrary noise", self.dim, self.patch_dim()),
+            format!(
+                "dim {} is below the {} values of a patch; the output could not express arbitrary noise",
+                self.dim,
+                self.patch_dim()
+            ),
         );
     }
 }

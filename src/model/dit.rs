@@ -53,10 +53,7 @@ fn repeat_frames(x: &Tensor, t: usize) -> Result<Tensor> {
     dims.insert(1, t);
     let mut out = dims[1..].to_vec();
     out[0] = b * t;
-    x.unsqueeze(1)?
-        .broadcast_as(dims)?
-        .contiguous()?
-        .reshape(out)
+    x.unsqueeze(1)?.broadcast_as(dims)?.contiguous()?.reshape(out)
 }
 
 /// Per-frame conditioning shared by all spatial blocks of one forward pass.
@@ -96,14 +93,7 @@ impl SpatialBlock {
             attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, false, fo)?,
             mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, fo)?,
             // No bias: zero pose tokens (a dropped condition) then add exactly nothing.
-            pose_proj: Linear::new(
-                &pb.pp("pose_proj"),
-                cfg.pose_dim,
-                cfg.dim,
-                Init::Zeros,
-                false,
-                fo,
-            )?,
+            pose_proj: Linear::new(&pb.pp("pose_proj"), cfg.pose_dim, cfg.dim, Init::Zeros, false, fo)?,
             ref_gate: pb.get(1, "ref_gate", Init::Zeros)?,
             eps: cfg.norm_eps,
         })
@@ -130,10 +120,7 @@ impl SpatialBlock {
         let a = self.attn.project_out(&o, tr)?;
         let x = (x + a.broadcast_mul(&m[2].unsqueeze(1)?)?)?;
         let h = ops::modulated_norm(&x, &m[3], &m[4], self.eps)?;
-        &x + self
-            .mlp
-            .forward(&h, tr)?
-            .broadcast_mul(&m[5].unsqueeze(1)?)?
+        &x + self.mlp.forward(&h, tr)?.broadcast_mul(&m[5].unsqueeze(1)?)?
     }
 }
 
@@ -150,22 +137,14 @@ impl FinalLayer {
         let fo = cfg.frozen_linear_op;
         Ok(Self {
             adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 2 * cfg.dim, Init::Zeros, true, fo)?,
-            proj: Linear::new(
-                &pb.pp("proj"),
-                cfg.dim,
-                cfg.patch_dim(),
-                Init::Zeros,
-                true,
-                fo,
-            )?,
+            proj: Linear::new(&pb.pp("proj"), cfg.dim, cfg.patch_dim(), Init::Zeros, true, fo)?,
             eps: cfg.norm_eps,
         })
     }
 
     fn forward(&self, x: &Tensor, c: &Tensor, tr: bool) -> Result<Tensor> {
         let m = self.adaln.forward(&ops::silu(c)?, tr)?.chunk(2, 1)?;
-        self.proj
-            .forward(&ops::modulated_norm(x, &m[0], &m[1], self.eps)?, tr)
+        self.proj.forward(&ops::modulated_norm(x, &m[0], &m[1], self.eps)?, tr)
     }
 }
 
@@ -187,11 +166,7 @@ pub struct Denoiser {
 impl Denoiser {
     /// Builds every parameter from the `init.<name>` streams of `seed`; all
     /// units start trainable.
-    pub fn new(
-        cfg: ModelConfig,
-        seed: u64,
-        device: &Device,
-    ) -> std::result::Result<Self, ModelError> {
+    pub fn new(cfg: ModelConfig, seed: u64, device: &Device) -> std::result::Result<Self, ModelError> {
         Self::build(cfg, seed, device).map_err(|e| ModelError::Tensor {
             context: "building the denoiser".into(),
             source: e,
@@ -200,9 +175,7 @@ impl Denoiser {
 
     /// Sorted `(name, shape)` of the parameters `cfg` would have, without
     /// allocating them (works for the `paper` preset on a laptop).
-    pub fn shapes_of(
-        cfg: &ModelConfig,
-    ) -> std::result::Result<Vec<(String, Vec<usize>)>, ModelError> {
+    pub fn shapes_of(cfg: &ModelConfig) -> std::result::Result<Vec<(String, Vec<usize>)>, ModelError> {
         let root = ParamBuilder::dry();
         Self::build_with(cfg.clone(), &root).map_err(|e| ModelError::Tensor {
             context: "listing parameters".into(),
@@ -223,13 +196,7 @@ impl Denoiser {
         let device = &device;
         let fo = cfg.frozen_linear_op;
         let reference = ReferenceEncoder::new(&root, &cfg)?;
-        let pose = PoseGuider::new(
-            &root.unit("pose"),
-            cfg.patch,
-            cfg.pose_hidden,
-            cfg.pose_dim,
-            fo,
-        )?;
+        let pose = PoseGuider::new(&root.unit("pose"), cfg.patch, cfg.pose_hidden, cfg.pose_dim, fo)?;
         let embed = PatchEmbed::new(&root.unit("embed"), cfg.image_size, cfg.patch, cfg.dim, fo)?;
         let time = TimeEmbed::new(&root.unit("time"), cfg.dim, fo)?;
         let mut spatial = Vec::new();
@@ -338,9 +305,7 @@ impl Denoiser {
         let keep_frames = repeat_frames(&keep, t)?.reshape((b * t, 1, 1, 1))?;
         let pose = match inp.poses.filter(|_| self.runs("pose")) {
             Some(p) => {
-                let tokens = self
-                    .pose
-                    .forward(&p.reshape((b * t, ch, h, w))?, self.trains("pose"))?;
+                let tokens = self.pose.forward(&p.reshape((b * t, ch, h, w))?, self.trains("pose"))?;
                 Some(tokens.broadcast_mul(&keep_frames.squeeze(3)?)?)
             }
             None => None,
@@ -349,9 +314,7 @@ impl Denoiser {
             Some(r) => Some((self.encode_reference(r)?, keep_frames)),
             None => None,
         };
-        let c = self
-            .time
-            .forward(inp.timesteps, self.trains("time"), &self.device)?; // [b, d]
+        let c = self.time.forward(inp.timesteps, self.trains("time"), &self.device)?; // [b, d]
         let cond = Conditioning {
             c: repeat_frames(&c, t)?,
             pose,
@@ -373,18 +336,13 @@ impl Denoiser {
                 }
             }
         }
-        let out = self
-            .final_layer
-            .forward(&x, &cond.c, self.trains("final"))?;
+        let out = self.final_layer.forward(&x, &cond.c, self.trains("final"))?;
         unpatchify(&out, self.cfg.patch, 3)?.reshape((b, t, ch, h, w))
     }
 
     /// Reference image `[b, 3, H, W]` -> tokens `[b, N, d]`.
     fn encode_reference(&self, r: &Tensor) -> Result<Tensor> {
-        let mut x = self
-            .reference
-            .embed
-            .forward(r, self.trains("reference.embed"))?;
+        let mut x = self.reference.embed.forward(r, self.trains("reference.embed"))?;
         for block in &self.reference.blocks {
             let unit = block.id.to_string();
             if self.runs(&unit) {
@@ -463,10 +421,7 @@ impl Blocks for Denoiser {
                     .filter(|p| p.unit == unit)
                     .map(|p| p.var.elem_count())
                     .sum();
-                let forward_flops = per_unit
-                    .iter()
-                    .find(|u| u.unit == unit)
-                    .map_or(0, |u| u.forward());
+                let forward_flops = per_unit.iter().find(|u| u.unit == unit).map_or(0, |u| u.forward());
                 BlockInfo {
                     id,
                     params,

@@ -44,13 +44,7 @@ pub struct PatchEmbed {
 
 impl PatchEmbed {
     /// Builds `pb.proj` for `patch`-sized patches of 3-channel frames of side `size`.
-    pub fn new(
-        pb: &ParamBuilder,
-        size: usize,
-        patch: usize,
-        dim: usize,
-        frozen_op: bool,
-    ) -> Result<Self> {
+    pub fn new(pb: &ParamBuilder, size: usize, patch: usize, dim: usize, frozen_op: bool) -> Result<Self> {
         Ok(Self {
             proj: Linear::new(
                 &pb.pp("proj"),
@@ -92,18 +86,11 @@ impl TimeEmbed {
     }
 
     /// Timesteps (one per sample) -> `[b, d]`.
-    pub fn forward(
-        &self,
-        timesteps: &[usize],
-        trainable: bool,
-        device: &candle_core::Device,
-    ) -> Result<Tensor> {
+    pub fn forward(&self, timesteps: &[usize], trainable: bool, device: &candle_core::Device) -> Result<Tensor> {
         let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
         let feats = ops::sinusoidal(&Tensor::new(t, device)?, self.dim)?;
-        self.fc2.forward(
-            &ops::silu(&self.fc1.forward(&feats, trainable)?)?,
-            trainable,
-        )
+        self.fc2
+            .forward(&ops::silu(&self.fc1.forward(&feats, trainable)?)?, trainable)
     }
 }
 

@@ -94,12 +94,7 @@ fn costs(cfg: &ModelConfig, cond: Conditions, b: usize, t: usize) -> Vec<UnitCos
         u(cfg.pose_hidden),
         u(cfg.patch * cfg.patch),
     );
-    let (b, t, hw, r) = (
-        u(b),
-        u(t),
-        u(cfg.image_size * cfg.image_size),
-        u(cfg.mlp_ratio),
-    );
+    let (b, t, hw, r) = (u(b), u(t), u(cfg.image_size * cfg.image_size), u(cfg.mlp_ratio));
     let frames = b * t;
     let tokens = frames * n;
     let block_linear = |rows: u64| 2 * rows * (3 * d * d + d * d + 2 * d * r * d);
@@ -110,11 +105,7 @@ fn costs(cfg: &ModelConfig, cond: Conditions, b: usize, t: usize) -> Vec<UnitCos
     };
     let mut out = vec![
         cost("reference.embed".into(), 2 * b * n * 3 * p2 * d, 0),
-        cost(
-            "pose".into(),
-            2 * frames * hw * 27 * ph + 2 * tokens * ph * p2 * pd,
-            0,
-        ),
+        cost("pose".into(), 2 * frames * hw * 27 * ph + 2 * tokens * ph * p2 * pd, 0),
         cost("embed".into(), 2 * tokens * 3 * p2 * d, 0),
         cost("time".into(), 2 * 2 * b * d * d, 0),
     ];
@@ -173,17 +164,14 @@ pub fn step_flops(
     for c in costs(cfg, cond, b, t) {
         let gate = g(&c.unit);
         let is_ref = c.unit.starts_with("reference");
-        if gate == Gate::Skipped || (is_ref && !cond.reference) || (c.unit == "pose" && !cond.pose)
-        {
+        if gate == Gate::Skipped || (is_ref && !cond.reference) || (c.unit == "pose" && !cond.pose) {
             continue;
         }
         s.forward += c.forward();
         let grad_in = match c.unit.as_str() {
             "reference.embed" | "pose" | "embed" | "time" => false,
             u if u.starts_with("reference.") => ref_grad,
-            u if u.starts_with("spatial.") => {
-                x_grad || time_grad || pose_grad || (cond.reference && ref_grad)
-            }
+            u if u.starts_with("spatial.") => x_grad || time_grad || pose_grad || (cond.reference && ref_grad),
             "final" => x_grad || time_grad,
             _ => x_grad,
         };

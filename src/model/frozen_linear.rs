@@ -86,9 +86,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn data(n: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i * 37 % 11) as f32 - 5.0) * scale)
-            .collect()
+        (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * scale).collect()
     }
 
     #[test]
@@ -109,20 +107,8 @@ mod tests {
             .max(0)
             .unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-6);
-        let g_ours = ours
-            .mul(&upstream)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g_plain = plain
-            .mul(&upstream)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g_ours = ours.mul(&upstream).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_plain = plain.mul(&upstream).unwrap().sum_all().unwrap().backward().unwrap();
         let a = g_ours
             .get(x.as_tensor())
             .unwrap()

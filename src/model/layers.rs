@@ -41,13 +41,7 @@ impl Linear {
     /// x `[..., in]` -> `[..., out]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.get(trainable));
-        ops::linear(
-            x,
-            &self.weight.get(trainable),
-            b.as_ref(),
-            trainable,
-            self.frozen_op,
-        )
+        ops::linear(x, &self.weight.get(trainable), b.as_ref(), trainable, self.frozen_op)
     }
 
     /// Input and output widths.
@@ -69,22 +63,8 @@ impl Mlp {
     pub fn new(pb: &ParamBuilder, dim: usize, ratio: usize, frozen_op: bool) -> Result<Self> {
         let hidden = dim * ratio;
         Ok(Self {
-            fc1: Linear::new(
-                &pb.pp("fc1"),
-                dim,
-                hidden,
-                Init::XavierUniform,
-                true,
-                frozen_op,
-            )?,
-            fc2: Linear::new(
-                &pb.pp("fc2"),
-                hidden,
-                dim,
-                Init::XavierUniform,
-                true,
-                frozen_op,
-            )?,
+            fc1: Linear::new(&pb.pp("fc1"), dim, hidden, Init::XavierUniform, true, frozen_op)?,
+            fc2: Linear::new(&pb.pp("fc2"), hidden, dim, Init::XavierUniform, true, frozen_op)?,
         })
     }
 

@@ -13,13 +13,7 @@ use super::frozen_linear::frozen_matmul;
 /// `frozen_op` the input gradient is the only one computed (see
 /// `frozen_linear.rs`); without it candle's matmul also computes a weight
 /// gradient that is thrown away.
-pub fn linear(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    trainable: bool,
-    frozen_op: bool,
-) -> Result<Tensor> {
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, trainable: bool, frozen_op: bool) -> Result<Tensor> {
     let y = if !trainable && frozen_op {
         frozen_matmul(x, w)?
     } else {
@@ -85,17 +79,11 @@ pub fn sinusoidal(positions: &Tensor, dim: usize) -> Result<Tensor> {
         .map(|i| (-(10000f64.ln()) * i as f64 / half as f64).exp() as f32)
         .collect();
     let freqs = Tensor::from_vec(freqs, (1, half), positions.device())?;
-    let args = positions
-        .to_dtype(DType::F32)?
-        .unsqueeze(1)?
-        .broadcast_mul(&freqs)?;
+    let args = positions.to_dtype(DType::F32)?.unsqueeze(1)?.broadcast_mul(&freqs)?;
     let emb = Tensor::cat(&[args.cos()?, args.sin()?], 1)?;
     if dim % 2 == 1 {
         Tensor::cat(
-            &[
-                &emb,
-                &Tensor::zeros((emb.dim(0)?, 1), DType::F32, positions.device())?,
-            ],
+            &[&emb, &Tensor::zeros((emb.dim(0)?, 1), DType::F32, positions.device())?],
             1,
         )
     } else {
@@ -112,20 +100,12 @@ mod tests {
     fn softmax_rows_sum_to_one_and_attention_averages_values() {
         let dev = Device::Cpu;
         let x = Tensor::new(&[[1f32, 2., 3.], [1000., 1000., 1000.]], &dev).unwrap();
-        let s = softmax_last(&x)
-            .unwrap()
-            .sum(1)
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let s = softmax_last(&x).unwrap().sum(1).unwrap().to_vec1::<f32>().unwrap();
         assert!(s.iter().all(|v| (v - 1.0).abs() < 1e-6));
         // Equal keys give uniform weights, so the output is the mean of the values.
         let q = Tensor::ones((1, 1, 2, 4), DType::F32, &dev).unwrap();
         let k = Tensor::ones((1, 1, 3, 4), DType::F32, &dev).unwrap();
-        let v = Tensor::arange(0f32, 12., &dev)
-            .unwrap()
-            .reshape((1, 1, 3, 4))
-            .unwrap();
+        let v = Tensor::arange(0f32, 12., &dev).unwrap().reshape((1, 1, 3, 4)).unwrap();
         let o = attention(&q, &k, &v)
             .unwrap()
             .flatten_all()
@@ -133,10 +113,7 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert!(
-            o[..4]
-                .iter()
-                .zip([4f32, 5., 6., 7.])
-                .all(|(a, b)| (a - b).abs() < 1e-5),
+            o[..4].iter().zip([4f32, 5., 6., 7.]).all(|(a, b)| (a - b).abs() < 1e-5),
             "{o:?}"
         );
     }

@@ -106,10 +106,7 @@ impl ParamBuilder {
         } else {
             format!("{}.{name}", self.path)
         };
-        Self {
-            path,
-            ..self.clone()
-        }
+        Self { path, ..self.clone() }
     }
 
     /// A child builder that also starts a new gated unit named by the full path.
@@ -130,9 +127,7 @@ impl ParamBuilder {
     pub fn get(&self, shape: impl Into<Shape>, name: &str, init: Init) -> Result<Param> {
         let shape: Shape = shape.into();
         let full = self.pp(name).path;
-        self.shapes
-            .borrow_mut()
-            .push((full.clone(), shape.dims().to_vec()));
+        self.shapes.borrow_mut().push((full.clone(), shape.dims().to_vec()));
         if self.dry {
             let var = Var::zeros(1, candle_core::DType::F32, &self.device)?;
             return Ok(Param {
@@ -146,10 +141,7 @@ impl ParamBuilder {
         let values: Vec<f32> = match init {
             Init::Zeros => vec![0.0; n],
             Init::Ones => vec![1.0; n],
-            Init::Normal(std) => normal_vec(&mut rng, n)
-                .into_iter()
-                .map(|v| v * std as f32)
-                .collect(),
+            Init::Normal(std) => normal_vec(&mut rng, n).into_iter().map(|v| v * std as f32).collect(),
             Init::XavierUniform => {
                 let dims = shape.dims();
                 let receptive: usize = dims.iter().skip(2).product();

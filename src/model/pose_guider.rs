@@ -23,13 +23,7 @@ pub struct PoseGuider {
 
 impl PoseGuider {
     /// Builds `pb.conv.{weight,bias}` and `pb.proj`.
-    pub fn new(
-        pb: &ParamBuilder,
-        patch: usize,
-        hidden: usize,
-        pose_dim: usize,
-        frozen_op: bool,
-    ) -> Result<Self> {
+    pub fn new(pb: &ParamBuilder, patch: usize, hidden: usize, pose_dim: usize, frozen_op: bool) -> Result<Self> {
         let conv = pb.pp("conv");
         Ok(Self {
             conv_w: conv.get((hidden, 3, 3, 3), "weight", Init::XavierUniform)?,
@@ -49,8 +43,7 @@ impl PoseGuider {
     /// Pose maps `[n, 3, H, W]` -> pose tokens `[n, N, pose_dim]`.
     pub fn forward(&self, pose: &Tensor, trainable: bool) -> Result<Tensor> {
         let h = pose.conv2d(&self.conv_w.get(trainable), 1, 1, 1, 1)?;
-        let h =
-            ops::silu(&h.broadcast_add(&self.conv_b.get(trainable).reshape((1, (), 1, 1))?)?)?;
+        let h = ops::silu(&h.broadcast_add(&self.conv_b.get(trainable).reshape((1, (), 1, 1))?)?)?;
         ops::silu(&self.proj.forward(&patchify(&h, self.patch)?, trainable)?)
     }
 }

@@ -32,13 +32,7 @@ impl ReferenceBlock {
         let pb = pb.unit(&id.to_string());
         Ok(Self {
             id,
-            attn: Attention::new(
-                &pb.pp("attn"),
-                cfg.dim,
-                cfg.heads,
-                false,
-                cfg.frozen_linear_op,
-            )?,
+            attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, false, cfg.frozen_linear_op)?,
             mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, cfg.frozen_linear_op)?,
             eps: cfg.norm_eps,
         })
@@ -46,12 +40,8 @@ impl ReferenceBlock {
 
     /// x `[b, N, d]` -> `[b, N, d]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        let x = (x + self
-            .attn
-            .forward(&ops::layer_norm(x, self.eps)?, trainable)?)?;
-        &x + self
-            .mlp
-            .forward(&ops::layer_norm(&x, self.eps)?, trainable)?
+        let x = (x + self.attn.forward(&ops::layer_norm(x, self.eps)?, trainable)?)?;
+        &x + self.mlp.forward(&ops::layer_norm(&x, self.eps)?, trainable)?
     }
 }
 

@@ -28,13 +28,7 @@ impl TemporalBlock {
         let pb = root.unit(&id.to_string());
         Ok(Self {
             id,
-            attn: Attention::new(
-                &pb.pp("attn"),
-                cfg.dim,
-                cfg.heads,
-                true,
-                cfg.frozen_linear_op,
-            )?,
+            attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, true, cfg.frozen_linear_op)?,
             eps: cfg.norm_eps,
             dim: cfg.dim,
         })
@@ -51,10 +45,7 @@ impl TemporalBlock {
             .broadcast_add(&pos.unsqueeze(1)?)?;
         let h = h.transpose(1, 2)?.reshape((b * n, t, d))?; // [b N, t, d]
         let y = self.attn.forward(&h, trainable)?; // [b N, t, d]
-        let y = y
-            .reshape((b, n, t, d))?
-            .transpose(1, 2)?
-            .reshape((bt, n, d))?;
+        let y = y.reshape((b, n, t, d))?.transpose(1, 2)?.reshape((bt, n, d))?;
         x + y
     }
 }

@@ -76,13 +76,7 @@ impl AdamW {
     /// Applies one update at learning rate `lr` to every parameter of
     /// `params` that has a gradient in `grads`, each gradient first multiplied
     /// by `grad_scale` (gradient clipping).
-    pub fn step(
-        &mut self,
-        params: &[&Param],
-        grads: &GradStore,
-        lr: f64,
-        grad_scale: f64,
-    ) -> Result<()> {
+    pub fn step(&mut self, params: &[&Param], grads: &GradStore, lr: f64, grad_scale: f64) -> Result<()> {
         let AdamWParams {
             beta1,
             beta2,
@@ -157,30 +151,17 @@ mod tests {
     fn first_adamw_step_moves_each_weight_by_lr_against_its_gradient() {
         let pb = ParamBuilder::new(0, &Device::Cpu);
         let p = pb.get(2, "w", Init::Ones).unwrap();
-        p.var
-            .set(&Tensor::new(&[1f32, -2.0], &Device::Cpu).unwrap())
-            .unwrap();
+        p.var.set(&Tensor::new(&[1f32, -2.0], &Device::Cpu).unwrap()).unwrap();
         let mut opt = AdamW::new(AdamWParams {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.01,
         });
-        let grads = p
-            .var
-            .as_tensor()
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let grads = p.var.as_tensor().sqr().unwrap().sum_all().unwrap().backward().unwrap();
         opt.step(&[&p], &grads, 0.1, 1.0).unwrap();
         let w = p.var.as_tensor().to_vec1::<f32>().unwrap();
-        assert!(
-            (w[0] - 0.8990).abs() < 1e-6 && (w[1] + 1.8980).abs() < 1e-6,
-            "{w:?}"
-        );
+        assert!((w[0] - 0.8990).abs() < 1e-6 && (w[1] + 1.8980).abs() < 1e-6, "{w:?}");
         assert_eq!(opt.moments("w").unwrap().step, 1);
     }
 

@@ -73,8 +73,7 @@ pub fn time_steps(
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(net, train, DiffusionConfig::default(), 0)?;
-    let batch = random_batch(model, b, t, 0, &device)
-        .map_err(|source| TrainError::Tensor { step: 0, source })?;
+    let batch = random_batch(model, b, t, 0, &device).map_err(|source| TrainError::Tensor { step: 0, source })?;
     let mut times = Vec::new();
     let mut last = None;
     for i in 0..warmup + steps {

@@ -21,17 +21,12 @@ use super::adamw::Moments;
 pub enum CheckpointError {
     /// File system error.
     #[error("checkpoint {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// The safetensors container is malformed.
     #[error("checkpoint {path}: {message}")]
     Format { path: PathBuf, message: String },
     /// A tensor in the file does not fit the model.
-    #[error(
-        "checkpoint {path}: tensor `{name}` has shape {got:?}, the model expects {expected:?}"
-    )]
+    #[error("checkpoint {path}: tensor `{name}` has shape {got:?}, the model expects {expected:?}")]
     Shape {
         path: PathBuf,
         name: String,
@@ -40,10 +35,7 @@ pub enum CheckpointError {
     },
     /// A tensor operation failed.
     #[error("checkpoint {path}: {source}")]
-    Tensor {
-        path: PathBuf,
-        source: candle_core::Error,
-    },
+    Tensor { path: PathBuf, source: candle_core::Error },
 }
 
 /// Everything about a run's progress that is not a tensor.
@@ -114,14 +106,11 @@ pub fn save(
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(
-        tensors.iter().map(|(n, t)| (n.as_str(), t)),
-        Some(meta),
-        &tmp,
-    )
-    .map_err(|e| CheckpointError::Format {
-        path: tmp.clone(),
-        message: e.to_string(),
+    safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta), &tmp).map_err(|e| {
+        CheckpointError::Format {
+            path: tmp.clone(),
+            message: e.to_string(),
+        }
     })?;
     std::fs::rename(&tmp, path).map_err(io)
 }
@@ -136,19 +125,16 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint, CheckpointError>
         path: path.into(),
         message,
     };
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fmt(e.to_string()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fmt(e.to_string()))?;
     let json = meta
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| fmt(format!("no `{META_KEY}` metadata")))?;
     let state: TrainState = serde_json::from_str(json).map_err(|e| fmt(e.to_string()))?;
-    let all = candle_core::safetensors::load_buffer(&bytes, device).map_err(|source| {
-        CheckpointError::Tensor {
-            path: path.into(),
-            source,
-        }
+    let all = candle_core::safetensors::load_buffer(&bytes, device).map_err(|source| CheckpointError::Tensor {
+        path: path.into(),
+        source,
     })?;
     let mut ck = Checkpoint {
         state,
@@ -220,8 +206,7 @@ pub fn load_weights(
             None => report.missing.push(p.name.clone()),
         }
     }
-    let known: std::collections::BTreeSet<&str> =
-        model.params().iter().map(|p| p.name.as_str()).collect();
+    let known: std::collections::BTreeSet<&str> = model.params().iter().map(|p| p.name.as_str()).collect();
     report.unexpected = weights
         .keys()
         .filter(|k| !known.contains(k.as_str()))

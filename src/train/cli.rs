@@ -44,14 +44,8 @@ pub fn leading_plan(k: usize, skip: bool) -> GatePlan {
     if k == 0 {
         return plan;
     }
-    plan.frozen = ["embed", "time", "pose", "reference.*"]
-        .map(String::from)
-        .to_vec();
-    let list = if skip {
-        &mut plan.skipped
-    } else {
-        &mut plan.frozen
-    };
+    plan.frozen = ["embed", "time", "pose", "reference.*"].map(String::from).to_vec();
+    let list = if skip { &mut plan.skipped } else { &mut plan.frozen };
     for i in 0..k {
         list.push(format!("spatial.{i:02}"));
         list.push(format!("temporal.{i:02}"));
@@ -61,17 +55,12 @@ pub fn leading_plan(k: usize, skip: bool) -> GatePlan {
 
 /// Runs `bench-step` and prints one line per setting.
 pub fn bench_step(args: &BenchStepArgs) -> Result<(), TrainError> {
-    let mut model = ModelConfig::preset(&args.preset).ok_or_else(|| {
-        crate::model::ModelError::Config(format!("unknown preset `{}`", args.preset))
-    })?;
+    let mut model = ModelConfig::preset(&args.preset)
+        .ok_or_else(|| crate::model::ModelError::Config(format!("unknown preset `{}`", args.preset)))?;
     if let Some(d) = args.depth {
         model.depth = d;
     }
-    let stage = if args.frames > 1 {
-        Stage::Video
-    } else {
-        Stage::Pose
-    };
+    let stage = if args.frames > 1 { Stage::Video } else { Stage::Pose };
     println!(
         "preset {} depth {} batch {}x{} frames ({} threads)",
         model.preset,
@@ -92,11 +81,7 @@ pub fn bench_step(args: &BenchStepArgs) -> Result<(), TrainError> {
             args.steps,
         )?;
         let b = *base.get_or_insert(t.median_s);
-        let state = if args.skip {
-            Gate::Skipped
-        } else {
-            Gate::Frozen
-        };
+        let state = if args.skip { Gate::Skipped } else { Gate::Frozen };
         println!(
             "{k:>3} leading pairs {:<7} median {:.4} s (min {:.4}, {:.2}x of first)  {:.2} GFLOP/step  {:.1} GFLOP/s  {} trainable",
             state.as_str(),

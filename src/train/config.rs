@@ -182,49 +182,19 @@ impl Validate for TrainConfig {
         let k = |f| key(prefix, f);
         check(out, self.steps >= 1, k("steps"), "expected >= 1");
         check(out, self.batch_size >= 1, k("batch_size"), "expected >= 1");
-        check(
-            out,
-            self.clip_frames >= 1,
-            k("clip_frames"),
-            "expected >= 1",
-        );
-        check(
-            out,
-            self.frame_stride >= 1,
-            k("frame_stride"),
-            "expected >= 1",
-        );
+        check(out, self.clip_frames >= 1, k("clip_frames"), "expected >= 1");
+        check(out, self.frame_stride >= 1, k("frame_stride"), "expected >= 1");
         check(
             out,
             self.lr > 0.0 && self.lr.is_finite(),
             k("lr"),
             format!("{} is out of range, expected > 0", self.lr),
         );
-        check(
-            out,
-            (0.0..1.0).contains(&self.beta1),
-            k("beta1"),
-            "expected [0, 1)",
-        );
-        check(
-            out,
-            (0.0..1.0).contains(&self.beta2),
-            k("beta2"),
-            "expected [0, 1)",
-        );
+        check(out, (0.0..1.0).contains(&self.beta1), k("beta1"), "expected [0, 1)");
+        check(out, (0.0..1.0).contains(&self.beta2), k("beta2"), "expected [0, 1)");
         check(out, self.adam_eps > 0.0, k("adam_eps"), "expected > 0");
-        check(
-            out,
-            self.weight_decay >= 0.0,
-            k("weight_decay"),
-            "expected >= 0",
-        );
-        check(
-            out,
-            self.grad_clip >= 0.0,
-            k("grad_clip"),
-            "expected >= 0 (0 = off)",
-        );
+        check(out, self.weight_decay >= 0.0, k("weight_decay"), "expected >= 0");
+        check(out, self.grad_clip >= 0.0, k("grad_clip"), "expected >= 0 (0 = off)");
         check(
             out,
             (0.0..1.0).contains(&self.ema_decay),

@@ -12,9 +12,7 @@ use image::{Delay, Frame, Rgba, RgbaImage};
 #[derive(Debug, thiserror::Error)]
 pub enum GifError {
     /// The panels do not share one `[t, 3, H, W]` shape.
-    #[error(
-        "panel {index} has shape {got:?}, expected {expected:?} ([t, 3, H, W] like the first)"
-    )]
+    #[error("panel {index} has shape {got:?}, expected {expected:?} ([t, 3, H, W] like the first)")]
     Shape {
         index: usize,
         got: Vec<usize>,
@@ -22,10 +20,7 @@ pub enum GifError {
     },
     /// Reading a tensor failed.
     #[error("reading panel {index}: {source}")]
-    Tensor {
-        index: usize,
-        source: candle_core::Error,
-    },
+    Tensor { index: usize, source: candle_core::Error },
     /// Writing the file failed.
     #[error("writing {path}: {message}")]
     Write { path: PathBuf, message: String },
@@ -33,16 +28,8 @@ pub enum GifError {
 
 /// Writes `panels` (each `[t, 3, H, W]` in [-1, 1]) as a looping GIF at
 /// `fps`, each pixel drawn as a `scale` x `scale` square.
-pub fn write_clip_gif(
-    path: &Path,
-    panels: &[Tensor],
-    scale: u32,
-    fps: u32,
-) -> Result<(), GifError> {
-    let expected = panels
-        .first()
-        .map(|p| p.dims().to_vec())
-        .unwrap_or_default();
+pub fn write_clip_gif(path: &Path, panels: &[Tensor], scale: u32, fps: u32) -> Result<(), GifError> {
+    let expected = panels.first().map(|p| p.dims().to_vec()).unwrap_or_default();
     let mut data = Vec::new();
     for (index, p) in panels.iter().enumerate() {
         if p.dims() != expected.as_slice() || expected.len() != 4 || expected[1] != 3 {
@@ -66,16 +53,13 @@ pub fn write_clip_gif(
     };
     let file = std::fs::File::create(path).map_err(|e| write(e.to_string()))?;
     let mut enc = GifEncoder::new(file);
-    enc.set_repeat(Repeat::Infinite)
-        .map_err(|e| write(e.to_string()))?;
+    enc.set_repeat(Repeat::Infinite).map_err(|e| write(e.to_string()))?;
     for f in 0..t {
         let mut img = RgbaImage::new((w * panels.len()) as u32 * s, h as u32 * s);
         for (k, v) in data.iter().enumerate() {
             for y in 0..h {
                 for x in 0..w {
-                    let px = |c: usize| {
-                        (((v[((f * 3 + c) * h + y) * w + x] + 1.0) * 127.5).clamp(0.0, 255.0)) as u8
-                    };
+                    let px = |c: usize| (((v[((f * 3 + c) * h + y) * w + x] + 1.0) * 127.5).clamp(0.0, 255.0)) as u8;
                     let colour = Rgba([px(0), px(1), px(2), 255]);
                     for dy in 0..s {
                         for dx in 0..s {
@@ -105,9 +89,7 @@ mod tests {
         write_clip_gif(&path, &[a.clone(), b], 2, 8).unwrap();
         let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
         let dec = image::codecs::gif::GifDecoder::new(file).unwrap();
-        let frames = image::AnimationDecoder::into_frames(dec)
-            .collect_frames()
-            .unwrap();
+        let frames = image::AnimationDecoder::into_frames(dec).collect_frames().unwrap();
         assert_eq!(frames.len(), 3);
         assert_eq!(frames[0].buffer().dimensions(), (16, 8));
         let bad = Tensor::zeros((2, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();

@@ -14,7 +14,4 @@ pub mod trainer;
 pub use adamw::{AdamW, AdamWParams};
 pub use checkpoint::{Checkpoint, CheckpointError, LoadReport, TrainState};
 pub use config::{GatePlan, Stage, TrainConfig};
-pub use trainer::{
-    should_checkpoint, BatchSource, MemoryProbe, StepRecord, StepSink, TrainBatch, TrainError,
-    Trainer,
-};
+pub use trainer::{should_checkpoint, BatchSource, StepRecord, StepSink, TrainBatch, TrainError, Trainer};

@@ -4,8 +4,8 @@
 //! and the EMA, record the step, and checkpoint when the policy says so.
 //!
 //! IO stays outside: batches come from a [`BatchSource`], step records go to
-//! a [`StepSink`], peak memory from an optional [`MemoryProbe`]; the run
-//! folder and Parquet writers plug in through these.
+//! a [`StepSink`]; the run folder and Parquet writers plug in through these.
+//! Peak memory comes from the crate's counting allocator.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,8 +59,10 @@ pub struct StepRecord {
     pub wall_s: f64,
     /// Analytic FLOPs of what ran.
     pub flops: StepFlops,
-    /// Peak heap bytes during the step, when a probe is attached.
-    pub peak_bytes: Option<u64>,
+    /// Peak heap bytes of the whole process during the step.
+    pub peak_bytes: u64,
+    /// Peak heap bytes above the level at the step's start (what the step itself needed).
+    pub step_peak_bytes: u64,
     /// Trainable scalars this step.
     pub trainable_params: usize,
 }
@@ -78,14 +80,6 @@ impl StepSink for Vec<StepRecord> {
     }
 }
 
-/// Peak-memory measurement around a step (the counting global allocator).
-pub trait MemoryProbe {
-    /// Starts a new peak window.
-    fn reset(&self);
-    /// Peak bytes since the last reset.
-    fn peak_bytes(&self) -> u64;
-}
-
 /// Errors that stop a run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -97,10 +91,7 @@ pub enum TrainError {
     Gate(#[from] GateError),
     /// A tensor operation failed outside the model.
     #[error("step {step}: {source}")]
-    Tensor {
-        step: u64,
-        source: candle_core::Error,
-    },
+    Tensor { step: u64, source: candle_core::Error },
     /// The loss or gradient became NaN or infinite; no update was applied.
     #[error("step {step}: the {what} is {value}; stopping (last good checkpoint: {})", last_checkpoint.as_ref().map_or("none".into(), |p| p.display().to_string()))]
     NonFinite {
@@ -114,11 +105,7 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     /// The checkpoint belongs to another run.
     #[error("checkpoint {path} was written with seed {found}, this run has seed {expected}")]
-    SeedMismatch {
-        path: PathBuf,
-        found: u64,
-        expected: u64,
-    },
+    SeedMismatch { path: PathBuf, found: u64, expected: u64 },
     /// The batch source failed.
     #[error("step {step}: data: {message}")]
     Data { step: u64, message: String },
@@ -152,7 +139,6 @@ pub struct Trainer {
     /// Hash of the resolved experiment config, stored in checkpoints.
     pub config_hash: Option<String>,
     schedule: NoiseSchedule,
-    memory: Option<Box<dyn MemoryProbe>>,
 }
 
 impl Trainer {
@@ -165,10 +151,7 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         model.set_gates(train.gates.apply(model.gates().names())?)?;
         let ema = if train.ema_decay > 0.0 {
-            Some(
-                Ema::new(train.ema_decay, model.params())
-                    .map_err(|source| TrainError::Tensor { step: 0, source })?,
-            )
+            Some(Ema::new(train.ema_decay, model.params()).map_err(|source| TrainError::Tensor { step: 0, source })?)
         } else {
             None
         };
@@ -183,14 +166,7 @@ impl Trainer {
             step: 0,
             config_hash: None,
             schedule,
-            memory: None,
         })
-    }
-
-    /// Attaches a peak-memory probe.
-    pub fn with_memory_probe(mut self, probe: Box<dyn MemoryProbe>) -> Self {
-        self.memory = Some(probe);
-        self
     }
 
     /// The noise schedule in use.
@@ -204,8 +180,7 @@ impl Trainer {
         let ck = checkpoint::load(path, self.model.device())?;
         let report = checkpoint::load_weights(path, &self.model, &ck.weights)?;
         if let Some(ema) = &mut self.ema {
-            *ema = Ema::new(ema.decay, self.model.params())
-                .map_err(|source| TrainError::Tensor { step: 0, source })?;
+            *ema = Ema::new(ema.decay, self.model.params()).map_err(|source| TrainError::Tensor { step: 0, source })?;
         }
         Ok(report)
     }
@@ -240,12 +215,7 @@ impl Trainer {
             step: self.step,
             seed: self.seed,
             streams,
-            adam_steps: self
-                .opt
-                .state()
-                .iter()
-                .map(|(n, m)| (n.clone(), m.step))
-                .collect(),
+            adam_steps: self.opt.state().iter().map(|(n, m)| (n.clone(), m.step)).collect(),
             gates: self.model.gates().clone(),
             last_loss,
             config_hash: self.config_hash.clone(),
@@ -276,9 +246,7 @@ impl Trainer {
                 .batch(step, self.model.device())
                 .map_err(|message| TrainError::Data { step, message })?;
             let record = match self.train_step(&batch) {
-                Err(TrainError::NonFinite {
-                    step, what, value, ..
-                }) => {
+                Err(TrainError::NonFinite { step, what, value, .. }) => {
                     return Err(TrainError::NonFinite {
                         step,
                         what,
@@ -320,9 +288,7 @@ impl Trainer {
     pub fn train_step(&mut self, batch: &TrainBatch) -> Result<StepRecord, TrainError> {
         let step = self.step;
         let tensor = |source| TrainError::Tensor { step, source };
-        if let Some(m) = &self.memory {
-            m.reset();
-        }
+        let memory = crate::memory::PeakScope::start();
         let start = Instant::now();
         let lr = lr_at(step, self.train.lr, self.train.warmup_steps);
         let dims = batch.frames.dims().to_vec();
@@ -335,11 +301,10 @@ impl Trainer {
             self.model.device(),
         )
         .map_err(tensor)?;
-        let x_t = add_noise(&batch.frames, &draw.noise, &draw.timesteps, &self.schedule)
-            .map_err(tensor)?;
-        let pred =
-            self.model
-                .forward(&self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep))?;
+        let x_t = add_noise(&batch.frames, &draw.noise, &draw.timesteps, &self.schedule).map_err(tensor)?;
+        let pred = self
+            .model
+            .forward(&self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep))?;
         let loss = eps_loss(&pred, &draw.noise).map_err(tensor)?;
         let loss_value = loss.to_scalar::<f32>().map_err(tensor)?;
         if !loss_value.is_finite() {
@@ -386,7 +351,8 @@ impl Trainer {
             grad_norm: norm,
             wall_s: start.elapsed().as_secs_f64(),
             flops,
-            peak_bytes: self.memory.as_ref().map(|m| m.peak_bytes()),
+            peak_bytes: memory.peak() as u64,
+            step_peak_bytes: memory.peak_above_start() as u64,
             trainable_params,
         })
     }
@@ -409,11 +375,6 @@ mod tests {
             checkpoint_every: 0,
             ..cfg
         };
-        assert_eq!(
-            (1..=25)
-                .filter(|&d| should_checkpoint(d, &end_only))
-                .count(),
-            1
-        );
+        assert_eq!((1..=25).filter(|&d| should_checkpoint(d, &end_only)).count(), 1);
     }
 }

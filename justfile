@@ -1,0 +1,29 @@
+# entprog recipes. `just --list` shows them.
+
+# Where builds go: shared with .ci/run so CI on this machine reuses the build.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", "/var/tmp/entprog-target")
+
+# Run the tests (the README's test command).
+test:
+    cargo test --release
+
+# Benchmarks of the harness (not part of the tests).
+bench:
+    cargo run --release -- bench alloc
+
+# Reproduce a paper table or figure: just reproduce table3
+reproduce TARGET:
+    cargo run --release -- reproduce {{TARGET}}
+
+# Rebuild a report from the Parquet files on disk: just report table3
+report TARGET:
+    cargo run --release -- report {{TARGET}}
+
+# Formatting and lints, as CI reviewers expect them.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --release --all-targets -- -D warnings
+
+# Print an experiment's resolved config and hash: just config experiments/base.toml
+config EXPERIMENT *FLAGS:
+    cargo run --release -- config show {{EXPERIMENT}} {{FLAGS}}

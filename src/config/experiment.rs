@@ -1,0 +1,74 @@
+//! A resolved experiment with its derived values: name, config hash, the
+//! files and flags it came from, and its resolved TOML text.
+
+use std::path::{Path, PathBuf};
+
+use super::hash::config_hash;
+use super::load::{load, ConfigError};
+use super::schema::{ExperimentConfig, PRESENTATION_KEYS};
+
+/// A validated experiment, ready to run.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub config: ExperimentConfig,
+    /// `config.name`, or the experiment file's stem when that is empty.
+    pub name: String,
+    /// SHA-256 of the canonical config without presentation keys.
+    pub hash: String,
+    /// The experiment file as given, then its `extends` chain base first.
+    pub path: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub sets: Vec<String>,
+}
+
+impl Experiment {
+    /// Resolves `arg` (a path, or a name under `experiments/`) and loads it
+    /// with the environment and `--set` flags.
+    pub fn load(arg: &str, sets: &[String]) -> Result<Self, ConfigError> {
+        let path = resolve_experiment_path(arg);
+        let resolved = load::<ExperimentConfig>(&path, sets)?;
+        Ok(Self::from_config(resolved.config, path, resolved.files, resolved.sets))
+    }
+
+    /// Wraps an already-resolved config (tests and studies build configs in code).
+    pub fn from_config(config: ExperimentConfig, path: PathBuf, files: Vec<PathBuf>, sets: Vec<String>) -> Self {
+        let name = if config.name.is_empty() {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "experiment".into())
+        } else {
+            config.name.clone()
+        };
+        let hash = config_hash(&config, PRESENTATION_KEYS);
+        Self {
+            config,
+            name,
+            hash,
+            path,
+            files,
+            sets,
+        }
+    }
+
+    /// The resolved config as TOML (what `config show` prints and runs save).
+    pub fn to_toml(&self) -> String {
+        let mut c = self.config.clone();
+        c.extends = None;
+        c.name = self.name.clone();
+        toml::to_string_pretty(&c).expect("configs serialise to TOML")
+    }
+}
+
+/// `experiments/table3.toml`, `table3.toml` or `table3`: the first that exists,
+/// else the argument as given (so the error names what the user typed).
+pub fn resolve_experiment_path(arg: &str) -> PathBuf {
+    let given = PathBuf::from(arg);
+    if given.is_file() {
+        return given;
+    }
+    let candidates = [
+        Path::new("experiments").join(arg),
+        Path::new("experiments").join(format!("{arg}.toml")),
+    ];
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or(given)
+}

@@ -1,0 +1,111 @@
+//! The experiment schema: what one `experiments/*.toml` file (after its
+//! `extends` chain, the environment and `--set` flags) resolves to.
+//!
+//! Sections are owned by the modules that use them; this file only assembles
+//! them. Presentation-only keys ([`PRESENTATION_KEYS`]) do not enter the
+//! config hash, so moving the results folder or rewording a description reuses
+//! finished runs.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::{check, key, Invalid, Validate};
+
+/// Keys that change how results are presented or where they are written, not
+/// what is computed: excluded from the config hash.
+pub const PRESENTATION_KEYS: &[&str] = &["extends", "name", "description", "output"];
+
+/// One experiment, fully resolved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentConfig {
+    /// Base file this one extends, relative to this file (read by the loader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    /// Experiment name: results go to `<output.results_dir>/<name>/`.
+    /// Empty means the experiment file's stem.
+    pub name: String,
+    /// One line on what the experiment asks.
+    pub description: String,
+    /// Root seed of the run: every random stream derives from it.
+    pub seed: u64,
+    /// Execution settings that can change numbers (thread count).
+    pub run: RunConfig,
+    /// Where and how results are written (presentation only).
+    pub output: OutputConfig,
+}
+
+/// Execution settings that belong to the hash: floating-point reductions are
+/// split by thread count, so bit-for-bit results hold per thread count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Worker threads for tensor kernels; 0 = one per core.
+    pub threads: usize,
+}
+
+/// Output settings: do not change what is computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Root folder of run outputs.
+    pub results_dir: PathBuf,
+    /// Seconds between log records when progress bars are off (`--quiet` or no terminal).
+    pub log_every_s: f64,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            results_dir: PathBuf::from("results"),
+            log_every_s: 10.0,
+        }
+    }
+}
+
+impl Validate for ExperimentConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        check(
+            out,
+            self.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+            key(prefix, "name"),
+            format!(
+                "{:?} is not a folder name, expected letters, digits, '-', '_' or '.'",
+                self.name
+            ),
+        );
+        self.run.validate(&key(prefix, "run"), out);
+        self.output.validate(&key(prefix, "output"), out);
+    }
+}
+
+impl Validate for RunConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        check(
+            out,
+            self.threads <= 1024,
+            key(prefix, "threads"),
+            format!("{} is out of range, expected 0 (all cores) to 1024", self.threads),
+        );
+    }
+}
+
+impl Validate for OutputConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        check(
+            out,
+            self.log_every_s.is_finite() && self.log_every_s > 0.0,
+            key(prefix, "log_every_s"),
+            format!("{} is out of range, expected a number of seconds > 0", self.log_every_s),
+        );
+        check(
+            out,
+            !self.results_dir.as_os_str().is_empty(),
+            key(prefix, "results_dir"),
+            "empty path, expected a folder",
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! `entprog bench kernels`: forward + backward time of each fused kernel
+//! against the plain candle composition it replaces, at the sizes of the
+//! `default` model preset's training step (batch 16, 64 tokens, width 64,
+//! 4 heads, MLP ratio 4). Medians of repeated runs; one JSON line per kernel.
+
+use candle_core::{Device, Result, Tensor, Var, D};
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::seed::stream;
+
+fn randn(shape: &[usize], purpose: &str) -> Result<Tensor> {
+    let mut rng = stream(0, purpose, 0);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu)
+}
+
+/// Median seconds of `reps` runs of forward + backward of `f` on variables of `inputs`.
+fn time_fwd_bwd(inputs: &[Tensor], reps: usize, f: &dyn Fn(&[Tensor]) -> Result<Tensor>) -> Result<f64> {
+    let vars: Vec<Var> = inputs.iter().map(Var::from_tensor).collect::<Result<_>>()?;
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps + 1 {
+        let t = std::time::Instant::now();
+        let out = f(&ts)?;
+        let grads = out.sum_all()?.backward()?;
+        std::hint::black_box(grads);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.remove(0); // warm-up
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn plain_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let (q, k, v) = (
+        q.transpose(1, 2)?.contiguous()?,
+        k.transpose(1, 2)?.contiguous()?,
+        v.transpose(1, 2)?.contiguous()?,
+    );
+    let scale = 1.0 / (q.dim(D::Minus1)? as f64).sqrt();
+    let p = candle_nn::ops::softmax(&(q.matmul(&k.t()?)? * scale)?, D::Minus1)?;
+    p.matmul(&v)?.transpose(1, 2)?.contiguous()
+}
+
+fn plain_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    let xh = xc.broadcast_div(&(var + 1e-6)?.sqrt()?)?;
+    xh.broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
+        .broadcast_add(&shift.unsqueeze(1)?)
+}
+
+/// Runs the comparison and prints one JSON object per kernel.
+pub fn run(reps: usize) -> Result<()> {
+    let (b, n, m, h, d, c) = (16, 64, 80, 4, 16, 64);
+    type Case = (
+        &'static str,
+        Vec<Tensor>,
+        Box<dyn Fn(&[Tensor]) -> Result<Tensor>>,
+        Box<dyn Fn(&[Tensor]) -> Result<Tensor>>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "gelu_16x64x256",
+            vec![randn(&[b, n, 4 * c], "x")?],
+            Box::new(|t| super::gelu(&t[0])),
+            Box::new(|t| t[0].gelu()),
+        ),
+        (
+            "attention_16x64q80kx4x16",
+            vec![
+                randn(&[b, n, h, d], "q")?,
+                randn(&[b, m, h, d], "k")?,
+                randn(&[b, m, h, d], "v")?,
+            ],
+            Box::new(|t| super::attention(&t[0], &t[1], &t[2])),
+            Box::new(|t| plain_attention(&t[0], &t[1], &t[2])),
+        ),
+        (
+            "modulated_norm_16x64x64",
+            vec![
+                randn(&[b, n, c], "x")?,
+                randn(&[b, c], "shift")?,
+                randn(&[b, c], "scale")?,
+            ],
+            Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2])),
+            Box::new(|t| plain_norm(&t[0], &t[1], &t[2])),
+        ),
+        (
+            "gated_residual_16x64x64",
+            vec![
+                randn(&[b, n, c], "x")?,
+                randn(&[b, n, c], "y")?,
+                randn(&[b, c], "gate")?,
+            ],
+            Box::new(|t| super::gated_residual(&t[0], &t[1], &t[2])),
+            Box::new(|t| t[0].broadcast_add(&t[1].broadcast_mul(&t[2].unsqueeze(1)?)?)),
+        ),
+    ];
+    for (name, inputs, fused, plain) in cases {
+        let tf = time_fwd_bwd(&inputs, reps, fused.as_ref())?;
+        let tp = time_fwd_bwd(&inputs, reps, plain.as_ref())?;
+        println!(
+            "{{\"config\": \"{name}\", \"fused_ms\": {:.3}, \"plain_ms\": {:.3}, \"speedup\": {:.2}}}",
+            tf * 1e3,
+            tp * 1e3,
+            tp / tf
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Fused, vectorised CPU kernels with forward and backward for the
+//! transformer's hot path (candle custom ops): tanh-GELU, attention that
+//! recomputes its probabilities in backward instead of keeping the N x M
+//! matrix, LayerNorm with adaLN shift/scale, and the gated residual
+//! `x + gate * y`. Each is checked against the plain candle composition in
+//! `tests/kernels.rs`; callers choose the fused path with a config switch and
+//! fall back to the composition on other devices.
+//!
+//! Backward passes compute only the gradients of inputs that track one
+//! (`Tensor::track_op`): a frozen prefix's output needs no input gradient,
+//! and skipping it is where freezing saves time.
+
+pub mod attention;
+pub mod bench;
+pub mod gelu;
+pub mod norm;
+pub mod residual;
+pub(crate) mod simd;
+
+pub use attention::attention;
+pub use gelu::gelu;
+pub use norm::modulated_layer_norm;
+pub use residual::gated_residual;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
+
+/// Elements per parallel task for elementwise work: large enough that rayon's
+/// scheduling is noise, small enough to split a 1M-element tensor 64 ways.
+pub(crate) const CHUNK: usize = 16 * 1024;
+
+/// The f32 slice of a contiguous CPU storage.
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let Some((start, end)) = l.contiguous_offsets() else {
+        bail!("{op}: expected a contiguous input, got strides {:?}", l.stride())
+    };
+    match s {
+        CpuStorage::F32(v) => Ok(&v[start..end]),
+        other => bail!("{op}: expected f32, got {:?}", other.dtype()),
+    }
+}
+
+/// The f32 data of a contiguous CPU tensor's storage (used in backward, where
+/// inputs arrive as tensors): `let (s, l) = t.storage_and_layout(); data(&s, l, op)`.
+pub(crate) fn data<'a>(s: &'a Storage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(s) => slice(s, l, op),
+        _ => bail!("{op}: the fused kernels run on the CPU only"),
+    }
+}
+
+/// A fresh tensor of `shape` from `data` on `like`'s device.
+pub(crate) fn tensor_like(data: Vec<f32>, like: &Tensor) -> Result<Tensor> {
+    Tensor::from_vec(data, like.shape(), like.device())
+}

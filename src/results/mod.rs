@@ -1,0 +1,16 @@
+//! Run outputs: folders with manifests and locks, atomic writes, and the
+//! typed Parquet tables that every report is computed from.
+
+pub mod atomic;
+pub mod lock;
+pub mod manifest;
+pub mod parquet;
+pub mod rundir;
+pub mod tables;
+
+pub use atomic::write_atomic;
+pub use lock::{FolderLock, LockError};
+pub use manifest::{Manifest, RunStatus};
+pub use parquet::{write_table, Table, TableError, TableWriter};
+pub use rundir::{Opened, RunDir, RunDirError, RunSpec};
+pub use tables::{BlockRow, EvalRow, RunRow, StepRow, SupernetRow};

@@ -1,0 +1,195 @@
+//! The fused CPU kernels against the plain candle composition they replace:
+//! values and gradients on seeded random inputs, within stated tolerances
+//! (f32 accumulation order differs, and exp/tanh are polynomial
+//! approximations accurate to ~1e-7 relative).
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use entprog::kernels;
+use entprog::seed::stream;
+use rand_distr::{Distribution, StandardNormal};
+
+fn randn(shape: &[usize], purpose: &str) -> Tensor {
+    let mut rng = stream(11, purpose, 0);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    a.sub(b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+fn max_abs(a: &Tensor) -> f32 {
+    a.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Asserts |a - b| <= tol * max(1, max|b|).
+fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
+    let diff = max_abs_diff(a, b);
+    let scale = max_abs(b).max(1.0);
+    assert!(diff <= tol * scale, "{what}: max |diff| {diff} > {tol} * {scale}");
+}
+
+/// Runs `f` on fresh variables of `inputs` and returns the output and the
+/// gradients of sum(out * w) for a fixed random w.
+fn value_and_grads(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) -> (Tensor, Vec<Tensor>) {
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let out = f(&ts);
+    let w = randn(out.dims(), "weights");
+    let grads = out.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = ts
+        .iter()
+        .map(|t| grads.get(t).expect("every input gets a gradient").clone())
+        .collect();
+    (out, g)
+}
+
+fn compare(name: &str, inputs: &[Tensor], fused: impl Fn(&[Tensor]) -> Tensor, plain: impl Fn(&[Tensor]) -> Tensor) {
+    let (a, ga) = value_and_grads(inputs, fused);
+    let (b, gb) = value_and_grads(inputs, plain);
+    assert_close(&a, &b, 1e-5, &format!("{name} value"));
+    for (i, (x, y)) in ga.iter().zip(&gb).enumerate() {
+        assert_close(x, y, 1e-4, &format!("{name} gradient of input {i}"));
+    }
+}
+
+#[test]
+fn gelu_matches_candle_tanh_gelu() {
+    let x = randn(&[3, 17, 64], "x").affine(3.0, 0.0).unwrap();
+    compare(
+        "gelu",
+        &[x],
+        |t| kernels::gelu(&t[0]).unwrap(),
+        |t| t[0].gelu().unwrap(),
+    );
+}
+
+fn plain_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+    // [b, n, h, d] -> [b, h, n, d]
+    let (q, k, v) = (
+        q.transpose(1, 2).unwrap().contiguous().unwrap(),
+        k.transpose(1, 2).unwrap().contiguous().unwrap(),
+        v.transpose(1, 2).unwrap().contiguous().unwrap(),
+    );
+    let scale = 1.0 / (q.dim(D::Minus1).unwrap() as f64).sqrt();
+    let s = q.matmul(&k.t().unwrap()).unwrap().affine(scale, 0.0).unwrap();
+    // Not `softmax_last_dim`: in candle-nn 0.11 that op has no backward, and
+    // backprop silently drops the gradients of q and k through it.
+    let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
+    p.matmul(&v).unwrap().transpose(1, 2).unwrap()
+}
+
+#[test]
+fn attention_matches_softmax_composition_with_more_keys_than_queries() {
+    let q = randn(&[2, 12, 4, 16], "q");
+    let k = randn(&[2, 20, 4, 16], "k").affine(2.0, 0.0).unwrap();
+    let v = randn(&[2, 20, 4, 16], "v");
+    compare(
+        "attention",
+        &[q, k, v],
+        |t| kernels::attention(&t[0], &t[1], &t[2]).unwrap(),
+        |t| plain_attention(&t[0], &t[1], &t[2]),
+    );
+}
+
+#[test]
+fn attention_handles_odd_head_width() {
+    let q = randn(&[1, 5, 3, 7], "q");
+    let k = randn(&[1, 5, 3, 7], "k");
+    let v = randn(&[1, 5, 3, 7], "v");
+    compare(
+        "attention d=7",
+        &[q, k, v],
+        |t| kernels::attention(&t[0], &t[1], &t[2]).unwrap(),
+        |t| plain_attention(&t[0], &t[1], &t[2]),
+    );
+}
+
+fn plain_modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Tensor {
+    let mean = x.mean_keepdim(D::Minus1).unwrap();
+    let xc = x.broadcast_sub(&mean).unwrap();
+    let var = xc.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+    let xh = xc.broadcast_div(&(var + 1e-6).unwrap().sqrt().unwrap()).unwrap();
+    let scale1 = (scale.unsqueeze(1).unwrap() + 1.0).unwrap();
+    xh.broadcast_mul(&scale1)
+        .unwrap()
+        .broadcast_add(&shift.unsqueeze(1).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn modulated_layer_norm_matches_composition() {
+    let x = randn(&[3, 10, 48], "x").affine(2.0, 0.5).unwrap();
+    let shift = randn(&[3, 48], "shift");
+    let scale = randn(&[3, 48], "scale").affine(0.3, 0.0).unwrap();
+    compare(
+        "modulated layer norm",
+        &[x, shift, scale],
+        |t| kernels::modulated_layer_norm(&t[0], &t[1], &t[2]).unwrap(),
+        |t| plain_modulated_norm(&t[0], &t[1], &t[2]),
+    );
+}
+
+#[test]
+fn gated_residual_matches_composition() {
+    let x = randn(&[2, 9, 32], "x");
+    let y = randn(&[2, 9, 32], "y");
+    let gate = randn(&[2, 32], "gate");
+    compare(
+        "gated residual",
+        &[x, y, gate],
+        |t| kernels::gated_residual(&t[0], &t[1], &t[2]).unwrap(),
+        |t| {
+            t[0].broadcast_add(&t[1].broadcast_mul(&t[2].unsqueeze(1).unwrap()).unwrap())
+                .unwrap()
+        },
+    );
+}
+
+#[test]
+fn inputs_that_track_no_gradient_get_none() {
+    // A detached (frozen-prefix) input next to a trainable one: only the
+    // trainable one receives a gradient.
+    let x = randn(&[2, 6, 16], "x"); // plain tensor: no gradient wanted
+    let shift = Var::from_tensor(&randn(&[2, 16], "shift")).unwrap();
+    let scale = Var::from_tensor(&randn(&[2, 16], "scale")).unwrap();
+    let y = kernels::modulated_layer_norm(&x, shift.as_tensor(), scale.as_tensor()).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&x).is_none());
+    assert!(grads.get(shift.as_tensor()).is_some());
+    let q = randn(&[1, 4, 2, 8], "q");
+    let k = Var::from_tensor(&randn(&[1, 4, 2, 8], "k")).unwrap();
+    let o = kernels::attention(&q, k.as_tensor(), &q).unwrap();
+    let grads = o.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&q).is_none());
+    assert_eq!(grads.get(k.as_tensor()).unwrap().dtype(), DType::F32);
+}
+
+#[test]
+fn candle_softmax_last_dim_drops_gradients() {
+    // Documents the trap the fused attention avoids: q gets no gradient
+    // through candle-nn's softmax_last_dim (no error either).
+    let q = Var::from_tensor(&randn(&[2, 3], "q")).unwrap();
+    let p = candle_nn::ops::softmax_last_dim(q.as_tensor()).unwrap();
+    let w = randn(&[2, 3], "w");
+    let grads = p.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(q.as_tensor()).is_none());
+}
