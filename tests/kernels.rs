@@ -82,6 +82,17 @@ fn gelu_matches_candle_tanh_gelu() {
     );
 }
 
+#[test]
+fn gelu_erf_matches_candle_gelu_erf() {
+    let x = randn(&[3, 17, 64], "x").affine(3.0, 0.0).unwrap();
+    compare(
+        "gelu_erf",
+        &[x],
+        |t| kernels::gelu_erf(&t[0]).unwrap(),
+        |t| t[0].gelu_erf().unwrap(),
+    );
+}
+
 fn plain_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
     // [b, n, h, d] -> [b, h, n, d]
     let (q, k, v) = (
@@ -143,7 +154,7 @@ fn modulated_layer_norm_matches_composition() {
     compare(
         "modulated layer norm",
         &[x, shift, scale],
-        |t| kernels::modulated_layer_norm(&t[0], &t[1], &t[2]).unwrap(),
+        |t| kernels::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6).unwrap(),
         |t| plain_modulated_norm(&t[0], &t[1], &t[2]),
     );
 }
@@ -171,7 +182,7 @@ fn inputs_that_track_no_gradient_get_none() {
     let x = randn(&[2, 6, 16], "x"); // plain tensor: no gradient wanted
     let shift = Var::from_tensor(&randn(&[2, 16], "shift")).unwrap();
     let scale = Var::from_tensor(&randn(&[2, 16], "scale")).unwrap();
-    let y = kernels::modulated_layer_norm(&x, shift.as_tensor(), scale.as_tensor()).unwrap();
+    let y = kernels::modulated_layer_norm(&x, shift.as_tensor(), scale.as_tensor(), 1e-6).unwrap();
     let grads = y.sum_all().unwrap().backward().unwrap();
     assert!(grads.get(&x).is_none());
     assert!(grads.get(shift.as_tensor()).is_some());

@@ -8,6 +8,9 @@
 //! transpose copies are needed on either side. Keys may outnumber queries
 //! (reference tokens appended to the keys and values).
 //!
+//! Work is split by (batch, head) unit; each unit gathers its keys and values
+//! transposed (`[d, m]`) so inner loops run over the keys, contiguous.
+//!
 //! Backward per query row i, with p = softmax(s), s_j = q_i . k_j / sqrt(d):
 //!   dv_j += p_j do_i;  dp_j = do_i . v_j;  D_i = do_i . o_i
 //!   ds_j = p_j (dp_j - D_i);  dq_i = sum_j ds_j k_j / sqrt(d);  dk_j += ds_j q_i / sqrt(d)
@@ -16,7 +19,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::{self, multiversion};
-use super::{data, slice};
+use super::{data, min_len, slice};
 
 #[derive(Clone, Copy)]
 struct Dims {
@@ -58,18 +61,35 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// Softmax of the scores of row (b, i, head) into `p`; returns nothing, `p` holds probabilities.
+/// One (batch, head) unit's keys and values, gathered transposed (`[d, m]`)
+/// so every inner loop runs over the m keys, contiguous and vectorisable.
+struct UnitKv {
+    kt: Vec<f32>,
+    vt: Vec<f32>,
+}
+
 #[inline(always)]
-fn row_probs(q_row: &[f32], k: &[f32], dims: Dims, b: usize, head: usize, p: &mut [f32]) {
+fn gather_t(x: &[f32], dims: Dims, b: usize, head: usize) -> Vec<f32> {
     let (m, h, d) = (dims.m, dims.h, dims.d);
-    let scale = dims.scale();
-    let mut max = f32::NEG_INFINITY;
-    for (j, pj) in p.iter_mut().enumerate() {
+    let mut t = vec![0f32; d * m];
+    for j in 0..m {
         let off = ((b * m + j) * h + head) * d;
-        let s = dot(q_row, &k[off..off + d]) * scale;
-        *pj = s;
-        max = max.max(s);
+        for (dd, &val) in x[off..off + d].iter().enumerate() {
+            t[dd * m + j] = val;
+        }
     }
+    t
+}
+
+/// Probabilities of query row `q_row` against all keys, into `p` (length m).
+#[inline(always)]
+fn row_probs(q_row: &[f32], kt: &[f32], scale: f32, p: &mut [f32]) {
+    let m = p.len();
+    p.fill(0.0);
+    for (dd, &qv) in q_row.iter().enumerate() {
+        axpy(qv * scale, &kt[dd * m..(dd + 1) * m], p);
+    }
+    let max = p.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let mut sum = 0f32;
     for pj in p.iter_mut() {
         *pj = simd::exp(*pj - max);
@@ -81,65 +101,90 @@ fn row_probs(q_row: &[f32], k: &[f32], dims: Dims, b: usize, head: usize, p: &mu
     }
 }
 
-/// Forward for output rows `rows` (global row index r = b * n + i), all heads.
+/// Forward of one unit: its output rows `[n, d]`.
 #[inline(always)]
-fn fwd_rows(q: &[f32], k: &[f32], v: &[f32], dims: Dims, first_row: usize, out: &mut [f32]) {
-    let (m, h, d) = (dims.m, dims.h, dims.d);
+fn fwd_unit(q: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut [f32]) {
+    let (n, m, h, d) = (dims.n, dims.m, dims.h, dims.d);
+    let (b, head) = (unit / h, unit % h);
     let mut p = vec![0f32; m];
-    for (r_local, o_row) in out.chunks_exact_mut(h * d).enumerate() {
-        let r = first_row + r_local;
-        let b = r / dims.n;
-        for head in 0..h {
-            let q_row = &q[(r * h + head) * d..(r * h + head + 1) * d];
-            row_probs(q_row, k, dims, b, head, &mut p);
-            let o = &mut o_row[head * d..(head + 1) * d];
-            o.fill(0.0);
-            for (j, &pj) in p.iter().enumerate() {
-                let off = ((b * m + j) * h + head) * d;
-                axpy(pj, &v[off..off + d], o);
-            }
+    for i in 0..n {
+        let off = ((b * n + i) * h + head) * d;
+        row_probs(&q[off..off + d], &kv.kt, dims.scale(), &mut p);
+        for dd in 0..d {
+            out[i * d + dd] = dot(&p, &kv.vt[dd * m..(dd + 1) * m]);
         }
     }
 }
 
-multiversion!(fn fwd_rows_mv(q: &[f32], k: &[f32], v: &[f32], dims: Dims, first_row: usize, out: &mut [f32]) => fwd_rows);
+multiversion!(fn fwd_unit_mv(q: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut [f32]) => fwd_unit);
 
-/// Gradients of one (batch, head) unit: dq `[n, d]`, dk `[m, d]`, dv `[m, d]`.
+/// Gradients of one (batch, head) unit: dq `[n, d]`, dk and dv transposed `[d, m]`.
 struct UnitGrads {
     dq: Vec<f32>,
-    dk: Vec<f32>,
-    dv: Vec<f32>,
+    dkt: Vec<f32>,
+    dvt: Vec<f32>,
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn bwd_unit(q: &[f32], k: &[f32], v: &[f32], o: &[f32], g: &[f32], dims: Dims, unit: usize, out: &mut UnitGrads) {
+fn bwd_unit(q: &[f32], o: &[f32], g: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut UnitGrads) {
     let (n, m, h, d) = (dims.n, dims.m, dims.h, dims.d);
     let (b, head) = (unit / h, unit % h);
     let scale = dims.scale();
     let mut p = vec![0f32; m];
+    let mut ds = vec![0f32; m];
     for i in 0..n {
-        let off_i = ((b * n + i) * h + head) * d;
-        let q_row = &q[off_i..off_i + d];
-        let g_row = &g[off_i..off_i + d];
-        row_probs(q_row, k, dims, b, head, &mut p);
-        let big_d = dot(g_row, &o[off_i..off_i + d]);
-        let dq = &mut out.dq[i * d..(i + 1) * d];
-        for (j, &pj) in p.iter().enumerate() {
-            let off_j = ((b * m + j) * h + head) * d;
-            axpy(pj, g_row, &mut out.dv[j * d..(j + 1) * d]);
-            let dp = dot(g_row, &v[off_j..off_j + d]);
-            let ds = pj * (dp - big_d) * scale;
-            axpy(ds, &k[off_j..off_j + d], dq);
-            axpy(ds, q_row, &mut out.dk[j * d..(j + 1) * d]);
+        let off = ((b * n + i) * h + head) * d;
+        let (q_row, g_row) = (&q[off..off + d], &g[off..off + d]);
+        row_probs(q_row, &kv.kt, scale, &mut p);
+        // dp = g_i V^T, accumulated over d into ds.
+        ds.fill(0.0);
+        for (dd, &gv) in g_row.iter().enumerate() {
+            axpy(gv, &kv.vt[dd * m..(dd + 1) * m], &mut ds);
+        }
+        let big_d = dot(g_row, &o[off..off + d]);
+        for (dsj, &pj) in ds.iter_mut().zip(&p) {
+            *dsj = pj * (*dsj - big_d) * scale;
+        }
+        for dd in 0..d {
+            out.dq[i * d + dd] = dot(&ds, &kv.kt[dd * m..(dd + 1) * m]);
+            axpy(g_row[dd], &p, &mut out.dvt[dd * m..(dd + 1) * m]);
+            axpy(q_row[dd], &ds, &mut out.dkt[dd * m..(dd + 1) * m]);
         }
     }
 }
 
-multiversion!(
-    #[allow(clippy::too_many_arguments)]
-    fn bwd_unit_mv(q: &[f32], k: &[f32], v: &[f32], o: &[f32], g: &[f32], dims: Dims, unit: usize, out: &mut UnitGrads) => bwd_unit
-);
+multiversion!(fn bwd_unit_mv(q: &[f32], o: &[f32], g: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut UnitGrads) => bwd_unit);
+
+/// Writes per-unit rows (`[rows, d]`, or `[d, rows]` when `transposed`) into a full `[b, rows, h, d]` tensor.
+fn scatter(parts: &[&[f32]], dims: Dims, rows: usize, transposed: bool) -> Vec<f32> {
+    let (h, d) = (dims.h, dims.d);
+    let mut full = vec![0f32; dims.b * rows * h * d];
+    for (unit, part) in parts.iter().enumerate() {
+        let (b, head) = (unit / h, unit % h);
+        for i in 0..rows {
+            let off = ((b * rows + i) * h + head) * d;
+            for dd in 0..d {
+                full[off + dd] = if transposed {
+                    part[dd * rows + i]
+                } else {
+                    part[i * d + dd]
+                };
+            }
+        }
+    }
+    full
+}
+
+fn gather_units(k: &[f32], v: &[f32], dims: Dims) -> Vec<UnitKv> {
+    (0..dims.b * dims.h)
+        .into_par_iter()
+        .with_min_len(min_len(2 * dims.m * dims.d))
+        .map(|u| UnitKv {
+            kt: gather_t(k, dims, u / dims.h, u % dims.h),
+            vt: gather_t(v, dims, u / dims.h, u % dims.h),
+        })
+        .collect()
+}
 
 struct Attention;
 
@@ -177,13 +222,17 @@ impl CustomOp3 for Attention {
             slice(ks, kl, self.name())?,
             slice(vs, vl, self.name())?,
         );
-        let row = dims.h * dims.d;
-        let mut out = vec![0f32; q.len()];
-        // Rows per task: enough work (~64k multiply-adds) to amortise scheduling.
-        let rows_per_task = (65_536 / (dims.m * row).max(1)).clamp(1, dims.n.max(1));
-        out.par_chunks_mut(rows_per_task * row)
-            .enumerate()
-            .for_each(|(t, chunk)| fwd_rows_mv(q, k, v, dims, t * rows_per_task, chunk));
+        let kv = gather_units(k, v, dims);
+        let units: Vec<Vec<f32>> = (0..dims.b * dims.h)
+            .into_par_iter()
+            .map(|u| {
+                let mut o = vec![0f32; dims.n * dims.d];
+                fwd_unit_mv(q, &kv[u], dims, u, &mut o);
+                o
+            })
+            .collect();
+        let parts: Vec<&[f32]> = units.iter().map(|u| u.as_slice()).collect();
+        let out = scatter(&parts, dims, dims.n, false);
         Ok((CpuStorage::F32(out), ql.shape().clone()))
     }
 
@@ -209,38 +258,31 @@ impl CustomOp3 for Attention {
         let (gs, gl) = grad.storage_and_layout();
         let (qd, kd, vd) = (data(&qs, ql, name)?, data(&ks, kl, name)?, data(&vs, vl, name)?);
         let (od, gd) = (data(&os, ol, name)?, data(&gs, gl, name)?);
+        let kv = gather_units(kd, vd, dims);
         let units: Vec<UnitGrads> = (0..dims.b * dims.h)
             .into_par_iter()
             .map(|unit| {
                 let mut u = UnitGrads {
                     dq: vec![0f32; dims.n * dims.d],
-                    dk: vec![0f32; dims.m * dims.d],
-                    dv: vec![0f32; dims.m * dims.d],
+                    dkt: vec![0f32; dims.m * dims.d],
+                    dvt: vec![0f32; dims.m * dims.d],
                 };
-                bwd_unit_mv(qd, kd, vd, od, gd, dims, unit, &mut u);
+                bwd_unit_mv(qd, od, gd, &kv[unit], dims, unit, &mut u);
                 u
             })
             .collect();
-        let scatter = |rows: usize, pick: fn(&UnitGrads) -> &[f32]| -> Vec<f32> {
-            let (h, d) = (dims.h, dims.d);
-            let mut full = vec![0f32; dims.b * rows * h * d];
-            for (unit, u) in units.iter().enumerate() {
-                let (b, head) = (unit / h, unit % h);
-                for (i, src) in pick(u).chunks_exact(d).enumerate() {
-                    let off = ((b * rows + i) * h + head) * d;
-                    full[off..off + d].copy_from_slice(src);
-                }
-            }
-            full
+        let grads = |rows: usize, transposed: bool, pick: fn(&UnitGrads) -> &[f32]| {
+            let parts: Vec<&[f32]> = units.iter().map(pick).collect();
+            scatter(&parts, dims, rows, transposed)
         };
         let dq = want_q
-            .then(|| Tensor::from_vec(scatter(dims.n, |u| &u.dq), q.shape(), q.device()))
+            .then(|| Tensor::from_vec(grads(dims.n, false, |u| &u.dq), q.shape(), q.device()))
             .transpose()?;
         let dk = want_k
-            .then(|| Tensor::from_vec(scatter(dims.m, |u| &u.dk), k.shape(), k.device()))
+            .then(|| Tensor::from_vec(grads(dims.m, true, |u| &u.dkt), k.shape(), k.device()))
             .transpose()?;
         let dv = want_v
-            .then(|| Tensor::from_vec(scatter(dims.m, |u| &u.dv), v.shape(), v.device()))
+            .then(|| Tensor::from_vec(grads(dims.m, true, |u| &u.dvt), v.shape(), v.device()))
             .transpose()?;
         Ok((dq, dk, dv))
     }

@@ -69,6 +69,12 @@ pub fn run(reps: usize) -> Result<()> {
             Box::new(|t| t[0].gelu()),
         ),
         (
+            "gelu_erf_16x64x256",
+            vec![randn(&[b, n, 4 * c], "x")?],
+            Box::new(|t| super::gelu_erf(&t[0])),
+            Box::new(|t| t[0].gelu_erf()),
+        ),
+        (
             "attention_16x64q80kx4x16",
             vec![
                 randn(&[b, n, h, d], "q")?,
@@ -85,7 +91,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, c], "shift")?,
                 randn(&[b, c], "scale")?,
             ],
-            Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2])),
+            Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6)),
             Box::new(|t| plain_norm(&t[0], &t[1], &t[2])),
         ),
         (

@@ -18,7 +18,7 @@ pub mod residual;
 pub(crate) mod simd;
 
 pub use attention::attention;
-pub use gelu::gelu;
+pub use gelu::{gelu, gelu_erf};
 pub use norm::modulated_layer_norm;
 pub use residual::gated_residual;
 
@@ -26,8 +26,15 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 
 /// Elements per parallel task for elementwise work: large enough that rayon's
-/// scheduling is noise, small enough to split a 1M-element tensor 64 ways.
-pub(crate) const CHUNK: usize = 16 * 1024;
+/// scheduling is noise (a task is ~10-50 us of work), small enough to split a
+/// 1M-element tensor 32 ways.
+pub(crate) const CHUNK: usize = 32 * 1024;
+
+/// Minimum items per rayon task when each item has `per_item` elements, so
+/// that small tensors run on one thread instead of paying for a fork-join.
+pub(crate) fn min_len(per_item: usize) -> usize {
+    CHUNK.div_ceil(per_item.max(1))
+}
 
 /// The f32 slice of a contiguous CPU storage.
 pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {

@@ -11,40 +11,37 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{data, slice, tensor_like};
-
-/// DiT's LayerNorm epsilon.
-pub const EPS: f32 = 1e-6;
+use super::{data, min_len, slice, tensor_like};
 
 #[inline(always)]
-fn stats(x: &[f32]) -> (f32, f32) {
+fn stats(x: &[f32], eps: f32) -> (f32, f32) {
     let c = x.len() as f32;
     let mean = x.iter().sum::<f32>() / c;
     let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c;
-    (mean, 1.0 / (var + EPS).sqrt())
+    (mean, 1.0 / (var + eps).sqrt())
 }
 
 #[inline(always)]
-fn fwd_sample(x: &[f32], shift: &[f32], scale: &[f32], y: &mut [f32]) {
+fn fwd_sample(x: &[f32], shift: &[f32], scale: &[f32], eps: f32, y: &mut [f32]) {
     let c = shift.len();
     for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-        let (mean, rstd) = stats(xr);
+        let (mean, rstd) = stats(xr, eps);
         for i in 0..c {
             yr[i] = (xr[i] - mean) * rstd * (1.0 + scale[i]) + shift[i];
         }
     }
 }
 
-multiversion!(fn fwd_sample_mv(x: &[f32], shift: &[f32], scale: &[f32], y: &mut [f32]) => fwd_sample);
+multiversion!(fn fwd_sample_mv(x: &[f32], shift: &[f32], scale: &[f32], eps: f32, y: &mut [f32]) => fwd_sample);
 
 /// Backward of one sample: fills `dx` when given, and `dscale`, `dshift`.
 #[inline(always)]
-fn bwd_sample(x: &[f32], g: &[f32], scale: &[f32], dx: &mut [f32], dscale: &mut [f32], dshift: &mut [f32]) {
+fn bwd_sample(x: &[f32], g: &[f32], scale: &[f32], eps: f32, dx: &mut [f32], dscale: &mut [f32], dshift: &mut [f32]) {
     let c = scale.len();
     let want_dx = !dx.is_empty();
     let want_mod = !dscale.is_empty();
     for (r, (xr, gr)) in x.chunks_exact(c).zip(g.chunks_exact(c)).enumerate() {
-        let (mean, rstd) = stats(xr);
+        let (mean, rstd) = stats(xr, eps);
         if want_mod {
             for i in 0..c {
                 dscale[i] += gr[i] * (xr[i] - mean) * rstd;
@@ -68,9 +65,11 @@ fn bwd_sample(x: &[f32], g: &[f32], scale: &[f32], dx: &mut [f32], dscale: &mut 
     }
 }
 
-multiversion!(fn bwd_sample_mv(x: &[f32], g: &[f32], scale: &[f32], dx: &mut [f32], dscale: &mut [f32], dshift: &mut [f32]) => bwd_sample);
+multiversion!(fn bwd_sample_mv(x: &[f32], g: &[f32], scale: &[f32], eps: f32, dx: &mut [f32], dscale: &mut [f32], dshift: &mut [f32]) => bwd_sample);
 
-struct ModulatedLayerNorm;
+struct ModulatedLayerNorm {
+    eps: f32,
+}
 
 fn check(x: &Layout, shift: &Layout, scale: &Layout) -> Result<(usize, usize)> {
     let (xd, sd, cd) = (x.dims(), shift.dims(), scale.dims());
@@ -104,7 +103,8 @@ impl CustomOp3 for ModulatedLayerNorm {
         y.par_chunks_mut(n * c)
             .zip(x.par_chunks(n * c))
             .zip(shift.par_chunks(c).zip(scale.par_chunks(c)))
-            .for_each(|((y, x), (sh, sc))| fwd_sample_mv(x, sh, sc, y));
+            .with_min_len(min_len(n * c))
+            .for_each(|((y, x), (sh, sc))| fwd_sample_mv(x, sh, sc, self.eps, y));
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
@@ -142,10 +142,11 @@ impl CustomOp3 for ModulatedLayerNorm {
                     .into_par_iter()
                     .zip(split(&mut dshift, mod_chunk, b).into_par_iter()),
             )
+            .with_min_len(min_len(n * c))
             .for_each(|((i, dx), (dsc, dsh))| {
                 let xs = &xd[i * n * c..(i + 1) * n * c];
                 let gs = &gd[i * n * c..(i + 1) * n * c];
-                bwd_sample_mv(xs, gs, &cd[i * c..(i + 1) * c], dx, dsc, dsh);
+                bwd_sample_mv(xs, gs, &cd[i * c..(i + 1) * c], self.eps, dx, dsc, dsh);
             });
         let dx = want_dx.then(|| tensor_like(dx, x)).transpose()?;
         let (dshift, dscale) = if want_mod {
@@ -166,8 +167,10 @@ fn split(v: &mut [f32], len: usize, b: usize) -> Vec<&mut [f32]> {
     }
 }
 
-/// LayerNorm of `x` `[b, n, c]` modulated by `shift`, `scale` `[b, c]` (f32, CPU).
-pub fn modulated_layer_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+/// LayerNorm (epsilon `eps`; DiT uses 1e-6) of `x` `[b, n, c]` modulated by
+/// `shift`, `scale` `[b, c]` (f32, CPU).
+pub fn modulated_layer_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    let op = ModulatedLayerNorm { eps: eps as f32 };
     x.contiguous()?
-        .apply_op3(&shift.contiguous()?, &scale.contiguous()?, ModulatedLayerNorm)
+        .apply_op3(&shift.contiguous()?, &scale.contiguous()?, op)
 }

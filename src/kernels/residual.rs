@@ -9,7 +9,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{data, slice, tensor_like};
+use super::{data, min_len, slice, tensor_like};
 
 #[inline(always)]
 fn fwd_sample(x: &[f32], y: &[f32], gate: &[f32], out: &mut [f32]) {
@@ -77,6 +77,7 @@ impl CustomOp3 for GatedResidual {
         out.par_chunks_mut(n * c)
             .zip(x.par_chunks(n * c).zip(y.par_chunks(n * c)))
             .zip(gate.par_chunks(c))
+            .with_min_len(min_len(n * c))
             .for_each(|((o, (x, y)), g)| fwd_sample_mv(x, y, g, o));
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
@@ -90,11 +91,12 @@ impl CustomOp3 for GatedResidual {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (want_x, want_y, want_gate) = (x.track_op(), y.track_op(), gate.track_op());
+        // Contiguous once (a no-op when it already is), so later ops see plain strides.
+        let grad = grad.contiguous()?;
         let dx = want_x.then(|| grad.clone());
         if !want_y && !want_gate {
             return Ok((dx, None, None));
         }
-        let grad = grad.contiguous()?;
         let (n, c) = check(x.layout(), y.layout(), gate.layout())?;
         let name = self.name();
         let (ys, yl) = y.storage_and_layout();
@@ -117,6 +119,7 @@ impl CustomOp3 for GatedResidual {
         (0..b)
             .into_par_iter()
             .zip(dy_chunks.into_par_iter().zip(dg_chunks.into_par_iter()))
+            .with_min_len(min_len(n * c))
             .for_each(|(i, (dy, dg))| {
                 let span = i * n * c..(i + 1) * n * c;
                 bwd_sample_mv(&rd[span.clone()], &yd[span], &gd[i * c..(i + 1) * c], dy, dg);
