@@ -491,3 +491,51 @@ mod sampling {
         }
     }
 }
+
+mod kernels {
+    use super::*;
+    use entprog::model::ops::Kernels;
+
+    #[test]
+    fn fused_and_plain_kernels_give_the_same_model() {
+        let _serial = serial();
+        let d = data(&ModelConfig::tiny(), 2, 3);
+        let run = |kernels: Kernels| {
+            let model = ModelConfig {
+                kernels,
+                ..ModelConfig::tiny()
+            }
+            .build(0, &Device::Cpu)
+            .unwrap();
+            randomise(&model);
+            let out = model.forward(&inputs(&d)).unwrap();
+            let grads = out.sqr().unwrap().mean_all().unwrap().backward().unwrap();
+            let g: Vec<Tensor> = model
+                .params()
+                .iter()
+                .map(|p| grads.get(p.var.as_tensor()).unwrap().clone())
+                .collect();
+            (out, g)
+        };
+        let (fused, gf) = run(Kernels::Fused);
+        let (plain, gp) = run(Kernels::Plain);
+        assert!(max_abs_diff(&fused, &plain) < 1e-4, "{}", max_abs_diff(&fused, &plain));
+        for (a, b) in gf.iter().zip(&gp) {
+            let scale = b
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                .max(1e-3);
+            assert!(
+                max_abs_diff(a, b) / scale < 1e-3,
+                "{} vs scale {scale}",
+                max_abs_diff(a, b)
+            );
+        }
+    }
+}

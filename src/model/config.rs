@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{check, key, Invalid, Validate};
 
 use super::dit::Denoiser;
+use super::ops::Kernels;
 use super::ModelError;
 
 /// Size and structure of the denoiser (DESIGN.md "Model").
@@ -47,6 +48,9 @@ pub struct ModelConfig {
     /// `false` falls back to candle's matmul, which also computes the unused
     /// weight gradient (kept for benchmarks).
     pub frozen_linear_op: bool,
+    /// Hot-path implementation: `fused` (the crate's CPU kernels) or `plain`
+    /// (candle compositions; always used off the CPU).
+    pub kernels: Kernels,
 }
 
 /// What TOML may say about the model: a preset and any overrides.
@@ -66,6 +70,7 @@ struct RawModelConfig {
     pose_dim: Option<usize>,
     norm_eps: Option<f64>,
     frozen_linear_op: Option<bool>,
+    kernels: Option<Kernels>,
 }
 
 impl TryFrom<RawModelConfig> for ModelConfig {
@@ -120,6 +125,7 @@ impl ModelConfig {
             pose_dim: 16,
             norm_eps: 1e-6,
             frozen_linear_op: true,
+            kernels: Kernels::Fused,
         }
     }
 
@@ -141,6 +147,7 @@ impl ModelConfig {
             pose_dim: 32,
             norm_eps: 1e-6,
             frozen_linear_op: true,
+            kernels: Kernels::Fused,
         }
     }
 
@@ -161,6 +168,7 @@ impl ModelConfig {
             pose_dim: 256,
             norm_eps: 1e-6,
             frozen_linear_op: true,
+            kernels: Kernels::Fused,
         }
     }
 

@@ -20,7 +20,7 @@ use super::attention::{Attention, Qkv};
 use super::block::{BlockId, BlockInfo, BlockKind, Blocks, Gate, GateError, Gates, PARTS};
 use super::embed::{unpatchify, PatchEmbed, TimeEmbed};
 use super::layers::{Linear, Mlp};
-use super::ops;
+use super::ops::{self, Kernels};
 use super::params::{Init, Param, ParamBuilder};
 use super::pose_guider::PoseGuider;
 use super::reference::ReferenceEncoder;
@@ -80,6 +80,7 @@ pub struct SpatialBlock {
     pose_proj: Linear,
     ref_gate: Param,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl SpatialBlock {
@@ -90,12 +91,13 @@ impl SpatialBlock {
         Ok(Self {
             id,
             adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 6 * cfg.dim, Init::Zeros, true, fo)?,
-            attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, false, fo)?,
-            mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, fo)?,
+            attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, false, fo, cfg.kernels)?,
+            mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, fo, cfg.kernels)?,
             // No bias: zero pose tokens (a dropped condition) then add exactly nothing.
             pose_proj: Linear::new(&pb.pp("pose_proj"), cfg.pose_dim, cfg.dim, Init::Zeros, false, fo)?,
             ref_gate: pb.get(1, "ref_gate", Init::Zeros)?,
             eps: cfg.norm_eps,
+            kernels: cfg.kernels,
         })
     }
 
@@ -106,21 +108,23 @@ impl SpatialBlock {
             x = (x + self.pose_proj.forward(pose, tr)?)?;
         }
         let m = self.adaln.forward(&ops::silu(&cond.c)?, tr)?.chunk(6, 1)?; // 6 x [b t, d]
-        let h = ops::modulated_norm(&x, &m[0], &m[1], self.eps)?;
+        let kern = self.kernels;
+        let m: Vec<Tensor> = m.into_iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
+        let h = ops::modulated_norm(&x, &m[0], &m[1], self.eps, kern)?;
         let Qkv { q, k, v } = self.attn.qkv(&h, tr)?;
-        let mut o = ops::attention(&q, &k, &v)?; // [b t, h, N, dh]
+        let mut o = ops::attention(&q, &k, &v, kern)?; // [b t, N, h, dh]
         if let Some((tokens, keep)) = &cond.reference {
             // Keys and values of the reference tokens through this block's own
             // projections, attended separately and added through the gate.
             let r = self.attn.qkv(tokens, tr)?;
             let (kr, vr) = (repeat_frames(&r.k, cond.t)?, repeat_frames(&r.v, cond.t)?);
-            let scale = keep.broadcast_mul(&self.ref_gate.get(tr))?; // [b t, 1, 1, 1]
-            o = (o + ops::attention(&q, &kr, &vr)?.broadcast_mul(&scale)?)?;
+            let scale = keep.broadcast_mul(&self.ref_gate.get(tr))?; // [b t, 1, 1, 1] over [b t, N, h, dh]
+            o = (o + ops::attention(&q, &kr, &vr, kern)?.broadcast_mul(&scale)?)?;
         }
         let a = self.attn.project_out(&o, tr)?;
-        let x = (x + a.broadcast_mul(&m[2].unsqueeze(1)?)?)?;
-        let h = ops::modulated_norm(&x, &m[3], &m[4], self.eps)?;
-        &x + self.mlp.forward(&h, tr)?.broadcast_mul(&m[5].unsqueeze(1)?)?
+        let x = ops::gated_residual(&x, &a, &m[2], kern)?;
+        let h = ops::modulated_norm(&x, &m[3], &m[4], self.eps, kern)?;
+        ops::gated_residual(&x, &self.mlp.forward(&h, tr)?, &m[5], kern)
     }
 }
 
@@ -130,6 +134,7 @@ struct FinalLayer {
     adaln: Linear,
     proj: Linear,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl FinalLayer {
@@ -139,12 +144,15 @@ impl FinalLayer {
             adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 2 * cfg.dim, Init::Zeros, true, fo)?,
             proj: Linear::new(&pb.pp("proj"), cfg.dim, cfg.patch_dim(), Init::Zeros, true, fo)?,
             eps: cfg.norm_eps,
+            kernels: cfg.kernels,
         })
     }
 
     fn forward(&self, x: &Tensor, c: &Tensor, tr: bool) -> Result<Tensor> {
         let m = self.adaln.forward(&ops::silu(c)?, tr)?.chunk(2, 1)?;
-        self.proj.forward(&ops::modulated_norm(x, &m[0], &m[1], self.eps)?, tr)
+        let (shift, scale) = (m[0].contiguous()?, m[1].contiguous()?);
+        self.proj
+            .forward(&ops::modulated_norm(x, &shift, &scale, self.eps, self.kernels)?, tr)
     }
 }
 
@@ -349,7 +357,7 @@ impl Denoiser {
                 x = block.forward(&x, self.trains(&unit))?;
             }
         }
-        ops::layer_norm(&x, self.cfg.norm_eps)
+        ops::norm(&x, self.cfg.norm_eps, self.cfg.kernels)
     }
 
     fn check_inputs(&self, inp: &Inputs) -> std::result::Result<(), ModelError> {

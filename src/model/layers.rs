@@ -2,7 +2,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::ops;
+use super::ops::{self, Kernels};
 use super::params::{Init, Param, ParamBuilder};
 
 /// A linear layer `weight [out, in]`, `bias [out]` (candle `linear.rs` layout).
@@ -56,21 +56,23 @@ impl Linear {
 pub struct Mlp {
     fc1: Linear,
     fc2: Linear,
+    kernels: Kernels,
 }
 
 impl Mlp {
     /// Builds `pb.fc1`, `pb.fc2`.
-    pub fn new(pb: &ParamBuilder, dim: usize, ratio: usize, frozen_op: bool) -> Result<Self> {
+    pub fn new(pb: &ParamBuilder, dim: usize, ratio: usize, frozen_op: bool, kernels: Kernels) -> Result<Self> {
         let hidden = dim * ratio;
         Ok(Self {
             fc1: Linear::new(&pb.pp("fc1"), dim, hidden, Init::XavierUniform, true, frozen_op)?,
             fc2: Linear::new(&pb.pp("fc2"), hidden, dim, Init::XavierUniform, true, frozen_op)?,
+            kernels,
         })
     }
 
     /// x `[..., dim]` -> `[..., dim]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
         self.fc2
-            .forward(&ops::gelu(&self.fc1.forward(x, trainable)?)?, trainable)
+            .forward(&ops::gelu(&self.fc1.forward(x, trainable)?, self.kernels)?, trainable)
     }
 }

@@ -1,11 +1,32 @@
-//! The hot-path tensor operations, each behind one small function so that the
-//! fused kernels of the fast-kernels issue can replace them behind a config
-//! switch without touching the layers. Everything here is plain candle
-//! composition with autograd support. Shapes are in the comments.
+//! The hot-path tensor operations, each behind one small function with a
+//! [`Kernels`] switch: `Fused` runs the crate's fused CPU kernels
+//! (`crate::kernels`), `Plain` the candle composition they were checked
+//! against. Non-CPU devices always take the plain path. Shapes are in the
+//! comments.
 
 use candle_core::{DType, Result, Tensor, D};
+use serde::{Deserialize, Serialize};
 
 use super::frozen_linear::frozen_matmul;
+use crate::kernels;
+
+/// Which implementation the hot-path ops use.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernels {
+    /// Candle compositions (any device; keeps attention weights for backward).
+    Plain,
+    /// The fused CPU kernels of `crate::kernels` (attention recomputes its
+    /// weights in backward, so peak memory is lower too).
+    #[default]
+    Fused,
+}
+
+impl Kernels {
+    fn fused_on(self, x: &Tensor) -> bool {
+        self == Kernels::Fused && x.device().is_cpu() && x.dtype() == DType::F32
+    }
+}
 
 /// y = x W^T + b for x `[..., k]`, W `[n, k]`, b `[n]`.
 ///
@@ -25,9 +46,13 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, trainable: bool, froze
     }
 }
 
-/// GELU (erf form; candle's tanh form is ~2x slower on CPU).
-pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    x.gelu_erf()
+/// GELU (erf form, as candle's `gelu_erf`).
+pub fn gelu(x: &Tensor, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        kernels::gelu_erf(x)
+    } else {
+        x.gelu_erf()
+    }
 }
 
 /// SiLU, x * sigmoid(x), composed so that it has a backward pass.
@@ -44,12 +69,33 @@ pub fn layer_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
     centered.broadcast_div(&(var + eps)?.sqrt()?)
 }
 
+/// Layer norm (no affine) of x `[b, n, d]`, through the fused kernel when on.
+pub fn norm(x: &Tensor, eps: f64, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) && x.rank() == 3 {
+        let zeros = Tensor::zeros((x.dim(0)?, x.dim(2)?), DType::F32, x.device())?;
+        kernels::modulated_layer_norm(x, &zeros, &zeros, eps)
+    } else {
+        layer_norm(x, eps)
+    }
+}
+
 /// adaLN modulation: LN(x) (1 + scale) + shift, x `[b, n, d]`, shift and scale `[b, d]`.
-pub fn modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+pub fn modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        return kernels::modulated_layer_norm(x, shift, scale, eps);
+    }
     let normed = layer_norm(x, eps)?;
     normed
         .broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
         .broadcast_add(&shift.unsqueeze(1)?)
+}
+
+/// adaLN-zero residual: x + gate y, x and y `[b, n, d]`, gate `[b, d]`.
+pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        return kernels::gated_residual(x, y, gate);
+    }
+    x + y.broadcast_mul(&gate.unsqueeze(1)?)?
 }
 
 /// Softmax over the last dimension, numerically stable, with a backward pass.
@@ -59,16 +105,18 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
-/// Scaled dot-product attention. q `[b, h, nq, dh]`, k and v `[b, h, nk, dh]`
-/// -> `[b, h, nq, dh]`. Keeps the `[nq, nk]` weights for backward (the fused
-/// kernel of the fast-kernels issue recomputes them instead).
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+/// Scaled dot-product attention, token-major: q `[b, nq, h, dh]`, k and v
+/// `[b, nk, h, dh]` -> `[b, nq, h, dh]`. The plain path keeps the
+/// `[nq, nk]` weights for backward; the fused kernel recomputes them.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, kern: Kernels) -> Result<Tensor> {
+    if kern.fused_on(q) {
+        return kernels::attention(q, k, v);
+    }
+    let head_major = |t: &Tensor| t.transpose(1, 2)?.contiguous();
+    let (q, k, v) = (head_major(q)?, head_major(k)?, head_major(v)?);
     let dh = q.dim(D::Minus1)?;
-    let scores = q
-        .contiguous()?
-        .matmul(&k.t()?.contiguous()?)?
-        .affine(1.0 / (dh as f64).sqrt(), 0.0)?;
-    softmax_last(&scores)?.matmul(&v.contiguous()?)
+    let scores = q.matmul(&k.t()?.contiguous()?)?.affine(1.0 / (dh as f64).sqrt(), 0.0)?;
+    softmax_last(&scores)?.matmul(&v)?.transpose(1, 2)
 }
 
 /// Fixed 1-D sinusoidal embedding of `positions` (`[n]` f32) into `[n, dim]`
@@ -103,19 +151,21 @@ mod tests {
         let s = softmax_last(&x).unwrap().sum(1).unwrap().to_vec1::<f32>().unwrap();
         assert!(s.iter().all(|v| (v - 1.0).abs() < 1e-6));
         // Equal keys give uniform weights, so the output is the mean of the values.
-        let q = Tensor::ones((1, 1, 2, 4), DType::F32, &dev).unwrap();
-        let k = Tensor::ones((1, 1, 3, 4), DType::F32, &dev).unwrap();
-        let v = Tensor::arange(0f32, 12., &dev).unwrap().reshape((1, 1, 3, 4)).unwrap();
-        let o = attention(&q, &k, &v)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert!(
-            o[..4].iter().zip([4f32, 5., 6., 7.]).all(|(a, b)| (a - b).abs() < 1e-5),
-            "{o:?}"
-        );
+        let q = Tensor::ones((1, 2, 1, 4), DType::F32, &dev).unwrap();
+        let k = Tensor::ones((1, 3, 1, 4), DType::F32, &dev).unwrap();
+        let v = Tensor::arange(0f32, 12., &dev).unwrap().reshape((1, 3, 1, 4)).unwrap();
+        for kern in [Kernels::Plain, Kernels::Fused] {
+            let o = attention(&q, &k, &v, kern)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert!(
+                o[..4].iter().zip([4f32, 5., 6., 7.]).all(|(a, b)| (a - b).abs() < 1e-5),
+                "{kern:?}: {o:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,16 +32,24 @@ impl ReferenceBlock {
         let pb = pb.unit(&id.to_string());
         Ok(Self {
             id,
-            attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, false, cfg.frozen_linear_op)?,
-            mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, cfg.frozen_linear_op)?,
+            attn: Attention::new(
+                &pb.pp("attn"),
+                cfg.dim,
+                cfg.heads,
+                false,
+                cfg.frozen_linear_op,
+                cfg.kernels,
+            )?,
+            mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, cfg.frozen_linear_op, cfg.kernels)?,
             eps: cfg.norm_eps,
         })
     }
 
     /// x `[b, N, d]` -> `[b, N, d]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        let x = (x + self.attn.forward(&ops::layer_norm(x, self.eps)?, trainable)?)?;
-        &x + self.mlp.forward(&ops::layer_norm(&x, self.eps)?, trainable)?
+        let k = self.attn.kernels();
+        let x = (x + self.attn.forward(&ops::norm(x, self.eps, k)?, trainable)?)?;
+        &x + self.mlp.forward(&ops::norm(&x, self.eps, k)?, trainable)?
     }
 }
 

@@ -28,7 +28,14 @@ impl TemporalBlock {
         let pb = root.unit(&id.to_string());
         Ok(Self {
             id,
-            attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, true, cfg.frozen_linear_op)?,
+            attn: Attention::new(
+                &pb.pp("attn"),
+                cfg.dim,
+                cfg.heads,
+                true,
+                cfg.frozen_linear_op,
+                cfg.kernels,
+            )?,
             eps: cfg.norm_eps,
             dim: cfg.dim,
         })
@@ -40,7 +47,7 @@ impl TemporalBlock {
         let b = bt / t;
         let frames = Tensor::arange(0u32, t as u32, x.device())?;
         let pos = ops::sinusoidal(&frames, self.dim)?; // [t, d]
-        let h = ops::layer_norm(x, self.eps)?
+        let h = ops::norm(x, self.eps, self.attn.kernels())?
             .reshape((b, t, n, d))?
             .broadcast_add(&pos.unsqueeze(1)?)?;
         let h = h.transpose(1, 2)?.reshape((b * n, t, d))?; // [b N, t, d]
