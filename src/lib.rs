@@ -7,11 +7,19 @@
 //! - [`results`]: run folders, manifests, locks, typed Parquet writers.
 //! - [`memory`]: counting global allocator (the paper's memory column).
 //! - [`progress`]: progress bars or log lines.
+//! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
+//! - [`diffusion`]: noise schedules, eps loss, DDPM/DDIM samplers with guidance.
+//! - [`train`]: AdamW with saveable state, checkpoints, the resumable loop.
+//! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
+//! - [`entprog`]: schedules, the supernet's decision rule, CEI and other block scores.
 
 pub mod config;
+pub mod diffusion;
 pub mod entprog;
 pub mod kernels;
 pub mod memory;
+pub mod model;
 pub mod progress;
 pub mod results;
 pub mod seed;
+pub mod train;

@@ -59,6 +59,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 7)]
         reps: usize,
     },
+    /// Median training-step time of a model preset as leading blocks freeze.
+    Steps(entprog::train::cli::BenchStepArgs),
     /// Fused CPU kernels against the candle compositions they replace (forward + backward).
     Kernels {
         /// Repetitions; the median is reported.
@@ -94,6 +96,9 @@ fn run(cli: Cli) -> Result<()> {
             bench_alloc(pairs, reps);
             Ok(())
         }
+        Command::Bench {
+            cmd: BenchCommand::Steps(args),
+        } => Ok(entprog::train::cli::bench_step(&args)?),
         Command::Bench {
             cmd: BenchCommand::Kernels { reps },
         } => Ok(entprog::kernels::bench::run(reps)?),

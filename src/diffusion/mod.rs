@@ -1,0 +1,14 @@
+//! Diffusion machinery: noise schedules, the epsilon-prediction loss with
+//! condition dropout, and DDPM/IDDPM and DDIM samplers with classifier-free
+//! guidance (PAPER.md §1: epsilon-prediction MSE; IDDPM sampler, 100 steps,
+//! guidance 4.0).
+
+pub mod config;
+pub mod loss;
+pub mod sampler;
+pub mod schedule;
+
+pub use config::{DiffusionConfig, SamplerKind, ScheduleKind};
+pub use loss::{add_noise, draw_training_noise, eps_loss, NoiseDraw};
+pub use sampler::{sample, Denoise, SampleError};
+pub use schedule::NoiseSchedule;

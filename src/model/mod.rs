@@ -1,0 +1,49 @@
+//! The pose-guided video denoiser (PAPER.md §1, DESIGN.md "Model"): DiT-style
+//! spatial blocks with adaLN-zero, a reference encoder, a pose guider,
+//! temporal blocks, and a gate on every unit.
+
+pub mod attention;
+pub mod block;
+pub mod config;
+pub mod dit;
+pub mod embed;
+pub mod flops;
+pub mod frozen_linear;
+pub mod layers;
+pub mod ops;
+pub mod params;
+pub mod pose_guider;
+pub mod reference;
+pub mod sample;
+pub mod temporal;
+
+pub use block::{BlockId, BlockInfo, BlockKind, Blocks, Gate, GateError, Gates, PARTS};
+pub use config::ModelConfig;
+pub use dit::{Denoiser, Inputs};
+pub use flops::{step_flops, Conditions, StepFlops};
+pub use params::{Init, Param};
+pub use sample::{sample_clips, Conditioned};
+
+/// Errors of building or running the denoiser.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The model config failed validation.
+    #[error("invalid model config: {0}")]
+    Config(String),
+    /// An input tensor has the wrong shape.
+    #[error("input `{name}` has shape {got:?}, expected {expected}")]
+    Input {
+        name: String,
+        got: Vec<usize>,
+        expected: String,
+    },
+    /// A gate change was refused.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// A tensor operation failed.
+    #[error("{context}: {source}")]
+    Tensor {
+        context: String,
+        source: candle_core::Error,
+    },
+}

@@ -1,0 +1,191 @@
+//! AdamW (Loshchilov & Hutter 2019) whose state is ours to save: first and
+//! second moments and a step count per parameter, keyed by parameter name.
+//! candle's `AdamW` keeps these private, so a resumed run would silently
+//! restart its moments; this one round-trips through checkpoints.
+//!
+//! State is created lazily the first time a parameter is updated, so a unit
+//! that is never trainable never holds optimizer state (PAPER.md §2: "optimizer
+//! state exists only for unfrozen blocks"). Per-parameter step counts keep the
+//! bias correction right for parameters that train only in some steps (the
+//! supernet samples a different trainable set every step).
+
+use std::collections::BTreeMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Param;
+
+/// AdamW hyper-parameters (lr comes per step from the schedule).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct AdamWParams {
+    /// beta_1.
+    pub beta1: f64,
+    /// beta_2.
+    pub beta2: f64,
+    /// epsilon.
+    pub eps: f64,
+    /// Decoupled weight decay lambda.
+    pub weight_decay: f64,
+}
+
+/// The moments of one parameter.
+#[derive(Debug, Clone)]
+pub struct Moments {
+    /// First moment m.
+    pub m: Tensor,
+    /// Second moment v.
+    pub v: Tensor,
+    /// Updates applied to this parameter so far.
+    pub step: u64,
+}
+
+/// AdamW with named, saveable state.
+#[derive(Debug, Clone)]
+pub struct AdamW {
+    /// Hyper-parameters.
+    pub params: AdamWParams,
+    state: BTreeMap<String, Moments>,
+}
+
+impl AdamW {
+    /// A fresh optimizer with no state.
+    pub fn new(params: AdamWParams) -> Self {
+        Self {
+            params,
+            state: BTreeMap::new(),
+        }
+    }
+
+    /// State of parameter `name`, if it has ever been updated.
+    pub fn moments(&self, name: &str) -> Option<&Moments> {
+        self.state.get(name)
+    }
+
+    /// All state, by parameter name.
+    pub fn state(&self) -> &BTreeMap<String, Moments> {
+        &self.state
+    }
+
+    /// Replaces the state (from a checkpoint).
+    pub fn set_state(&mut self, state: BTreeMap<String, Moments>) {
+        self.state = state;
+    }
+
+    /// Applies one update at learning rate `lr` to every parameter of
+    /// `params` that has a gradient in `grads`, each gradient first multiplied
+    /// by `grad_scale` (gradient clipping).
+    pub fn step(&mut self, params: &[&Param], grads: &GradStore, lr: f64, grad_scale: f64) -> Result<()> {
+        let AdamWParams {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.params;
+        for p in params {
+            let Some(g) = grads.get(p.var.as_tensor()) else {
+                continue;
+            };
+            let g = if grad_scale == 1.0 {
+                g.clone()
+            } else {
+                g.affine(grad_scale, 0.0)?
+            };
+            let st = match self.state.get_mut(&p.name) {
+                Some(st) => st,
+                None => {
+                    let zeros = g.zeros_like()?;
+                    self.state.entry(p.name.clone()).or_insert(Moments {
+                        m: zeros.clone(),
+                        v: zeros,
+                        step: 0,
+                    })
+                }
+            };
+            st.step += 1;
+            st.m = ((&st.m * beta1)? + (&g * (1.0 - beta1))?)?;
+            st.v = ((&st.v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+            let m_hat = (&st.m / (1.0 - beta1.powi(st.step as i32)))?;
+            let v_hat = (&st.v / (1.0 - beta2.powi(st.step as i32)))?;
+            let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
+            let w = p.var.as_tensor();
+            let next = ((w * (1.0 - lr * weight_decay))? - (update * lr)?)?;
+            p.var.set(&next)?;
+        }
+        Ok(())
+    }
+}
+
+/// Global L2 norm of the gradients of `params` (those that have one).
+pub fn grad_norm(params: &[&Param], grads: &GradStore) -> Result<f64> {
+    let mut total = 0f64;
+    for p in params {
+        if let Some(g) = grads.get(p.var.as_tensor()) {
+            total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+    }
+    Ok(total.sqrt())
+}
+
+/// The factor that brings a gradient of norm `norm` down to at most `max_norm`
+/// (1 when `max_norm` is 0, i.e. clipping is off).
+pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
+    if max_norm > 0.0 && norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::params::{Init, ParamBuilder};
+    use candle_core::Device;
+
+    // torch.optim.AdamW's update rule, first step, by hand: m_hat = g and
+    // v_hat = g^2, so w <- w (1 - lr wd) - lr g / (|g| + eps):
+    //   w = [1, -2], lr = 0.1, wd = 0.01 -> [0.999 - 0.1, -1.998 + 0.1] = [0.8990, -1.8980].
+    #[test]
+    fn first_adamw_step_moves_each_weight_by_lr_against_its_gradient() {
+        let pb = ParamBuilder::new(0, &Device::Cpu);
+        let p = pb.get(2, "w", Init::Ones).unwrap();
+        p.var.set(&Tensor::new(&[1f32, -2.0], &Device::Cpu).unwrap()).unwrap();
+        let mut opt = AdamW::new(AdamWParams {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        });
+        let grads = p.var.as_tensor().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        opt.step(&[&p], &grads, 0.1, 1.0).unwrap();
+        let w = p.var.as_tensor().to_vec1::<f32>().unwrap();
+        assert!((w[0] - 0.8990).abs() < 1e-6 && (w[1] + 1.8980).abs() < 1e-6, "{w:?}");
+        assert_eq!(opt.moments("w").unwrap().step, 1);
+    }
+
+    #[test]
+    fn parameters_without_gradients_get_no_state() {
+        let pb = ParamBuilder::new(0, &Device::Cpu);
+        let a = pb.get(2, "a", Init::Ones).unwrap();
+        let b = pb.get(2, "b", Init::Ones).unwrap();
+        let grads = a.var.as_tensor().sum_all().unwrap().backward().unwrap();
+        let mut opt = AdamW::new(AdamWParams {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        });
+        opt.step(&[&a, &b], &grads, 0.1, 1.0).unwrap();
+        assert!(opt.moments("a").is_some() && opt.moments("b").is_none());
+        assert_eq!(b.var.as_tensor().to_vec1::<f32>().unwrap(), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn clipping_scales_only_large_gradients() {
+        assert_eq!(clip_scale(0.5, 1.0), 1.0);
+        assert_eq!(clip_scale(5.0, 0.0), 1.0);
+        assert!((clip_scale(4.0, 1.0) - 0.25).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,246 @@
+//! `[train]` section: steps, batch, optimizer, checkpoints, and the stage's
+//! gate plan and conditions (PAPER.md §1 stages; DESIGN.md "Training stages").
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{check, key, Invalid, Validate};
+use crate::model::block::REQUIRED_PARTS;
+use crate::model::{Gate, GateError, Gates};
+
+use super::adamw::AdamWParams;
+
+/// Which of the paper's training stages a run is.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Unconditional video pretraining: the stand-in for the public
+    /// pretrained model (images as one-frame clips, temporal blocks included).
+    Foundation,
+    /// Stage 1: subject-driven image generation from the reference image.
+    Subject,
+    /// Stage 2: pose-guided image generation (reference + pose -> frame).
+    Pose,
+    /// Stage 3: video generation, temporal blocks only.
+    Video,
+}
+
+impl Stage {
+    /// The conditions this stage feeds the model: (reference, pose).
+    pub fn conditions(self) -> (bool, bool) {
+        match self {
+            Stage::Foundation => (false, false),
+            Stage::Subject => (true, false),
+            Stage::Pose | Stage::Video => (true, true),
+        }
+    }
+}
+
+/// Which units train, stay frozen, or are skipped. Applied in order:
+/// everything `default`, then `frozen`, then `skipped`, then `trainable`
+/// (later lists win). Patterns are unit names or prefixes ending in `*`
+/// (`temporal.*`, `reference.*`, `*`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatePlan {
+    /// State of units no list names.
+    pub default: Gate,
+    /// Units kept frozen (run forward, no gradient).
+    pub frozen: Vec<String>,
+    /// Units skipped (blocks become identities, conditioning parts switch off).
+    pub skipped: Vec<String>,
+    /// Units trained.
+    pub trainable: Vec<String>,
+}
+
+impl Default for GatePlan {
+    fn default() -> Self {
+        Self {
+            default: Gate::Trainable,
+            frozen: vec![],
+            skipped: vec![],
+            trainable: vec![],
+        }
+    }
+}
+
+impl GatePlan {
+    /// Applies the plan to a model's units.
+    pub fn apply(&self, units: Vec<String>) -> Result<Gates, GateError> {
+        let mut gates = Gates::all(units, Gate::Frozen);
+        for unit in gates.names() {
+            // A skip-everything default still runs the parts the network needs.
+            if !(self.default == Gate::Skipped && REQUIRED_PARTS.contains(&unit.as_str())) {
+                gates.set(&unit, self.default)?;
+            }
+        }
+        for (list, gate) in [
+            (&self.frozen, Gate::Frozen),
+            (&self.skipped, Gate::Skipped),
+            (&self.trainable, Gate::Trainable),
+        ] {
+            for pattern in list {
+                gates.set_matching(pattern, gate)?;
+            }
+        }
+        Ok(gates)
+    }
+}
+
+/// Training hyper-parameters of one stage.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Which paper stage this is (decides the conditions fed).
+    pub stage: Stage,
+    /// Total optimizer steps.
+    pub steps: u64,
+    /// Clips per batch.
+    pub batch_size: usize,
+    /// Frames per clip T (1 = image stages).
+    pub clip_frames: usize,
+    /// Frame stride within a clip.
+    pub frame_stride: usize,
+    /// Peak learning rate (the paper: constant 1e-5).
+    pub lr: f64,
+    /// Linear warmup steps (0 = constant from the start).
+    pub warmup_steps: u64,
+    /// AdamW beta_1.
+    pub beta1: f64,
+    /// AdamW beta_2.
+    pub beta2: f64,
+    /// AdamW epsilon.
+    pub adam_eps: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Max global gradient L2 norm (0 = no clipping).
+    pub grad_clip: f64,
+    /// EMA decay of the weights (0 = no EMA).
+    pub ema_decay: f64,
+    /// Save a checkpoint every this many steps (0 = only at the end).
+    pub checkpoint_every: u64,
+    /// Which units train / freeze / skip.
+    pub gates: GatePlan,
+    /// Checkpoint to start from (the previous stage), by local path.
+    pub init_from: Option<PathBuf>,
+    /// Reuse step 0's timesteps, noise and condition dropout at every step
+    /// (debugging: with one fixed batch the loss must then fall toward zero).
+    pub fixed_draws: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            stage: Stage::Foundation,
+            steps: 2000,
+            batch_size: 16,
+            clip_frames: 4,
+            frame_stride: 1,
+            lr: 1e-3,
+            warmup_steps: 100,
+            beta1: 0.9,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            ema_decay: 0.0,
+            checkpoint_every: 500,
+            gates: GatePlan::default(),
+            init_from: None,
+            fixed_draws: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// A short run for tests.
+    pub fn tiny() -> Self {
+        Self {
+            steps: 20,
+            batch_size: 4,
+            clip_frames: 2,
+            warmup_steps: 0,
+            checkpoint_every: 10,
+            ..Self::default()
+        }
+    }
+
+    /// The optimizer settings.
+    pub fn adamw(&self) -> AdamWParams {
+        AdamWParams {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+impl Validate for TrainConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        let k = |f| key(prefix, f);
+        check(out, self.steps >= 1, k("steps"), "expected >= 1");
+        check(out, self.batch_size >= 1, k("batch_size"), "expected >= 1");
+        check(out, self.clip_frames >= 1, k("clip_frames"), "expected >= 1");
+        check(out, self.frame_stride >= 1, k("frame_stride"), "expected >= 1");
+        check(
+            out,
+            self.lr > 0.0 && self.lr.is_finite(),
+            k("lr"),
+            format!("{} is out of range, expected > 0", self.lr),
+        );
+        check(out, (0.0..1.0).contains(&self.beta1), k("beta1"), "expected [0, 1)");
+        check(out, (0.0..1.0).contains(&self.beta2), k("beta2"), "expected [0, 1)");
+        check(out, self.adam_eps > 0.0, k("adam_eps"), "expected > 0");
+        check(out, self.weight_decay >= 0.0, k("weight_decay"), "expected >= 0");
+        check(out, self.grad_clip >= 0.0, k("grad_clip"), "expected >= 0 (0 = off)");
+        check(
+            out,
+            (0.0..1.0).contains(&self.ema_decay),
+            k("ema_decay"),
+            "expected [0, 1) (0 = off)",
+        );
+        let image_stage = matches!(self.stage, Stage::Subject | Stage::Pose);
+        check(
+            out,
+            !image_stage || self.clip_frames == 1,
+            k("clip_frames"),
+            format!("stage {:?} trains on images, expected 1", self.stage),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_gate_lists_win() {
+        let units = ["spatial.00", "spatial.01", "temporal.00", "pose", "embed"]
+            .map(String::from)
+            .to_vec();
+        let plan = GatePlan {
+            default: Gate::Frozen,
+            frozen: vec![],
+            skipped: vec!["pose".into()],
+            trainable: vec!["temporal.*".into(), "spatial.01".into()],
+        };
+        let g = plan.apply(units).unwrap();
+        assert_eq!(g.with(Gate::Trainable), vec!["spatial.01", "temporal.00"]);
+        assert_eq!(g.with(Gate::Skipped), vec!["pose"]);
+        assert_eq!(g.get("embed"), Gate::Frozen);
+    }
+
+    #[test]
+    fn image_stages_need_one_frame_clips() {
+        let c = TrainConfig {
+            stage: Stage::Pose,
+            clip_frames: 4,
+            ..TrainConfig::default()
+        };
+        let mut errs = vec![];
+        c.validate("train", &mut errs);
+        assert_eq!(errs[0].key, "train.clip_frames");
+    }
+}

@@ -1,0 +1,380 @@
+//! The training loop (STYLE.md §7, after nanoGPT's `train.py`): build, resume,
+//! then for each step draw a batch and the diffusion noise, predict, take the
+//! eps loss, backpropagate through what the gates allow, clip, update AdamW
+//! and the EMA, record the step, and checkpoint when the policy says so.
+//!
+//! IO stays outside: batches come from a [`BatchSource`], step records go to
+//! a [`StepSink`]; the run folder and Parquet writers plug in through these.
+//! Peak memory comes from the crate's counting allocator.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use crate::diffusion::{add_noise, draw_training_noise, eps_loss, DiffusionConfig, NoiseSchedule};
+use crate::model::{step_flops, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops};
+
+use super::adamw::{clip_scale, grad_norm, AdamW};
+use super::checkpoint::{self, CheckpointError, LoadReport, TrainState};
+use super::config::TrainConfig;
+use super::ema::Ema;
+use super::lr::lr_at;
+
+/// One training batch (the data loader's `Batch` without its bookkeeping).
+#[derive(Debug, Clone)]
+pub struct TrainBatch {
+    /// Reference images `[b, 3, H, W]` in [-1, 1].
+    pub reference: Tensor,
+    /// Target clips `[b, t, 3, H, W]` in [-1, 1] (images: t = 1).
+    pub frames: Tensor,
+    /// Pose maps `[b, t, 3, H, W]` in [-1, 1].
+    pub poses: Tensor,
+}
+
+/// Where batches come from: a pure function of the step, so resume replays them.
+pub trait BatchSource {
+    /// The batch of step `step`.
+    fn batch(&mut self, step: u64, device: &Device) -> Result<TrainBatch, String>;
+}
+
+impl<F: FnMut(u64, &Device) -> Result<TrainBatch, String>> BatchSource for F {
+    fn batch(&mut self, step: u64, device: &Device) -> Result<TrainBatch, String> {
+        self(step, device)
+    }
+}
+
+/// What one step did and cost (a row of `steps.parquet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// 0-based step index.
+    pub step: u64,
+    /// eps-prediction MSE.
+    pub loss: f32,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Wall seconds of the step (batch loading excluded).
+    pub wall_s: f64,
+    /// Analytic FLOPs of what ran.
+    pub flops: StepFlops,
+    /// Peak heap bytes of the whole process during the step.
+    pub peak_bytes: u64,
+    /// Peak heap bytes above the level at the step's start (what the step itself needed).
+    pub step_peak_bytes: u64,
+    /// Trainable scalars this step.
+    pub trainable_params: usize,
+}
+
+/// Where step records go.
+pub trait StepSink {
+    /// Records one finished step.
+    fn record(&mut self, record: &StepRecord) -> Result<(), String>;
+}
+
+impl StepSink for Vec<StepRecord> {
+    fn record(&mut self, record: &StepRecord) -> Result<(), String> {
+        self.push(record.clone());
+        Ok(())
+    }
+}
+
+/// Errors that stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The model refused its inputs or failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A gate plan names units the model lacks.
+    #[error("gate plan: {0}")]
+    Gate(#[from] GateError),
+    /// A tensor operation failed outside the model.
+    #[error("step {step}: {source}")]
+    Tensor { step: u64, source: candle_core::Error },
+    /// The loss or gradient became NaN or infinite; no update was applied.
+    #[error("step {step}: the {what} is {value}; stopping (last good checkpoint: {})", last_checkpoint.as_ref().map_or("none".into(), |p| p.display().to_string()))]
+    NonFinite {
+        step: u64,
+        what: &'static str,
+        value: f64,
+        last_checkpoint: Option<PathBuf>,
+    },
+    /// Reading or writing a checkpoint failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The checkpoint belongs to another run.
+    #[error("checkpoint {path} was written with seed {found}, this run has seed {expected}")]
+    SeedMismatch { path: PathBuf, found: u64, expected: u64 },
+    /// The batch source failed.
+    #[error("step {step}: data: {message}")]
+    Data { step: u64, message: String },
+    /// The step sink failed.
+    #[error("step {step}: recording: {message}")]
+    Sink { step: u64, message: String },
+}
+
+/// Whether to checkpoint after `done` completed steps: every
+/// `checkpoint_every` steps and always at the end.
+pub fn should_checkpoint(done: u64, cfg: &TrainConfig) -> bool {
+    done == cfg.steps || (cfg.checkpoint_every > 0 && done.is_multiple_of(cfg.checkpoint_every))
+}
+
+/// A model, its optimizer and EMA, and the run's position.
+pub struct Trainer {
+    /// The denoiser being trained.
+    pub model: Denoiser,
+    /// Optimizer with saveable state.
+    pub opt: AdamW,
+    /// Weight average, when enabled.
+    pub ema: Option<Ema>,
+    /// Training settings.
+    pub train: TrainConfig,
+    /// Diffusion settings.
+    pub diffusion: DiffusionConfig,
+    /// Root seed of the run.
+    pub seed: u64,
+    /// Completed steps.
+    pub step: u64,
+    /// Hash of the resolved experiment config, stored in checkpoints.
+    pub config_hash: Option<String>,
+    schedule: NoiseSchedule,
+}
+
+impl Trainer {
+    /// Applies the stage's gate plan to `model` and sets up the optimizer.
+    pub fn new(
+        mut model: Denoiser,
+        train: TrainConfig,
+        diffusion: DiffusionConfig,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
+        model.set_gates(train.gates.apply(model.gates().names())?)?;
+        let ema = if train.ema_decay > 0.0 {
+            Some(Ema::new(train.ema_decay, model.params()).map_err(|source| TrainError::Tensor { step: 0, source })?)
+        } else {
+            None
+        };
+        let schedule = diffusion.build();
+        Ok(Self {
+            opt: AdamW::new(train.adamw()),
+            model,
+            ema,
+            train,
+            diffusion,
+            seed,
+            step: 0,
+            config_hash: None,
+            schedule,
+        })
+    }
+
+    /// The noise schedule in use.
+    pub fn schedule(&self) -> &NoiseSchedule {
+        &self.schedule
+    }
+
+    /// Starts from the weights of a previous stage's checkpoint (optimizer
+    /// state and step are not carried over; new parameters keep their init).
+    pub fn init_from(&mut self, path: &Path) -> Result<LoadReport, TrainError> {
+        let ck = checkpoint::load(path, self.model.device())?;
+        let report = checkpoint::load_weights(path, &self.model, &ck.weights)?;
+        if let Some(ema) = &mut self.ema {
+            *ema = Ema::new(ema.decay, self.model.params()).map_err(|source| TrainError::Tensor { step: 0, source })?;
+        }
+        Ok(report)
+    }
+
+    /// Continues an interrupted run: weights, AdamW state, EMA, step and gates.
+    pub fn resume(&mut self, path: &Path) -> Result<(), TrainError> {
+        let ck = checkpoint::load(path, self.model.device())?;
+        if ck.state.seed != self.seed {
+            return Err(TrainError::SeedMismatch {
+                path: path.into(),
+                found: ck.state.seed,
+                expected: self.seed,
+            });
+        }
+        checkpoint::load_weights(path, &self.model, &ck.weights)?;
+        self.opt.set_state(ck.moments);
+        if let Some(ema) = &mut self.ema {
+            *ema = Ema::from_weights(ema.decay, ck.ema);
+        }
+        self.model.set_gates(ck.state.gates)?;
+        self.step = ck.state.step;
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current state.
+    pub fn save(&self, path: &Path, last_loss: Option<f32>) -> Result<(), TrainError> {
+        let streams = ["data", "noise", "timesteps", "cond_dropout"]
+            .iter()
+            .map(|s| (s.to_string(), self.step))
+            .collect();
+        let state = TrainState {
+            step: self.step,
+            seed: self.seed,
+            streams,
+            adam_steps: self.opt.state().iter().map(|(n, m)| (n.clone(), m.step)).collect(),
+            gates: self.model.gates().clone(),
+            last_loss,
+            config_hash: self.config_hash.clone(),
+        };
+        checkpoint::save(
+            path,
+            &self.model,
+            self.opt.state(),
+            self.ema.as_ref().map(|e| e.weights()),
+            &state,
+        )?;
+        Ok(())
+    }
+
+    /// Runs steps until `train.steps`, checkpointing to `checkpoint` (if
+    /// given) by [`should_checkpoint`]. A non-finite loss stops the run
+    /// before any update, naming the last good checkpoint.
+    pub fn run(
+        &mut self,
+        data: &mut impl BatchSource,
+        sink: &mut impl StepSink,
+        checkpoint: Option<&Path>,
+    ) -> Result<(), TrainError> {
+        let mut last_good: Option<PathBuf> = None;
+        while self.step < self.train.steps {
+            let step = self.step;
+            let batch = data
+                .batch(step, self.model.device())
+                .map_err(|message| TrainError::Data { step, message })?;
+            let record = match self.train_step(&batch) {
+                Err(TrainError::NonFinite { step, what, value, .. }) => {
+                    return Err(TrainError::NonFinite {
+                        step,
+                        what,
+                        value,
+                        last_checkpoint: last_good,
+                    })
+                }
+                other => other?,
+            };
+            sink.record(&record)
+                .map_err(|message| TrainError::Sink { step, message })?;
+            if let Some(path) = checkpoint.filter(|_| should_checkpoint(self.step, &self.train)) {
+                self.save(path, Some(record.loss))?;
+                last_good = Some(path.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    /// The model inputs of `batch` at noise level x_t, for this stage.
+    fn inputs<'a>(
+        &self,
+        batch: &'a TrainBatch,
+        x_t: &'a Tensor,
+        timesteps: &'a [usize],
+        keep: &'a [f32],
+    ) -> Inputs<'a> {
+        let (reference, pose) = self.train.stage.conditions();
+        Inputs {
+            x_t,
+            timesteps,
+            reference: reference.then_some(&batch.reference),
+            poses: pose.then_some(&batch.poses),
+            cond_keep: Some(keep),
+        }
+    }
+
+    /// One optimizer step on `batch` (step index `self.step`).
+    pub fn train_step(&mut self, batch: &TrainBatch) -> Result<StepRecord, TrainError> {
+        let step = self.step;
+        let tensor = |source| TrainError::Tensor { step, source };
+        let memory = crate::memory::PeakScope::start();
+        let start = Instant::now();
+        let lr = lr_at(step, self.train.lr, self.train.warmup_steps);
+        let dims = batch.frames.dims().to_vec();
+        let draw = draw_training_noise(
+            self.seed,
+            step,
+            &dims,
+            &self.schedule,
+            self.diffusion.cond_dropout,
+            self.model.device(),
+        )
+        .map_err(tensor)?;
+        let x_t = add_noise(&batch.frames, &draw.noise, &draw.timesteps, &self.schedule).map_err(tensor)?;
+        let pred = self
+            .model
+            .forward(&self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep))?;
+        let loss = eps_loss(&pred, &draw.noise).map_err(tensor)?;
+        let loss_value = loss.to_scalar::<f32>().map_err(tensor)?;
+        if !loss_value.is_finite() {
+            return Err(TrainError::NonFinite {
+                step,
+                what: "loss",
+                value: loss_value as f64,
+                last_checkpoint: None,
+            });
+        }
+        let grads = loss.backward().map_err(tensor)?;
+        let params = self.model.trainable_params();
+        let norm = grad_norm(&params, &grads).map_err(tensor)?;
+        if !norm.is_finite() {
+            return Err(TrainError::NonFinite {
+                step,
+                what: "gradient norm",
+                value: norm,
+                last_checkpoint: None,
+            });
+        }
+        self.opt
+            .step(&params, &grads, lr, clip_scale(norm, self.train.grad_clip))
+            .map_err(tensor)?;
+        if let Some(ema) = &mut self.ema {
+            ema.update(&params).map_err(tensor)?;
+        }
+        drop(grads);
+        let trainable_params = params.iter().map(|p| p.var.elem_count()).sum();
+        let (reference, pose) = self.train.stage.conditions();
+        let flops = step_flops(
+            self.model.config(),
+            self.model.gates(),
+            Conditions { pose, reference },
+            dims[0],
+            dims[1],
+            trainable_params,
+        );
+        self.step += 1;
+        Ok(StepRecord {
+            step,
+            loss: loss_value,
+            lr,
+            grad_norm: norm,
+            wall_s: start.elapsed().as_secs_f64(),
+            flops,
+            peak_bytes: memory.peak() as u64,
+            step_peak_bytes: memory.peak_above_start() as u64,
+            trainable_params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_fall_on_the_interval_and_at_the_end() {
+        let cfg = TrainConfig {
+            steps: 25,
+            checkpoint_every: 10,
+            ..TrainConfig::default()
+        };
+        let at: Vec<u64> = (1..=25).filter(|&d| should_checkpoint(d, &cfg)).collect();
+        assert_eq!(at, vec![10, 20, 25]);
+        let end_only = TrainConfig {
+            checkpoint_every: 0,
+            ..cfg
+        };
+        assert_eq!((1..=25).filter(|&d| should_checkpoint(d, &end_only)).count(), 1);
+    }
+}
