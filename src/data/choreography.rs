@@ -36,14 +36,23 @@ pub struct Choreography {
 }
 
 fn limb(abduct: f64, flex: f64, bend: f64, bend_fwd: f64) -> Limb {
-    Limb { abduct, flex, bend, bend_fwd }
+    Limb {
+        abduct,
+        flex,
+        bend,
+        bend_fwd,
+    }
 }
 
 /// A neutral stance: arms relaxed, legs straight.
 fn neutral() -> Pose {
     let arm = limb(0.2, 0.1, 0.15, 0.25);
     let leg = limb(0.04, 0.0, 0.05, 0.0);
-    Pose { arms: [arm, arm], legs: [leg, leg], ..Pose::default() }
+    Pose {
+        arms: [arm, arm],
+        legs: [leg, leg],
+        ..Pose::default()
+    }
 }
 
 /// One dance move as a key pose (before mirroring and noise).
@@ -127,7 +136,15 @@ fn to_array(p: &Pose) -> [f64; FIELDS] {
 
 fn from_array(a: &[f64; FIELDS]) -> Pose {
     let l = |i: usize| limb(a[5 + 4 * i], a[6 + 4 * i], a[7 + 4 * i], a[8 + 4 * i]);
-    Pose { yaw: a[0], lean: a[1], head_tilt: a[2], travel: a[3], lift: a[4], arms: [l(0), l(1)], legs: [l(2), l(3)] }
+    Pose {
+        yaw: a[0],
+        lean: a[1],
+        head_tilt: a[2],
+        travel: a[3],
+        lift: a[4],
+        arms: [l(0), l(1)],
+        legs: [l(2), l(3)],
+    }
 }
 
 /// Scales a key pose's excursion from neutral, adds noise, mirrors it at random.
@@ -176,8 +193,16 @@ impl Choreography {
         let mut jumps = Vec::new();
         let mut yaw = 0.0;
         let mut turn: Option<(f64, usize)> = None; // (yaw per key, keys left)
-        let turn_keys = if m.style == MotionStyle::Catwalk { 3 } else { 2 };
-        let yaw_noise = Normal::new(0.0, if m.style == MotionStyle::Catwalk { 0.08 } else { 0.2 }).expect("sigma");
+        let turn_keys = 2;
+        let yaw_noise = Normal::new(
+            0.0,
+            if m.style == MotionStyle::Catwalk {
+                0.08
+            } else {
+                0.2
+            },
+        )
+        .expect("sigma");
         for i in 0..n {
             let key = match m.style {
                 MotionStyle::Dance => dance_move(rng),
@@ -219,7 +244,12 @@ impl Choreography {
         let u = t / self.key_s + 1.0; // key 0 sits at t = -key_s
         let i = (u.floor() as usize).clamp(1, self.keys.len() - 3);
         let f = u - i as f64;
-        let (k0, k1, k2, k3) = (&self.keys[i - 1], &self.keys[i], &self.keys[i + 1], &self.keys[i + 2]);
+        let (k0, k1, k2, k3) = (
+            &self.keys[i - 1],
+            &self.keys[i],
+            &self.keys[i + 1],
+            &self.keys[i + 2],
+        );
         let a: [f64; FIELDS] = std::array::from_fn(|j| catmull_rom(k0[j], k1[j], k2[j], k3[j], f));
         let mut p = from_array(&a);
         let beat = t / self.beat_s;
@@ -250,7 +280,10 @@ impl Choreography {
 
 fn catmull_rom(p0: f64, p1: f64, p2: f64, p3: f64, t: f64) -> f64 {
     let t2 = t * t;
-    0.5 * (2.0 * p1 + (p2 - p0) * t + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2 + (3.0 * p1 - p0 - 3.0 * p2 + p3) * t2 * t)
+    0.5 * (2.0 * p1
+        + (p2 - p0) * t
+        + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2
+        + (3.0 * p1 - p0 - 3.0 * p2 + p3) * t2 * t)
 }
 
 #[cfg(test)]
@@ -271,7 +304,11 @@ mod tests {
         let mut prev = to_array(&c.pose_at(0.0));
         for f in 1..48 {
             let cur = to_array(&c.pose_at(f as f64 / 12.0));
-            let jump = cur.iter().zip(&prev).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let jump = cur
+                .iter()
+                .zip(&prev)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
             assert!(jump < 1.2, "frame {f}: {jump}");
             prev = cur;
         }
@@ -279,7 +316,11 @@ mod tests {
 
     #[test]
     fn the_same_stream_gives_the_same_dance() {
-        let m = MotionProfile { turn_probability: 0.3, jump_probability: 0.2, ..MotionProfile::default() };
+        let m = MotionProfile {
+            turn_probability: 0.3,
+            jump_probability: 0.2,
+            ..MotionProfile::default()
+        };
         let a = Choreography::sample(&mut stream(1, "motion", 5), &m, 3.0);
         let b = Choreography::sample(&mut stream(1, "motion", 5), &m, 3.0);
         assert_eq!(a, b);

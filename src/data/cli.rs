@@ -119,7 +119,8 @@ fn bar(quiet: bool, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(0);
-    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} videos {elapsed}").map(|s| s.progress_chars("=> "));
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} videos {elapsed}")
+        .map(|s| s.progress_chars("=> "));
     if let Ok(style) = style {
         pb.set_style(style);
     }
@@ -155,14 +156,22 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
         }
     };
     match cmd {
-        DataCommand::Build { dataset, root, force } => {
+        DataCommand::Build {
+            dataset,
+            root,
+            force,
+        } => {
             check_name(&dataset)?;
             let profile = DatasetProfile::load(&root, &dataset)?;
             let dir = root.join(&dataset);
             if !force {
                 if let Ok(m) = Manifest::read(&dir) {
                     if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
-                        say(format!("{dataset} is up to date ({}): {}", dir.display(), summary(&m)));
+                        say(format!(
+                            "{dataset} is up to date ({}): {}",
+                            dir.display(),
+                            summary(&m)
+                        ));
                         return Ok(());
                     }
                 }
@@ -175,14 +184,30 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             })?;
             pb.finish_and_clear();
             let m = Manifest::read(&dir)?;
-            say(format!("built {dataset} in {:.2} s -> {}: {}", start.elapsed().as_secs_f64(), dir.display(), summary(&m)));
+            say(format!(
+                "built {dataset} in {:.2} s -> {}: {}",
+                start.elapsed().as_secs_f64(),
+                dir.display(),
+                summary(&m)
+            ));
         }
-        DataCommand::Info { dataset, root, verify } => {
+        DataCommand::Info {
+            dataset,
+            root,
+            verify,
+        } => {
             check_name(&dataset)?;
             let dir = root.join(&dataset);
             if !dir.join("manifest.json").is_file() {
-                let hint = if profile_path(&root, &dataset).is_file() { format!(" (run `entprog data build {dataset}`)") } else { String::new() };
-                return Err(DataError::Manifest { path: dir.join("manifest.json"), message: format!("dataset not built{hint}") });
+                let hint = if profile_path(&root, &dataset).is_file() {
+                    format!(" (run `entprog data build {dataset}`)")
+                } else {
+                    String::new()
+                };
+                return Err(DataError::Manifest {
+                    path: dir.join("manifest.json"),
+                    message: format!("dataset not built{hint}"),
+                });
             }
             let m = Manifest::read(&dir)?;
             m.verify(&dir, verify)?;
@@ -190,17 +215,41 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             say(format!("  {}", summary(&m)));
             say(format!("  config hash {}", m.config_hash));
             if let Ok(p) = DatasetProfile::load(&root, &dataset) {
-                let state = if p.config_hash() == m.config_hash { "matches" } else { "DIFFERS from" };
-                say(format!("  profile {} {state} the build", profile_path(&root, &dataset).display()));
+                let state = if p.config_hash() == m.config_hash {
+                    "matches"
+                } else {
+                    "DIFFERS from"
+                };
+                say(format!(
+                    "  profile {} {state} the build",
+                    profile_path(&root, &dataset).display()
+                ));
             }
             for s in &m.shards {
-                say(format!("  {:<40} {:>5} rows {:>3} videos {:>10}  sha256 {}", s.path, s.rows, s.videos, mb(s.bytes), s.sha256));
+                say(format!(
+                    "  {:<40} {:>5} rows {:>3} videos {:>10}  sha256 {}",
+                    s.path,
+                    s.rows,
+                    s.videos,
+                    mb(s.bytes),
+                    s.sha256
+                ));
             }
             if verify {
                 say("  all shard hashes verified".into());
             }
         }
-        DataCommand::Preview { dataset, root, out, gif, split, videos, frames, scale, mask } => {
+        DataCommand::Preview {
+            dataset,
+            root,
+            out,
+            gif,
+            split,
+            videos,
+            frames,
+            scale,
+            mask,
+        } => {
             let dir = ensure_built(&root, &dataset)?;
             let ds = Dataset::open(&dir)?;
             let defaults = PreviewOptions::default();
@@ -211,7 +260,12 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                 scale,
                 mask,
             };
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("{dataset}-preview.{}", if gif { "gif" } else { "png" })));
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{dataset}-preview.{}",
+                    if gif { "gif" } else { "png" }
+                ))
+            });
             if gif {
                 write_gif(&ds, &opts, &out)?;
             } else {
@@ -219,8 +273,26 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             }
             say(format!("wrote {}", out.display()));
         }
-        DataCommand::Import { frames, poses, name, root, height, width, test_videos, rows_per_shard } => {
-            let opts = ImportOptions { frames, poses, name: name.clone(), root, height, width, test_videos, rows_per_shard };
+        DataCommand::Import {
+            frames,
+            poses,
+            name,
+            root,
+            height,
+            width,
+            test_videos,
+            rows_per_shard,
+        } => {
+            let opts = ImportOptions {
+                frames,
+                poses,
+                name: name.clone(),
+                root,
+                height,
+                width,
+                test_videos,
+                rows_per_shard,
+            };
             let start = Instant::now();
             let pb = bar(quiet, &format!("importing {name}"));
             let dir = import_frames(&opts, &mut |done, total| {
@@ -229,7 +301,12 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             })?;
             pb.finish_and_clear();
             let m = Manifest::read(&dir)?;
-            say(format!("imported {name} in {:.2} s -> {}: {}", start.elapsed().as_secs_f64(), dir.display(), summary(&m)));
+            say(format!(
+                "imported {name} in {:.2} s -> {}: {}",
+                start.elapsed().as_secs_f64(),
+                dir.display(),
+                summary(&m)
+            ));
         }
     }
     Ok(())

@@ -26,7 +26,13 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dataset: "tiktok".into(), root: PathBuf::from("datasets"), clip_frames: 1, stride: 1, eval_batches: 4 }
+        Self {
+            dataset: "tiktok".into(),
+            root: PathBuf::from("datasets"),
+            clip_frames: 1,
+            stride: 1,
+            eval_batches: 4,
+        }
     }
 }
 
@@ -41,11 +47,37 @@ impl Validate for DataConfig {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         let k = |f: &str| key(prefix, f);
         let name_ok = !self.dataset.is_empty()
-            && self.dataset.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        check(out, name_ok, k("dataset"), format!("{:?} is not a dataset name, expected letters, digits, '-' or '_'", self.dataset));
-        check(out, (1..=256).contains(&self.clip_frames), k("clip_frames"), format!("{} is out of range, expected 1..=256", self.clip_frames));
-        check(out, (1..=64).contains(&self.stride), k("stride"), format!("{} is out of range, expected 1..=64", self.stride));
-        check(out, self.eval_batches >= 1, k("eval_batches"), format!("{} is out of range, expected >= 1", self.eval_batches));
+            && self
+                .dataset
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        check(
+            out,
+            name_ok,
+            k("dataset"),
+            format!(
+                "{:?} is not a dataset name, expected letters, digits, '-' or '_'",
+                self.dataset
+            ),
+        );
+        check(
+            out,
+            (1..=256).contains(&self.clip_frames),
+            k("clip_frames"),
+            format!("{} is out of range, expected 1..=256", self.clip_frames),
+        );
+        check(
+            out,
+            (1..=64).contains(&self.stride),
+            k("stride"),
+            format!("{} is out of range, expected 1..=64", self.stride),
+        );
+        check(
+            out,
+            self.eval_batches >= 1,
+            k("eval_batches"),
+            format!("{} is out of range, expected >= 1", self.eval_batches),
+        );
     }
 }
 
@@ -64,7 +96,11 @@ mod tests {
 
     #[test]
     fn zero_clip_frames_names_the_key() {
-        let c = DataConfig { clip_frames: 0, dataset: "../x".into(), ..DataConfig::default() };
+        let c = DataConfig {
+            clip_frames: 0,
+            dataset: "../x".into(),
+            ..DataConfig::default()
+        };
         let mut out = Vec::new();
         c.validate("data", &mut out);
         let keys: Vec<&str> = out.iter().map(|i| i.key.as_str()).collect();
@@ -73,7 +109,11 @@ mod tests {
 
     #[test]
     fn span_counts_stride_gaps() {
-        let c = DataConfig { clip_frames: 8, stride: 2, ..DataConfig::default() };
+        let c = DataConfig {
+            clip_frames: 8,
+            stride: 2,
+            ..DataConfig::default()
+        };
         assert_eq!(c.clip_span(), 15);
     }
 }

@@ -10,7 +10,10 @@ use crate::config::Invalid;
 pub enum DataError {
     /// A file or folder could not be read, written or renamed.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A dataset profile (or `[data]` section) did not parse: unknown key, wrong type.
     #[error("{}: {message}", path.display())]
@@ -18,11 +21,18 @@ pub enum DataError {
 
     /// A dataset profile parsed but broke a range or cross-field rule.
     #[error("{}: {}", path.display(), problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
-    Invalid { path: PathBuf, problems: Vec<Invalid> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Invalid>,
+    },
 
     /// Neither `<root>/<name>.toml` nor an imported `<root>/<name>/manifest.json` exists.
     #[error("unknown dataset `{name}`: no profile {} and no built dataset there (available: {})", path.display(), if available.is_empty() { "none".to_string() } else { available.join(", ") })]
-    UnknownDataset { name: String, path: PathBuf, available: Vec<String> },
+    UnknownDataset {
+        name: String,
+        path: PathBuf,
+        available: Vec<String>,
+    },
 
     /// An image file could not be decoded (corrupt, truncated, unsupported).
     #[error("{}: cannot decode image: {message}", path.display())]
@@ -34,7 +44,12 @@ pub enum DataError {
 
     /// A frame (or its pose image) differs in size from the first frame of its video.
     #[error("{}: image is {}x{}, expected {}x{} like {}", path.display(), size.0, size.1, expected.0, expected.1, reference.display())]
-    MixedSizes { path: PathBuf, size: (u32, u32), expected: (u32, u32), reference: PathBuf },
+    MixedSizes {
+        path: PathBuf,
+        size: (u32, u32),
+        expected: (u32, u32),
+        reference: PathBuf,
+    },
 
     /// A folder that must hold videos or frames holds none.
     #[error("{}: empty folder, expected {what}", path.display())]

@@ -17,7 +17,10 @@ use super::shards::{card, encode_png, plan_shards, Manifest, Row, SplitInfo, Sta
 
 /// Checks a dataset name is a plain folder name (no separators, no `..`).
 pub fn check_name(name: &str) -> Result<(), DataError> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -62,17 +65,27 @@ pub fn par_map<T: Send>(n: usize, threads: usize, f: &(dyn Fn(usize) -> T + Sync
             });
         }
     });
-    out.into_inner().expect("workers joined").into_iter().map(|v| v.expect("every index mapped")).collect()
+    out.into_inner()
+        .expect("workers joined")
+        .into_iter()
+        .map(|v| v.expect("every index mapped"))
+        .collect()
 }
 
 /// Worker threads for rendering: the machine's parallelism, at most 8.
 pub fn worker_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
 }
 
 /// Builds `<root>/<name>` from `<root>/<name>.toml`, replacing any previous build.
 /// `progress(done, total)` is called after each video.
-pub fn build(root: &Path, name: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<PathBuf, DataError> {
+pub fn build(
+    root: &Path,
+    name: &str,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<PathBuf, DataError> {
     check_name(name)?;
     let profile = DatasetProfile::load(root, name)?;
     build_profile(&profile, name, &root.join(name), progress)
@@ -94,13 +107,21 @@ pub fn build_profile(
         let plan = plan_shards(&counts, p.rows_per_shard);
         for (i, range) in plan.iter().enumerate() {
             let first = videos.start + range.start;
-            let per_video = par_map(range.len(), worker_threads(), &|k| render_video_rows(p, first + k));
+            let per_video = par_map(range.len(), worker_threads(), &|k| {
+                render_video_rows(p, first + k)
+            });
             let rows: Vec<Row> = per_video.into_iter().flatten().collect();
             staging.write_shard(split, i, plan.len(), &rows)?;
             done += range.len();
             progress(done, p.videos);
         }
-        splits.insert(split.to_string(), SplitInfo { videos: videos.len(), frames: videos.len() * p.frames_per_video });
+        splits.insert(
+            split.to_string(),
+            SplitInfo {
+                videos: videos.len(),
+                frames: videos.len() * p.frames_per_video,
+            },
+        );
     }
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -114,7 +135,13 @@ pub fn build_profile(
         video_names: Vec::new(),
         shards: Vec::new(),
     };
-    let text = card(&Manifest { shards: staging.shards().to_vec(), ..manifest.clone() }, &p.description);
+    let text = card(
+        &Manifest {
+            shards: staging.shards().to_vec(),
+            ..manifest.clone()
+        },
+        &p.description,
+    );
     staging.commit(manifest, &text)
 }
 
@@ -138,7 +165,11 @@ pub fn ensure_built(root: &Path, name: &str) -> Result<PathBuf, DataError> {
         Manifest::read(&dir)?.verify(&dir, false)?;
         return Ok(dir);
     }
-    Err(DataError::UnknownDataset { name: name.into(), path: toml, available: available_profiles(root) })
+    Err(DataError::UnknownDataset {
+        name: name.into(),
+        path: toml,
+        available: available_profiles(root),
+    })
 }
 
 #[cfg(test)]
@@ -147,7 +178,10 @@ mod tests {
 
     #[test]
     fn par_map_keeps_index_order() {
-        assert_eq!(par_map(10, 3, &|i| i * i), (0..10).map(|i| i * i).collect::<Vec<_>>());
+        assert_eq!(
+            par_map(10, 3, &|i| i * i),
+            (0..10).map(|i| i * i).collect::<Vec<_>>()
+        );
         assert!(par_map(0, 3, &|i| i).is_empty());
     }
 

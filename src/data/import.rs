@@ -92,51 +92,85 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     for e in std::fs::read_dir(dir).map_err(DataError::io(dir))? {
         entries.push(e.map_err(DataError::io(dir))?.path());
     }
-    entries.sort_by(|a, b| natural_cmp(&a.file_name().unwrap_or_default().to_string_lossy(), &b.file_name().unwrap_or_default().to_string_lossy()));
+    entries.sort_by(|a, b| {
+        natural_cmp(
+            &a.file_name().unwrap_or_default().to_string_lossy(),
+            &b.file_name().unwrap_or_default().to_string_lossy(),
+        )
+    });
     Ok(entries)
 }
 
 fn is_image(p: &Path) -> bool {
-    p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    p.is_file()
+        && p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Lists videos and pairs each frame with its pose image.
 fn scan(opts: &ImportOptions) -> Result<Vec<SourceVideo>, DataError> {
     for dir in [&opts.frames, &opts.poses] {
         if !dir.is_dir() {
-            return Err(DataError::Io { path: dir.clone(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder") });
+            return Err(DataError::Io {
+                path: dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
+            });
         }
     }
     let mut videos = Vec::new();
-    for dir in read_dir_sorted(&opts.frames)?.into_iter().filter(|p| p.is_dir()) {
-        let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    for dir in read_dir_sorted(&opts.frames)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+    {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let pose_dir = opts.poses.join(&name);
         let mut frames = Vec::new();
         for frame in read_dir_sorted(&dir)?.into_iter().filter(|p| is_image(p)) {
-            let stem = frame.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let stem = frame
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             let pose = EXTENSIONS
                 .iter()
                 .flat_map(|e| [e.to_string(), e.to_ascii_uppercase()])
                 .map(|e| pose_dir.join(format!("{stem}.{e}")))
                 .find(|p| p.is_file());
             let Some(pose) = pose else {
-                return Err(DataError::MissingPose { frame, expected: pose_dir.join(format!("{stem}.png")) });
+                return Err(DataError::MissingPose {
+                    frame,
+                    expected: pose_dir.join(format!("{stem}.png")),
+                });
             };
             frames.push((frame, pose));
         }
         if frames.is_empty() {
-            return Err(DataError::EmptyFolder { path: dir, what: "numbered frames (.png, .jpg)".into() });
+            return Err(DataError::EmptyFolder {
+                path: dir,
+                what: "numbered frames (.png, .jpg)".into(),
+            });
         }
         videos.push(SourceVideo { name, frames });
     }
     if videos.is_empty() {
-        return Err(DataError::EmptyFolder { path: opts.frames.clone(), what: "one folder of frames per video".into() });
+        return Err(DataError::EmptyFolder {
+            path: opts.frames.clone(),
+            what: "one folder of frames per video".into(),
+        });
     }
     Ok(videos)
 }
 
 fn dimensions(path: &Path) -> Result<(u32, u32), DataError> {
-    let err = |m: String| DataError::Image { path: path.to_path_buf(), message: m };
+    let err = |m: String| DataError::Image {
+        path: path.to_path_buf(),
+        message: m,
+    };
     ImageReader::open(path)
         .map_err(|e| err(e.to_string()))?
         .with_guessed_format()
@@ -154,16 +188,28 @@ fn check_sizes(v: &SourceVideo) -> Result<Vec<u64>, DataError> {
         for (path, reference) in [(frame, first), (pose, frame)] {
             let size = dimensions(path)?;
             if size != expected {
-                return Err(DataError::MixedSizes { path: path.clone(), size, expected, reference: reference.clone() });
+                return Err(DataError::MixedSizes {
+                    path: path.clone(),
+                    size,
+                    expected,
+                    reference: reference.clone(),
+                });
             }
         }
-        bytes.push(std::fs::metadata(frame).map_err(DataError::io(frame))?.len());
+        bytes.push(
+            std::fs::metadata(frame)
+                .map_err(DataError::io(frame))?
+                .len(),
+        );
     }
     Ok(bytes)
 }
 
 fn load(path: &Path) -> Result<DynamicImage, DataError> {
-    let err = |m: String| DataError::Image { path: path.to_path_buf(), message: m };
+    let err = |m: String| DataError::Image {
+        path: path.to_path_buf(),
+        message: m,
+    };
     ImageReader::open(path)
         .map_err(|e| err(e.to_string()))?
         .with_guessed_format()
@@ -176,7 +222,11 @@ fn load(path: &Path) -> Result<DynamicImage, DataError> {
 pub fn crop_resize(img: &DynamicImage, width: usize, height: usize) -> Vec<u8> {
     let (sw, sh) = (img.width() as f64, img.height() as f64);
     let target = width as f64 / height as f64;
-    let (cw, ch) = if sw / sh > target { ((sh * target).round(), sh) } else { (sw, (sw / target).round()) };
+    let (cw, ch) = if sw / sh > target {
+        ((sh * target).round(), sh)
+    } else {
+        (sw, (sw / target).round())
+    };
     let (cw, ch) = (cw.max(1.0) as u32, ch.max(1.0) as u32);
     let x = (img.width() - cw) / 2;
     let y = (img.height() - ch) / 2;
@@ -203,11 +253,19 @@ fn video_rows(v: &SourceVideo, id: u32, opts: &ImportOptions) -> Result<Vec<Row>
 }
 
 /// Imports a frame-folder dataset into `<root>/<name>/`; `progress(done, total)` after each video.
-pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize)) -> Result<PathBuf, DataError> {
+pub fn import_frames(
+    opts: &ImportOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<PathBuf, DataError> {
     check_name(&opts.name)?;
-    let problems = |m: &str| DataError::Profile { path: PathBuf::from(&opts.name), message: m.to_string() };
+    let problems = |m: &str| DataError::Profile {
+        path: PathBuf::from(&opts.name),
+        message: m.to_string(),
+    };
     if !(8..=4096).contains(&opts.height) || !(8..=4096).contains(&opts.width) {
-        return Err(problems("resolution out of range, expected 8..=4096 pixels"));
+        return Err(problems(
+            "resolution out of range, expected 8..=4096 pixels",
+        ));
     }
     let videos = scan(opts)?;
     let sizes = par_map(videos.len(), worker_threads(), &|i| check_sizes(&videos[i]));
@@ -226,11 +284,16 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
     let mut splits = std::collections::BTreeMap::new();
     let mut done = 0;
     for (split, range) in [("train", 0..n - test), ("test", n - test..n)] {
-        let counts: Vec<usize> = videos[range.clone()].iter().map(|v| v.frames.len()).collect();
+        let counts: Vec<usize> = videos[range.clone()]
+            .iter()
+            .map(|v| v.frames.len())
+            .collect();
         let plan = plan_shards(&counts, opts.rows_per_shard.max(1));
         for (i, r) in plan.iter().enumerate() {
             let first = range.start + r.start;
-            let per_video = par_map(r.len(), worker_threads(), &|k| video_rows(&videos[first + k], (first + k) as u32, opts));
+            let per_video = par_map(r.len(), worker_threads(), &|k| {
+                video_rows(&videos[first + k], (first + k) as u32, opts)
+            });
             let mut rows = Vec::new();
             for v in per_video {
                 rows.extend(v?);
@@ -239,7 +302,13 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
             done += r.len();
             progress(done, n);
         }
-        splits.insert(split.to_string(), SplitInfo { videos: range.len(), frames: counts.iter().sum() });
+        splits.insert(
+            split.to_string(),
+            SplitInfo {
+                videos: range.len(),
+                frames: counts.iter().sum(),
+            },
+        );
     }
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -258,7 +327,13 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
         opts.frames.display(),
         opts.poses.display()
     );
-    let text = card(&Manifest { shards: staging.shards().to_vec(), ..manifest.clone() }, &description);
+    let text = card(
+        &Manifest {
+            shards: staging.shards().to_vec(),
+            ..manifest.clone()
+        },
+        &description,
+    );
     staging.commit(manifest, &text)
 }
 
@@ -268,9 +343,26 @@ mod tests {
 
     #[test]
     fn natural_order_compares_numbers_as_numbers() {
-        let mut v = vec!["10.png", "2.png", "1.png", "frame_010.png", "frame_9.png", "01.png"];
+        let mut v = vec![
+            "10.png",
+            "2.png",
+            "1.png",
+            "frame_010.png",
+            "frame_9.png",
+            "01.png",
+        ];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["01.png", "1.png", "2.png", "10.png", "frame_9.png", "frame_010.png"]);
+        assert_eq!(
+            v,
+            [
+                "01.png",
+                "1.png",
+                "2.png",
+                "10.png",
+                "frame_9.png",
+                "frame_010.png"
+            ]
+        );
     }
 
     #[test]
@@ -278,7 +370,11 @@ mod tests {
         // 6x2 image: left and right thirds red, centre green; a square crop keeps the centre.
         let mut img = image::RgbImage::new(6, 2);
         for (x, _, p) in img.enumerate_pixels_mut() {
-            *p = if (2..4).contains(&x) { image::Rgb([0, 255, 0]) } else { image::Rgb([255, 0, 0]) };
+            *p = if (2..4).contains(&x) {
+                image::Rgb([0, 255, 0])
+            } else {
+                image::Rgb([255, 0, 0])
+            };
         }
         let out = crop_resize(&DynamicImage::ImageRgb8(img), 2, 2);
         assert!(out.chunks(3).all(|p| p == [0, 255, 0]), "{out:?}");

@@ -81,7 +81,9 @@ impl Video {
     }
     /// Person mask of frame `f`, `[h, w]`, when the dataset has it.
     pub fn mask(&self, f: usize) -> Option<&[u8]> {
-        self.mask.as_ref().map(|m| &m[f * self.plane..][..self.plane])
+        self.mask
+            .as_ref()
+            .map(|m| &m[f * self.plane..][..self.plane])
     }
 }
 
@@ -94,13 +96,32 @@ pub struct Dataset {
     test: Vec<Video>,
 }
 
-fn decode(path: &Path, what: &str, video: u32, frame: u32, png: &[u8], w: usize, h: usize, grey: bool) -> Result<Vec<u8>, DataError> {
-    let err = |m: String| DataError::Image { path: path.to_path_buf(), message: format!("video {video} frame {frame} {what}: {m}") };
-    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).map_err(|e| err(e.to_string()))?;
+/// Decodes one stored PNG; `what` names it in errors (`video 3 frame 7 pose`).
+fn decode(
+    path: &Path,
+    what: &str,
+    png: &[u8],
+    (w, h): (usize, usize),
+    grey: bool,
+) -> Result<Vec<u8>, DataError> {
+    let err = |m: String| DataError::Image {
+        path: path.to_path_buf(),
+        message: format!("{what}: {m}"),
+    };
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .map_err(|e| err(e.to_string()))?;
     if (img.width() as usize, img.height() as usize) != (w, h) {
-        return Err(err(format!("{}x{}, expected {w}x{h}", img.width(), img.height())));
+        return Err(err(format!(
+            "{}x{}, expected {w}x{h}",
+            img.width(),
+            img.height()
+        )));
     }
-    Ok(if grey { img.into_luma8().into_raw() } else { img.into_rgb8().into_raw() })
+    Ok(if grey {
+        img.into_luma8().into_raw()
+    } else {
+        img.into_rgb8().into_raw()
+    })
 }
 
 /// `[h, w, 3]` to `[3, h, w]`.
@@ -120,17 +141,33 @@ fn assemble(path: &Path, rows: &[Row], w: usize, h: usize) -> Result<Video, Data
         rgb: Vec::with_capacity(rows.len() * 3 * plane),
         pose: Vec::with_capacity(rows.len() * 3 * plane),
         keypoints: Vec::with_capacity(rows.len()),
-        mask: rows.iter().all(|r| r.mask.is_some()).then(|| Vec::with_capacity(rows.len() * plane)),
+        mask: rows
+            .iter()
+            .all(|r| r.mask.is_some())
+            .then(|| Vec::with_capacity(rows.len() * plane)),
     };
     for (f, r) in rows.iter().enumerate() {
         if r.frame_idx as usize != f {
-            return Err(DataError::Parquet { path: path.into(), message: format!("video {id}: frame_idx {} where {f} was expected", r.frame_idx) });
+            return Err(DataError::Parquet {
+                path: path.into(),
+                message: format!(
+                    "video {id}: frame_idx {} where {f} was expected",
+                    r.frame_idx
+                ),
+            });
         }
-        planar(&decode(path, "image", id, r.frame_idx, &r.image, w, h, false)?, &mut v.rgb);
-        planar(&decode(path, "pose", id, r.frame_idx, &r.pose, w, h, false)?, &mut v.pose);
+        let what = |c: &str| format!("video {id} frame {} {c}", r.frame_idx);
+        planar(
+            &decode(path, &what("image"), &r.image, (w, h), false)?,
+            &mut v.rgb,
+        );
+        planar(
+            &decode(path, &what("pose"), &r.pose, (w, h), false)?,
+            &mut v.pose,
+        );
         v.keypoints.push(Keypoints::from_flat(&r.keypoints));
         if let (Some(m), Some(png)) = (v.mask.as_mut(), r.mask.as_ref()) {
-            m.extend(decode(path, "mask", id, r.frame_idx, png, w, h, true)?);
+            m.extend(decode(path, &what("mask"), png, (w, h), true)?);
         }
     }
     Ok(v)
@@ -148,18 +185,30 @@ impl Dataset {
             let rows = read_parquet(&path)?;
             let mut groups: Vec<&[Row]> = rows.chunk_by(|a, b| a.video_id == b.video_id).collect();
             groups.retain(|g| !g.is_empty());
-            let videos = par_map(groups.len(), worker_threads(), &|i| assemble(&path, groups[i], w, h));
+            let videos = par_map(groups.len(), worker_threads(), &|i| {
+                assemble(&path, groups[i], w, h)
+            });
             let k = match shard.split.as_str() {
                 "train" => 0,
                 "test" => 1,
-                other => return Err(DataError::Manifest { path: dir.join("manifest.json"), message: format!("unknown split {other:?}") }),
+                other => {
+                    return Err(DataError::Manifest {
+                        path: dir.join("manifest.json"),
+                        message: format!("unknown split {other:?}"),
+                    })
+                }
             };
             for v in videos {
                 splits[k].push(v?);
             }
         }
         let [train, test] = splits;
-        Ok(Dataset { dir: dir.to_path_buf(), manifest, train, test })
+        Ok(Dataset {
+            dir: dir.to_path_buf(),
+            manifest,
+            train,
+            test,
+        })
     }
 
     /// (height, width) of every frame.
@@ -235,7 +284,10 @@ fn clip_items(ds: &Dataset, split: Split, span: usize) -> Vec<Item> {
     let mut items = Vec::new();
     for (i, v) in ds.videos(split).iter().enumerate() {
         for start in 0..(v.frames + 1).saturating_sub(span) {
-            items.push(Item { video: i as u32, start: start as u32 });
+            items.push(Item {
+                video: i as u32,
+                start: start as u32,
+            });
         }
     }
     items
@@ -259,11 +311,30 @@ fn to_unit(v: u8) -> f32 {
 
 impl Loader {
     /// A loader of `batch_size` clips of `clip_frames` frames `stride` apart (1 = image mode).
-    pub fn new(ds: Arc<Dataset>, split: Split, clip_frames: usize, stride: usize, batch_size: usize, seed: u64) -> Self {
+    pub fn new(
+        ds: Arc<Dataset>,
+        split: Split,
+        clip_frames: usize,
+        stride: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Self {
         let (clip_frames, stride) = (clip_frames.max(1), stride.max(1));
         let span = (clip_frames - 1) * stride + 1;
-        let items = [clip_items(&ds, Split::Train, span), clip_items(&ds, Split::Test, span)];
-        Loader { ds, split, clip_frames, stride, batch_size: batch_size.max(1), seed, items, epoch_cache: Mutex::new(None) }
+        let items = [
+            clip_items(&ds, Split::Train, span),
+            clip_items(&ds, Split::Test, span),
+        ];
+        Loader {
+            ds,
+            split,
+            clip_frames,
+            stride,
+            batch_size: batch_size.max(1),
+            seed,
+            items,
+            epoch_cache: Mutex::new(None),
+        }
     }
 
     /// Number of distinct clips in the loader's split (one epoch).
@@ -274,7 +345,13 @@ impl Loader {
     fn items(&self, split: Split) -> Result<&[Item], DataError> {
         let items = &self.items[split as usize];
         if items.is_empty() {
-            let longest = self.ds.videos(split).iter().map(|v| v.frames).max().unwrap_or(0);
+            let longest = self
+                .ds
+                .videos(split)
+                .iter()
+                .map(|v| v.frames)
+                .max()
+                .unwrap_or(0);
             return Err(DataError::Loader(format!(
                 "no clip of {} frames with stride {} fits in the {} split (longest video: {longest} frames)",
                 self.clip_frames,
@@ -319,18 +396,45 @@ impl Loader {
     }
 
     /// Fixed batch `index` from any split (e.g. a fixed training batch for probes).
-    pub fn fixed_batch_from(&self, split: Split, index: u64, device: &Device) -> Result<Batch, DataError> {
+    pub fn fixed_batch_from(
+        &self,
+        split: Split,
+        index: u64,
+        device: &Device,
+    ) -> Result<Batch, DataError> {
         let items = self.items(split)?;
         let n = items.len() as u64;
-        let perm = permutation(items.len(), self.seed, &format!("data-fixed-{}", split.name()), 0);
+        let perm = permutation(
+            items.len(),
+            self.seed,
+            &format!("data-fixed-{}", split.name()),
+            0,
+        );
         let b = self.batch_size as u64;
-        let picks: Vec<(Item, u64)> =
-            (0..b).map(|i| (items[perm[((index * b + i) % n) as usize] as usize], index * b + i)).collect();
-        self.assemble(split, &picks, &format!("data-fixed-reference-{}", split.name()), device)
+        let picks: Vec<(Item, u64)> = (0..b)
+            .map(|i| {
+                (
+                    items[perm[((index * b + i) % n) as usize] as usize],
+                    index * b + i,
+                )
+            })
+            .collect();
+        self.assemble(
+            split,
+            &picks,
+            &format!("data-fixed-reference-{}", split.name()),
+            device,
+        )
     }
 
     /// Converts the picked clips (with their stream positions) into tensors.
-    fn assemble(&self, split: Split, picks: &[(Item, u64)], ref_purpose: &str, device: &Device) -> Result<Batch, DataError> {
+    fn assemble(
+        &self,
+        split: Split,
+        picks: &[(Item, u64)],
+        ref_purpose: &str,
+        device: &Device,
+    ) -> Result<Batch, DataError> {
         let (h, w) = self.ds.resolution();
         let (t, frame_len) = (self.clip_frames, 3 * h * w);
         let b = picks.len();
@@ -341,8 +445,15 @@ impl Loader {
         let mut frame_idx = Vec::with_capacity(b);
         for &(item, pos) in picks {
             let video = &self.ds.videos(split)[item.video as usize];
-            let idx: Vec<u32> = (0..t).map(|k| item.start + (k * self.stride) as u32).collect();
-            let r = reference_frame(video.frames(), item.start as usize, (t - 1) * self.stride + 1, &mut stream(self.seed, ref_purpose, pos));
+            let idx: Vec<u32> = (0..t)
+                .map(|k| item.start + (k * self.stride) as u32)
+                .collect();
+            let r = reference_frame(
+                video.frames(),
+                item.start as usize,
+                (t - 1) * self.stride + 1,
+                &mut stream(self.seed, ref_purpose, pos),
+            );
             reference.extend(video.rgb(r).iter().copied().map(to_unit));
             for &f in &idx {
                 frames.extend(video.rgb(f as usize).iter().copied().map(to_unit));
@@ -363,7 +474,12 @@ impl Loader {
 
 /// A reference frame of a video with `frames` frames for the clip `[start, start + span)`:
 /// uniformly outside the clip when there is room, else any other frame than the first target.
-fn reference_frame(frames: usize, start: usize, span: usize, rng: &mut crate::seed::Stream) -> usize {
+fn reference_frame(
+    frames: usize,
+    start: usize,
+    span: usize,
+    rng: &mut crate::seed::Stream,
+) -> usize {
     let outside = frames.saturating_sub(span);
     if outside > 0 {
         let k = rng.random_range(0..outside);

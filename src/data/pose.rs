@@ -92,7 +92,11 @@ impl Keypoints {
 
     /// Parses the `keypoints` column (54 floats).
     pub fn from_flat(v: &[f32]) -> Option<Keypoints> {
-        (v.len() == 3 * KEYPOINTS).then(|| Keypoints(std::array::from_fn(|i| [v[3 * i], v[3 * i + 1], v[3 * i + 2]])))
+        (v.len() == 3 * KEYPOINTS).then(|| {
+            Keypoints(std::array::from_fn(|i| {
+                [v[3 * i], v[3 * i + 1], v[3 * i + 2]]
+            }))
+        })
     }
 
     /// Whether keypoint `i` is visible.
@@ -115,14 +119,24 @@ pub fn pose_map(kp: &Keypoints, width: usize, height: usize) -> Vec<u8> {
     let col = |i: usize| COLOURS[i].map(|v| v as f32 / 255.0);
     for i in 0..KEYPOINTS {
         if kp.visible(i) {
-            c.fill(&Shape::disc(v2(kp.0[i][0] as f64, kp.0[i][1] as f64), radius), &Paint::Solid(col(i)), 1.0, None);
+            c.fill(
+                &Shape::disc(v2(kp.0[i][0] as f64, kp.0[i][1] as f64), radius),
+                &Paint::Solid(col(i)),
+                1.0,
+                None,
+            );
         }
     }
     for (l, &(a, b)) in LIMBS.iter().enumerate() {
         if kp.visible(a) && kp.visible(b) {
             let pa = v2(kp.0[a][0] as f64, kp.0[a][1] as f64);
             let pb = v2(kp.0[b][0] as f64, kp.0[b][1] as f64);
-            c.fill(&Shape::capsule(pa, pb, half), &Paint::Solid(col(l)), 0.6, None);
+            c.fill(
+                &Shape::capsule(pa, pb, half),
+                &Paint::Solid(col(l)),
+                0.6,
+                None,
+            );
         }
     }
     c.to_rgb8()
@@ -135,8 +149,8 @@ mod tests {
     #[test]
     fn limbs_use_their_openpose_colours() {
         let mut kp = Keypoints::default();
-        kp.0[1] = [10.0, 10.0, 1.0];
-        kp.0[2] = [30.0, 10.0, 1.0];
+        kp.0[1] = [10.0, 10.5, 1.0];
+        kp.0[2] = [30.0, 10.5, 1.0];
         let map = pose_map(&kp, 40, 20);
         let px = &map[(10 * 40 + 20) * 3..][..3];
         // limb 0 (neck -> right shoulder) is red at 0.6 opacity on black

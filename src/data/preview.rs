@@ -28,7 +28,13 @@ pub struct PreviewOptions {
 
 impl Default for PreviewOptions {
     fn default() -> Self {
-        Self { split: Split::Train, videos: 6, frames: 8, scale: 0, mask: false }
+        Self {
+            split: Split::Train,
+            videos: 6,
+            frames: 8,
+            scale: 0,
+            mask: false,
+        }
     }
 }
 
@@ -41,25 +47,53 @@ fn scale_for(opts: &PreviewOptions, h: usize) -> usize {
 }
 
 /// Copies a planar `[3, h, w]` (or grey `[h, w]`) image into `img` at (x, y), scaled by `s`.
-fn blit(img: &mut RgbImage, src: &[u8], grey: bool, (h, w): (usize, usize), x: usize, y: usize, s: usize) {
+fn blit(
+    img: &mut RgbImage,
+    src: &[u8],
+    grey: bool,
+    (h, w): (usize, usize),
+    x: usize,
+    y: usize,
+    s: usize,
+) {
     let plane = h * w;
     for j in 0..h * s {
         for i in 0..w * s {
             let k = (j / s) * w + i / s;
-            let p = if grey { [src[k]; 3] } else { [src[k], src[plane + k], src[2 * plane + k]] };
+            let p = if grey {
+                [src[k]; 3]
+            } else {
+                [src[k], src[plane + k], src[2 * plane + k]]
+            };
             img.put_pixel((x + i) as u32, (y + j) as u32, Rgb(p));
         }
     }
 }
 
 /// One frame's panel: image | pose [| mask], `gap` pixels apart.
-fn panel(img: &mut RgbImage, v: &Video, f: usize, hw: (usize, usize), x: usize, y: usize, s: usize, mask: bool) {
+fn panel(
+    img: &mut RgbImage,
+    v: &Video,
+    f: usize,
+    hw: (usize, usize),
+    (x, y): (usize, usize),
+    s: usize,
+    mask: bool,
+) {
     let (h, w) = hw;
     blit(img, v.rgb(f), false, hw, x, y, s);
     blit(img, v.pose(f), false, hw, x + w * s + 1, y, s);
     if mask {
         let blank = vec![0u8; h * w];
-        blit(img, v.mask(f).unwrap_or(&blank), true, hw, x + 2 * (w * s + 1), y, s);
+        blit(
+            img,
+            v.mask(f).unwrap_or(&blank),
+            true,
+            hw,
+            x + 2 * (w * s + 1),
+            y,
+            s,
+        );
     }
 }
 
@@ -75,19 +109,42 @@ fn panels(mask: bool) -> usize {
 pub fn contact_sheet(ds: &Dataset, opts: &PreviewOptions) -> Result<RgbImage, DataError> {
     let (h, w) = ds.resolution();
     let s = scale_for(opts, h);
-    let videos: Vec<&Video> = ds.videos(opts.split).iter().take(opts.videos.max(1)).collect();
+    let videos: Vec<&Video> = ds
+        .videos(opts.split)
+        .iter()
+        .take(opts.videos.max(1))
+        .collect();
     if videos.is_empty() {
-        return Err(DataError::Loader(format!("the {} split has no videos", opts.split.name())));
+        return Err(DataError::Loader(format!(
+            "the {} split has no videos",
+            opts.split.name()
+        )));
     }
     let cols = opts.frames.max(1);
     let n = panels(opts.mask);
     let cell_w = n * (w * s + 1) + 4;
     let cell_h = h * s + 4;
-    let mut img = RgbImage::from_pixel((cols * cell_w + 4) as u32, (videos.len() * cell_h + 4) as u32, Rgb([40, 40, 44]));
+    let mut img = RgbImage::from_pixel(
+        (cols * cell_w + 4) as u32,
+        (videos.len() * cell_h + 4) as u32,
+        Rgb([40, 40, 44]),
+    );
     for (row, v) in videos.iter().enumerate() {
         for col in 0..cols {
-            let f = if cols == 1 { 0 } else { col * (v.frames() - 1) / (cols - 1) };
-            panel(&mut img, v, f, (h, w), 4 + col * cell_w, 4 + row * cell_h, s, opts.mask);
+            let f = if cols == 1 {
+                0
+            } else {
+                col * (v.frames() - 1) / (cols - 1)
+            };
+            panel(
+                &mut img,
+                v,
+                f,
+                (h, w),
+                (4 + col * cell_w, 4 + row * cell_h),
+                s,
+                opts.mask,
+            );
         }
     }
     Ok(img)
@@ -96,12 +153,20 @@ pub fn contact_sheet(ds: &Dataset, opts: &PreviewOptions) -> Result<RgbImage, Da
 /// Writes the contact sheet as PNG.
 pub fn write_sheet(ds: &Dataset, opts: &PreviewOptions, out: &Path) -> Result<(), DataError> {
     let img = contact_sheet(ds, opts)?;
-    img.save_with_format(out, image::ImageFormat::Png).map_err(|e| DataError::Image { path: out.into(), message: e.to_string() })
+    img.save_with_format(out, image::ImageFormat::Png)
+        .map_err(|e| DataError::Image {
+            path: out.into(),
+            message: e.to_string(),
+        })
 }
 
 /// Frames per second stored in a synthetic dataset's manifest (10 for imports).
 pub fn dataset_fps(ds: &Dataset) -> f64 {
-    ds.manifest().config.pointer("/profile/fps").and_then(|v| v.as_f64()).unwrap_or(10.0)
+    ds.manifest()
+        .config
+        .pointer("/profile/fps")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(10.0)
 }
 
 /// Writes video `opts.videos` of the split as an animated GIF (image | pose per frame).
@@ -110,20 +175,33 @@ pub fn write_gif(ds: &Dataset, opts: &PreviewOptions, out: &Path) -> Result<(), 
     let s = scale_for(opts, h);
     let all = ds.videos(opts.split);
     let v = all.get(opts.videos).ok_or_else(|| {
-        DataError::Loader(format!("video {} is out of range: the {} split has {} videos", opts.videos, opts.split.name(), all.len()))
+        DataError::Loader(format!(
+            "video {} is out of range: the {} split has {} videos",
+            opts.videos,
+            opts.split.name(),
+            all.len()
+        ))
     })?;
-    let n = if opts.frames == 0 { v.frames() } else { opts.frames.min(v.frames()) };
+    let n = if opts.frames == 0 {
+        v.frames()
+    } else {
+        opts.frames.min(v.frames())
+    };
     let delay = Delay::from_numer_denom_ms(1000, dataset_fps(ds).round().max(1.0) as u32);
     let file = std::fs::File::create(out).map_err(DataError::io(out))?;
     let mut enc = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
-    let err = |e: image::ImageError| DataError::Image { path: out.into(), message: e.to_string() };
+    let err = |e: image::ImageError| DataError::Image {
+        path: out.into(),
+        message: e.to_string(),
+    };
     enc.set_repeat(Repeat::Infinite).map_err(err)?;
     let width = panels(opts.mask) * (w * s + 1) - 1;
     for f in 0..n {
         let mut img = RgbImage::from_pixel(width as u32, (h * s) as u32, Rgb([40, 40, 44]));
-        panel(&mut img, v, f, (h, w), 0, 0, s, opts.mask);
+        panel(&mut img, v, f, (h, w), (0, 0), s, opts.mask);
         let rgba: RgbaImage = image::DynamicImage::ImageRgb8(img).into_rgba8();
-        enc.encode_frame(Frame::from_parts(rgba, 0, 0, delay)).map_err(err)?;
+        enc.encode_frame(Frame::from_parts(rgba, 0, 0, delay))
+            .map_err(err)?;
     }
     Ok(())
 }

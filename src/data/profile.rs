@@ -204,13 +204,23 @@ impl Default for DatasetProfile {
 
 impl Default for CameraProfile {
     fn default() -> Self {
-        Self { fill: [0.8, 0.92], zoom: 0.0, zoom_period_s: 6.0, jitter: 0.0, jitter_hz: 1.5 }
+        Self {
+            fill: [0.8, 0.92],
+            zoom: 0.0,
+            zoom_period_s: 6.0,
+            jitter: 0.0,
+            jitter_hz: 1.5,
+        }
     }
 }
 
 impl Default for SceneProfile {
     fn default() -> Self {
-        Self { background: Background::Home, light_jitter: 0.1, animated_lights: false }
+        Self {
+            background: Background::Home,
+            light_jitter: 0.1,
+            animated_lights: false,
+        }
     }
 }
 
@@ -230,7 +240,12 @@ impl Default for ClothingProfile {
 
 impl Default for TextureWeights {
     fn default() -> Self {
-        Self { solid: 1.0, stripes: 0.0, dots: 0.0, checks: 0.0 }
+        Self {
+            solid: 1.0,
+            stripes: 0.0,
+            dots: 0.0,
+            checks: 0.0,
+        }
     }
 }
 
@@ -283,7 +298,10 @@ impl DatasetProfile {
         if problems.is_empty() {
             Ok(profile)
         } else {
-            Err(DataError::Invalid { path: path.to_path_buf(), problems })
+            Err(DataError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
         }
     }
 
@@ -344,13 +362,19 @@ fn base_chain(path: &Path) -> Result<Vec<PathBuf>, DataError> {
         if !next.is_file() || chain.contains(&next) {
             return Err(DataError::Profile {
                 path: current,
-                message: format!("key `base`: no profile `{base}` at {} (or a cycle)", next.display()),
+                message: format!(
+                    "key `base`: no profile `{base}` at {} (or a cycle)",
+                    next.display()
+                ),
             });
         }
         chain.push(next.clone());
         current = next;
     }
-    Err(DataError::Profile { path: path.to_path_buf(), message: "key `base`: chain deeper than 8".into() })
+    Err(DataError::Profile {
+        path: path.to_path_buf(),
+        message: "key `base`: chain deeper than 8".into(),
+    })
 }
 
 /// One line from a figment error: `key `a.b`: <what is wrong>`.
@@ -385,7 +409,10 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn range_ok(r: [f64; 2], lo: f64, hi: f64) -> bool {
@@ -393,21 +420,39 @@ fn range_ok(r: [f64; 2], lo: f64, hi: f64) -> bool {
 }
 
 fn prob(out: &mut Vec<Invalid>, p: f64, k: String) {
-    check(out, (0.0..=1.0).contains(&p), k, format!("{p} is out of range, expected a probability in [0, 1]"));
+    check(
+        out,
+        (0.0..=1.0).contains(&p),
+        k,
+        format!("{p} is out of range, expected a probability in [0, 1]"),
+    );
 }
 
 impl Validate for DatasetProfile {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         let k = |f: &str| key(prefix, f);
         for (f, v) in [("height", self.height), ("width", self.width)] {
-            check(out, (8..=4096).contains(&v), k(f), format!("{v} is out of range, expected 8..=4096 pixels"));
+            check(
+                out,
+                (8..=4096).contains(&v),
+                k(f),
+                format!("{v} is out of range, expected 8..=4096 pixels"),
+            );
         }
-        check(out, self.videos >= 2, k("videos"), format!("{} is out of range, expected >= 2", self.videos));
+        check(
+            out,
+            self.videos >= 2,
+            k("videos"),
+            format!("{} is out of range, expected >= 2", self.videos),
+        );
         check(
             out,
             self.test_videos >= 1 && self.test_videos < self.videos,
             k("test_videos"),
-            format!("{} is out of range, expected 1..{} (videos)", self.test_videos, self.videos),
+            format!(
+                "{} is out of range, expected 1..{} (videos)",
+                self.test_videos, self.videos
+            ),
         );
         check(
             out,
@@ -419,10 +464,23 @@ impl Validate for DatasetProfile {
             out,
             self.identities <= self.videos,
             k("identities"),
-            format!("{} is out of range, expected 0..={} (videos)", self.identities, self.videos),
+            format!(
+                "{} is out of range, expected 0..={} (videos)",
+                self.identities, self.videos
+            ),
         );
-        check(out, self.fps > 0.0 && self.fps <= 240.0, k("fps"), format!("{} is out of range, expected (0, 240]", self.fps));
-        check(out, self.rows_per_shard >= 1, k("rows_per_shard"), "0 is out of range, expected >= 1");
+        check(
+            out,
+            self.fps > 0.0 && self.fps <= 240.0,
+            k("fps"),
+            format!("{} is out of range, expected (0, 240]", self.fps),
+        );
+        check(
+            out,
+            self.rows_per_shard >= 1,
+            k("rows_per_shard"),
+            "0 is out of range, expected >= 1",
+        );
         self.camera.validate(&k("camera"), out);
         self.scene.validate(&k("scene"), out);
         self.clothing.validate(&k("clothing"), out);
@@ -433,18 +491,51 @@ impl Validate for DatasetProfile {
 impl Validate for CameraProfile {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         let k = |f: &str| key(prefix, f);
-        check(out, range_ok(self.fill, 0.2, 1.0), k("fill"), format!("{:?} is out of range, expected [min, max] within [0.2, 1]", self.fill));
-        check(out, (0.0..=0.5).contains(&self.zoom), k("zoom"), format!("{} is out of range, expected [0, 0.5]", self.zoom));
-        check(out, self.zoom_period_s > 0.0, k("zoom_period_s"), format!("{} is out of range, expected > 0 s", self.zoom_period_s));
-        check(out, (0.0..=0.2).contains(&self.jitter), k("jitter"), format!("{} is out of range, expected [0, 0.2]", self.jitter));
-        check(out, self.jitter_hz > 0.0, k("jitter_hz"), format!("{} is out of range, expected > 0 Hz", self.jitter_hz));
+        check(
+            out,
+            range_ok(self.fill, 0.2, 1.0),
+            k("fill"),
+            format!(
+                "{:?} is out of range, expected [min, max] within [0.2, 1]",
+                self.fill
+            ),
+        );
+        check(
+            out,
+            (0.0..=0.5).contains(&self.zoom),
+            k("zoom"),
+            format!("{} is out of range, expected [0, 0.5]", self.zoom),
+        );
+        check(
+            out,
+            self.zoom_period_s > 0.0,
+            k("zoom_period_s"),
+            format!("{} is out of range, expected > 0 s", self.zoom_period_s),
+        );
+        check(
+            out,
+            (0.0..=0.2).contains(&self.jitter),
+            k("jitter"),
+            format!("{} is out of range, expected [0, 0.2]", self.jitter),
+        );
+        check(
+            out,
+            self.jitter_hz > 0.0,
+            k("jitter_hz"),
+            format!("{} is out of range, expected > 0 Hz", self.jitter_hz),
+        );
     }
 }
 
 impl Validate for SceneProfile {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         let v = self.light_jitter;
-        check(out, (0.0..=0.5).contains(&v), key(prefix, "light_jitter"), format!("{v} is out of range, expected [0, 0.5]"));
+        check(
+            out,
+            (0.0..=0.5).contains(&v),
+            key(prefix, "light_jitter"),
+            format!("{v} is out of range, expected [0, 0.5]"),
+        );
     }
 }
 
@@ -461,8 +552,16 @@ impl Validate for ClothingProfile {
         );
         prob(out, self.logo_probability, k("logo_probability"));
         prob(out, self.dress_probability, k("dress_probability"));
-        prob(out, self.long_sleeve_probability, k("long_sleeve_probability"));
-        prob(out, self.long_bottom_probability, k("long_bottom_probability"));
+        prob(
+            out,
+            self.long_sleeve_probability,
+            k("long_sleeve_probability"),
+        );
+        prob(
+            out,
+            self.long_bottom_probability,
+            k("long_bottom_probability"),
+        );
         prob(out, self.long_hair_probability, k("long_hair_probability"));
     }
 }
@@ -470,7 +569,15 @@ impl Validate for ClothingProfile {
 impl Validate for MotionProfile {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         let k = |f: &str| key(prefix, f);
-        check(out, range_ok(self.tempo_bpm, 20.0, 300.0), k("tempo_bpm"), format!("{:?} is out of range, expected [min, max] within [20, 300] bpm", self.tempo_bpm));
+        check(
+            out,
+            range_ok(self.tempo_bpm, 20.0, 300.0),
+            k("tempo_bpm"),
+            format!(
+                "{:?} is out of range, expected [min, max] within [20, 300] bpm",
+                self.tempo_bpm
+            ),
+        );
         for (f, v, hi) in [
             ("amplitude", self.amplitude, 2.0),
             ("arm_amplitude", self.arm_amplitude, 2.0),
@@ -479,9 +586,22 @@ impl Validate for MotionProfile {
             ("travel", self.travel, 0.5),
             ("gait", self.gait, 1.0),
         ] {
-            check(out, (0.0..=hi).contains(&v), k(f), format!("{v} is out of range, expected [0, {hi}]"));
+            check(
+                out,
+                (0.0..=hi).contains(&v),
+                k(f),
+                format!("{v} is out of range, expected [0, {hi}]"),
+            );
         }
-        check(out, (0.25..=16.0).contains(&self.beats_per_key), k("beats_per_key"), format!("{} is out of range, expected [0.25, 16]", self.beats_per_key));
+        check(
+            out,
+            (0.25..=16.0).contains(&self.beats_per_key),
+            k("beats_per_key"),
+            format!(
+                "{} is out of range, expected [0.25, 16]",
+                self.beats_per_key
+            ),
+        );
         prob(out, self.turn_probability, k("turn_probability"));
         prob(out, self.jump_probability, k("jump_probability"));
     }
@@ -510,7 +630,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys() {
         let v = serde_json::json!({"b": 1, "a": {"d": 2, "c": [ {"z": 0, "y": 1} ]}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#
+        );
     }
 
     #[test]

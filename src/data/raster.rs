@@ -80,7 +80,12 @@ impl Shape {
 
     /// A disc.
     pub fn disc(c: V2, r: f64) -> Shape {
-        Shape::Ellipse { c, rx: r, ry: r, angle: 0.0 }
+        Shape::Ellipse {
+            c,
+            rx: r,
+            ry: r,
+            angle: 0.0,
+        }
     }
 
     /// An axis-aligned rectangle from its top-left and bottom-right corners.
@@ -94,7 +99,11 @@ impl Shape {
             Shape::Capsule { a, b, ra, rb } => {
                 let ab = *b - *a;
                 let l2 = ab.dot(ab);
-                let t = if l2 < 1e-12 { 0.0 } else { ((p - *a).dot(ab) / l2).clamp(0.0, 1.0) };
+                let t = if l2 < 1e-12 {
+                    0.0
+                } else {
+                    ((p - *a).dot(ab) / l2).clamp(0.0, 1.0)
+                };
                 (p - a.lerp(*b, t)).len() - (ra + (rb - ra) * t)
             }
             Shape::Ellipse { c, rx, ry, angle } => {
@@ -112,7 +121,10 @@ impl Shape {
         match self {
             Shape::Capsule { a, b, ra, rb } => {
                 let r = ra.max(*rb);
-                (v2(a.x.min(b.x) - r, a.y.min(b.y) - r), v2(a.x.max(b.x) + r, a.y.max(b.y) + r))
+                (
+                    v2(a.x.min(b.x) - r, a.y.min(b.y) - r),
+                    v2(a.x.max(b.x) + r, a.y.max(b.y) + r),
+                )
             }
             Shape::Ellipse { c, rx, ry, .. } => {
                 let r = rx.max(*ry);
@@ -120,7 +132,12 @@ impl Shape {
             }
             Shape::Polygon(pts) => pts.iter().fold(
                 (v2(f64::MAX, f64::MAX), v2(f64::MIN, f64::MIN)),
-                |(lo, hi), p| (v2(lo.x.min(p.x), lo.y.min(p.y)), v2(hi.x.max(p.x), hi.y.max(p.y))),
+                |(lo, hi), p| {
+                    (
+                        v2(lo.x.min(p.x), lo.y.min(p.y)),
+                        v2(hi.x.max(p.x), hi.y.max(p.y)),
+                    )
+                },
             ),
         }
     }
@@ -277,7 +294,12 @@ mod tests {
 
     #[test]
     fn rotated_ellipse_and_polygon_areas_are_right() {
-        let e = Shape::Ellipse { c: v2(20.0, 20.0), rx: 9.0, ry: 4.0, angle: 0.6 };
+        let e = Shape::Ellipse {
+            c: v2(20.0, 20.0),
+            rx: 9.0,
+            ry: 4.0,
+            angle: 0.6,
+        };
         let exact = std::f32::consts::PI * 36.0;
         let area = coverage_sum(&e, 40, 40);
         assert!((area - exact).abs() / exact < 0.04, "{area} vs {exact}");
@@ -298,16 +320,34 @@ mod tests {
     #[test]
     fn edges_are_antialiased_not_binary() {
         let mut c = Canvas::new(16, 16, [0.0; 3]);
-        c.fill(&Shape::rect(0.0, 0.0, 8.5, 16.0), &Paint::Solid([1.0; 3]), 1.0, None);
+        c.fill(
+            &Shape::rect(0.0, 0.0, 8.5, 16.0),
+            &Paint::Solid([1.0; 3]),
+            1.0,
+            None,
+        );
         let row: Vec<u8> = c.to_rgb8().chunks(3).take(16).map(|p| p[0]).collect();
-        assert_eq!(&row[..10], &[255, 255, 255, 255, 255, 255, 255, 255, 128, 0]);
+        assert_eq!(
+            &row[..10],
+            &[255, 255, 255, 255, 255, 255, 255, 255, 128, 0]
+        );
     }
 
     #[test]
     fn shapes_outside_the_canvas_are_clipped() {
         let mut c = Canvas::new(8, 8, [0.0; 3]);
-        c.fill(&Shape::disc(v2(-20.0, 50.0), 5.0), &Paint::Solid([1.0; 3]), 1.0, None);
-        c.fill(&Shape::disc(v2(0.0, 0.0), 2.0), &Paint::Solid([1.0; 3]), 1.0, None);
+        c.fill(
+            &Shape::disc(v2(-20.0, 50.0), 5.0),
+            &Paint::Solid([1.0; 3]),
+            1.0,
+            None,
+        );
+        c.fill(
+            &Shape::disc(v2(0.0, 0.0), 2.0),
+            &Paint::Solid([1.0; 3]),
+            1.0,
+            None,
+        );
         assert!(c.rgb[0] > 0.9);
     }
 }

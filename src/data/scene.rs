@@ -27,12 +27,18 @@ pub struct Camera {
 impl Camera {
     /// World point to pixel coordinates.
     pub fn to_px(&self, x: f64, y: f64) -> V2 {
-        v2(self.width / 2.0 + (x - self.centre.0) * self.scale, self.height / 2.0 - (y - self.centre.1) * self.scale)
+        v2(
+            self.width / 2.0 + (x - self.centre.0) * self.scale,
+            self.height / 2.0 - (y - self.centre.1) * self.scale,
+        )
     }
 
     /// Pixel coordinates back to a world point.
     pub fn to_world(&self, p: V2) -> (f64, f64) {
-        (self.centre.0 + (p.x - self.width / 2.0) / self.scale, self.centre.1 - (p.y - self.height / 2.0) / self.scale)
+        (
+            self.centre.0 + (p.x - self.width / 2.0) / self.scale,
+            self.centre.1 - (p.y - self.height / 2.0) / self.scale,
+        )
     }
 }
 
@@ -49,7 +55,13 @@ pub struct CameraPlan {
 
 impl CameraPlan {
     /// Fits the union of the per-frame figure boxes (world, `[xmin, ymin, xmax, ymax]`) into the frame.
-    pub fn sample(rng: &mut Stream, p: &CameraProfile, width: usize, height: usize, bounds: [f64; 4]) -> CameraPlan {
+    pub fn sample(
+        rng: &mut Stream,
+        p: &CameraProfile,
+        width: usize,
+        height: usize,
+        bounds: [f64; 4],
+    ) -> CameraPlan {
         let (w, h) = (width as f64, height as f64);
         let fill = rng.random_range(p.fill[0]..=p.fill[1]);
         let (bw, bh) = (bounds[2] - bounds[0], bounds[3] - bounds[1]);
@@ -63,11 +75,25 @@ impl CameraPlan {
         let amp = p.jitter * w;
         let mut shake = [(0.0, 0.0, 0.0); 4];
         for (i, s) in shake.iter_mut().enumerate() {
-            let f = p.jitter_hz * if i % 2 == 0 { rng.random_range(0.6..1.0) } else { rng.random_range(1.6..2.6) };
-            *s = (amp * if i % 2 == 0 { 0.75 } else { 0.35 }, f, rng.random_range(0.0..2.0 * PI));
+            let f = p.jitter_hz
+                * if i % 2 == 0 {
+                    rng.random_range(0.6..1.0)
+                } else {
+                    rng.random_range(1.6..2.6)
+                };
+            *s = (
+                amp * if i % 2 == 0 { 0.75 } else { 0.35 },
+                f,
+                rng.random_range(0.0..2.0 * PI),
+            );
         }
         CameraPlan {
-            base: Camera { width: w, height: h, scale, centre },
+            base: Camera {
+                width: w,
+                height: h,
+                scale,
+                centre,
+            },
             zoom: p.zoom,
             zoom_hz: 1.0 / p.zoom_period_s,
             zoom_phase: rng.random_range(0.0..2.0 * PI),
@@ -134,7 +160,11 @@ pub struct Scenery {
 }
 
 fn rgb(rng: &mut Stream, lo: f32, hi: f32) -> [f32; 3] {
-    [rng.random_range(lo..hi), rng.random_range(lo..hi), rng.random_range(lo..hi)]
+    [
+        rng.random_range(lo..hi),
+        rng.random_range(lo..hi),
+        rng.random_range(lo..hi),
+    ]
 }
 
 fn hue(h: f32, s: f32, v: f32) -> [f32; 3] {
@@ -154,7 +184,12 @@ fn rect(x: f64, y: f64, w: f64, h: f64) -> Shape {
 }
 
 fn prop(shape: Shape, colour: [f32; 3]) -> Prop {
-    Prop { shape, colour, alpha: 1.0, pulse: false }
+    Prop {
+        shape,
+        colour,
+        alpha: 1.0,
+        pulse: false,
+    }
 }
 
 impl Scenery {
@@ -182,15 +217,30 @@ impl Scenery {
     }
 
     fn home(&mut self, rng: &mut Stream) {
-        let walls = [[0.86, 0.82, 0.74], [0.78, 0.84, 0.86], [0.90, 0.88, 0.86], [0.80, 0.76, 0.82], [0.74, 0.80, 0.70]];
-        let floors = [[0.55, 0.38, 0.24], [0.66, 0.52, 0.36], [0.48, 0.46, 0.45], [0.74, 0.68, 0.58]];
-        let wall = scale(walls[rng.random_range(0..walls.len())], rng.random_range(0.85..1.05));
+        let walls = [
+            [0.86, 0.82, 0.74],
+            [0.78, 0.84, 0.86],
+            [0.90, 0.88, 0.86],
+            [0.80, 0.76, 0.82],
+            [0.74, 0.80, 0.70],
+        ];
+        let floors = [
+            [0.55, 0.38, 0.24],
+            [0.66, 0.52, 0.36],
+            [0.48, 0.46, 0.45],
+            [0.74, 0.68, 0.58],
+        ];
+        let wall = scale(
+            walls[rng.random_range(0..walls.len())],
+            rng.random_range(0.85..1.05),
+        );
         self.top = scale(wall, 1.04);
         self.bottom = scale(wall, 0.92);
         self.floor = floors[rng.random_range(0..floors.len())];
         self.horizon = rng.random_range(0.12..0.28);
         let hz = self.horizon;
-        self.props.push(prop(rect(-3.0, hz - 0.02, 6.0, 0.025), scale(wall, 0.7))); // skirting board
+        self.props
+            .push(prop(rect(-3.0, hz - 0.02, 6.0, 0.025), scale(wall, 0.7))); // skirting board
         let mut slots: Vec<f64> = vec![-0.95, -0.6, 0.55, 0.9];
         for _ in 0..rng.random_range(2..=4) {
             let x = slots.remove(rng.random_range(0..slots.len())) + rng.random_range(-0.1..0.1);
@@ -199,40 +249,66 @@ impl Scenery {
                     // door
                     let c = rgb(rng, 0.55, 0.95);
                     self.props.push(prop(rect(x - 0.18, hz, 0.36, 0.85), c));
-                    self.props.push(prop(Shape::disc(v2(x + 0.12, hz + 0.42), 0.015), scale(c, 0.5)));
+                    self.props.push(prop(
+                        Shape::disc(v2(x + 0.12, hz + 0.42), 0.015),
+                        scale(c, 0.5),
+                    ));
                 }
                 1 => {
                     // window with a frame cross
                     let y = hz + rng.random_range(0.45..0.6);
-                    self.props.push(prop(rect(x - 0.2, y, 0.4, 0.36), [0.95, 0.95, 0.95]));
-                    self.props.push(prop(rect(x - 0.18, y + 0.02, 0.36, 0.32), [0.62, 0.80, 0.95]));
-                    self.props.push(prop(rect(x - 0.01, y, 0.02, 0.36), [0.95, 0.95, 0.95]));
+                    self.props
+                        .push(prop(rect(x - 0.2, y, 0.4, 0.36), [0.95, 0.95, 0.95]));
+                    self.props.push(prop(
+                        rect(x - 0.18, y + 0.02, 0.36, 0.32),
+                        [0.62, 0.80, 0.95],
+                    ));
+                    self.props
+                        .push(prop(rect(x - 0.01, y, 0.02, 0.36), [0.95, 0.95, 0.95]));
                 }
                 2 => {
                     // framed picture
                     let y = hz + rng.random_range(0.5..0.75);
-                    self.props.push(prop(rect(x - 0.1, y, 0.2, 0.24), [0.15, 0.12, 0.1]));
-                    self.props.push(prop(rect(x - 0.085, y + 0.015, 0.17, 0.21), hue(rng.random(), 0.6, 0.85)));
+                    self.props
+                        .push(prop(rect(x - 0.1, y, 0.2, 0.24), [0.15, 0.12, 0.1]));
+                    self.props.push(prop(
+                        rect(x - 0.085, y + 0.015, 0.17, 0.21),
+                        hue(rng.random(), 0.6, 0.85),
+                    ));
                 }
                 3 => {
                     // sofa or bed
                     let c = rgb(rng, 0.2, 0.75);
-                    self.props.push(prop(rect(x - 0.35, hz - 0.05, 0.7, 0.22), c));
-                    self.props.push(prop(rect(x - 0.37, hz + 0.12, 0.74, 0.12), scale(c, 0.85)));
+                    self.props
+                        .push(prop(rect(x - 0.35, hz - 0.05, 0.7, 0.22), c));
+                    self.props
+                        .push(prop(rect(x - 0.37, hz + 0.12, 0.74, 0.12), scale(c, 0.85)));
                 }
                 4 => {
                     // plant
-                    self.props.push(prop(rect(x - 0.05, hz - 0.04, 0.1, 0.12), [0.62, 0.35, 0.22]));
-                    let leaf = Shape::Ellipse { c: v2(x, hz + 0.2), rx: 0.1, ry: 0.14, angle: 0.0 };
+                    self.props.push(prop(
+                        rect(x - 0.05, hz - 0.04, 0.1, 0.12),
+                        [0.62, 0.35, 0.22],
+                    ));
+                    let leaf = Shape::Ellipse {
+                        c: v2(x, hz + 0.2),
+                        rx: 0.1,
+                        ry: 0.14,
+                        angle: 0.0,
+                    };
                     self.props.push(prop(leaf, [0.2, 0.48, 0.22]));
                 }
                 _ => {
                     // shelf with boxes
                     let y = hz + rng.random_range(0.35..0.55);
-                    self.props.push(prop(rect(x - 0.25, y, 0.5, 0.025), [0.45, 0.32, 0.22]));
+                    self.props
+                        .push(prop(rect(x - 0.25, y, 0.5, 0.025), [0.45, 0.32, 0.22]));
                     for k in 0..3 {
                         let h = rng.random_range(0.06..0.14);
-                        self.props.push(prop(rect(x - 0.2 + 0.14 * k as f64, y + 0.025, 0.1, h), rgb(rng, 0.2, 0.9)));
+                        self.props.push(prop(
+                            rect(x - 0.2 + 0.14 * k as f64, y + 0.025, 0.1, h),
+                            rgb(rng, 0.2, 0.9),
+                        ));
                     }
                 }
             }
@@ -241,7 +317,11 @@ impl Scenery {
 
     fn studio(&mut self, rng: &mut Stream) {
         let base = rng.random_range(0.86..0.97f32);
-        let tint = [rng.random_range(-0.02..0.02f32), 0.0, rng.random_range(-0.03..0.01f32)];
+        let tint = [
+            rng.random_range(-0.02..0.02f32),
+            0.0,
+            rng.random_range(-0.03..0.01f32),
+        ];
         let c = [base + tint[0], base, base + tint[2]];
         self.top = c;
         self.bottom = scale(c, 0.93);
@@ -253,35 +333,75 @@ impl Scenery {
         let h0: f32 = rng.random();
         let h1 = (h0 + rng.random_range(0.2..0.5)) % 1.0;
         self.top = hue(h0, rng.random_range(0.6..0.95), rng.random_range(0.6..0.95));
-        self.bottom = hue(h1, rng.random_range(0.6..0.95), rng.random_range(0.45..0.85));
-        self.floor = hue(rng.random(), rng.random_range(0.3..0.8), rng.random_range(0.2..0.5));
+        self.bottom = hue(
+            h1,
+            rng.random_range(0.6..0.95),
+            rng.random_range(0.45..0.85),
+        );
+        self.floor = hue(
+            rng.random(),
+            rng.random_range(0.3..0.8),
+            rng.random_range(0.2..0.5),
+        );
         self.horizon = rng.random_range(0.08..0.25);
         self.gradient_angle = rng.random_range(-0.8..0.8);
         self.shadow = false;
         for _ in 0..rng.random_range(3..=6) {
-            let c = v2(rng.random_range(-1.0..1.0), rng.random_range(self.horizon..1.3));
-            let colour = hue(rng.random(), rng.random_range(0.7..1.0), rng.random_range(0.7..1.0));
+            let c = v2(
+                rng.random_range(-1.0..1.0),
+                rng.random_range(self.horizon..1.3),
+            );
+            let colour = hue(
+                rng.random(),
+                rng.random_range(0.7..1.0),
+                rng.random_range(0.7..1.0),
+            );
             let shape = match rng.random_range(0..3) {
                 0 => Shape::disc(c, rng.random_range(0.08..0.25)),
                 1 => {
                     let r = rng.random_range(0.12..0.3);
                     let a: f64 = rng.random_range(0.0..2.0 * PI);
-                    Shape::Polygon((0..3).map(|k| c + polar(r, a + k as f64 * 2.0 * PI / 3.0)).collect())
+                    Shape::Polygon(
+                        (0..3)
+                            .map(|k| c + polar(r, a + k as f64 * 2.0 * PI / 3.0))
+                            .collect(),
+                    )
                 }
-                _ => Shape::Capsule { a: c, b: c + polar(0.6, rng.random_range(0.0..PI)), ra: 0.04, rb: 0.04 },
+                _ => Shape::Capsule {
+                    a: c,
+                    b: c + polar(0.6, rng.random_range(0.0..PI)),
+                    ra: 0.04,
+                    rb: 0.04,
+                },
             };
-            self.props.push(Prop { shape, colour, alpha: rng.random_range(0.6..1.0), pulse: false });
+            self.props.push(Prop {
+                shape,
+                colour,
+                alpha: rng.random_range(0.6..1.0),
+                pulse: false,
+            });
         }
         for _ in 0..rng.random_range(2..=4) {
             let c = v2(rng.random_range(-0.9..0.9), rng.random_range(0.7..1.3));
             let colour = hue(rng.random(), 0.5, 1.0);
-            self.props.push(Prop { shape: Shape::disc(c, rng.random_range(0.1..0.22)), colour, alpha: 0.55, pulse: true });
+            self.props.push(Prop {
+                shape: Shape::disc(c, rng.random_range(0.1..0.22)),
+                colour,
+                alpha: 0.55,
+                pulse: true,
+            });
         }
     }
 
     /// Paints the background of a frame at time `t` (lights pulse with `beat_s`).
     pub fn draw(&self, canvas: &mut Canvas, cam: &Camera, t: f64, beat_s: f64) {
-        let (top, bottom, floor, horizon, angle) = (self.top, self.bottom, self.floor, self.horizon, self.gradient_angle);
+        let (top, bottom, floor, horizon, angle) = (
+            self.top,
+            self.bottom,
+            self.floor,
+            self.horizon,
+            self.gradient_angle,
+        );
         let studio = self.kind == Background::Studio;
         canvas.fill_all(&|p| {
             let (x, y) = cam.to_world(p);
@@ -291,7 +411,8 @@ impl Scenery {
                 return scale(floor, k);
             }
             let u = ((y - horizon) * angle.cos() + x * angle.sin()).clamp(0.0, 1.4) / 1.4;
-            let mut c: [f32; 3] = std::array::from_fn(|k| bottom[k] + (top[k] - bottom[k]) * u as f32);
+            let mut c: [f32; 3] =
+                std::array::from_fn(|k| bottom[k] + (top[k] - bottom[k]) * u as f32);
             if studio {
                 // soft spotlight on the backdrop behind the dancer
                 let v = (1.0 - 0.12 * ((x * x) + (y - 0.6) * (y - 0.6)).min(1.0)) as f32;
@@ -302,7 +423,11 @@ impl Scenery {
         let pulse = 0.5 + 0.5 * (2.0 * PI * t / beat_s).cos() as f32;
         for p in &self.props {
             let shape = world_shape(&p.shape, cam);
-            let alpha = if p.pulse && self.animated { p.alpha * (0.3 + 0.7 * pulse) } else { p.alpha };
+            let alpha = if p.pulse && self.animated {
+                p.alpha * (0.3 + 0.7 * pulse)
+            } else {
+                p.alpha
+            };
             canvas.fill(&shape, &Paint::Solid(p.colour), alpha, None);
         }
     }
@@ -323,10 +448,18 @@ fn polar(r: f64, a: f64) -> V2 {
 pub fn world_shape(s: &Shape, cam: &Camera) -> Shape {
     let p = |q: V2| cam.to_px(q.x, q.y);
     match s {
-        Shape::Capsule { a, b, ra, rb } => Shape::Capsule { a: p(*a), b: p(*b), ra: ra * cam.scale, rb: rb * cam.scale },
-        Shape::Ellipse { c, rx, ry, angle } => {
-            Shape::Ellipse { c: p(*c), rx: rx * cam.scale, ry: ry * cam.scale, angle: -angle }
-        }
+        Shape::Capsule { a, b, ra, rb } => Shape::Capsule {
+            a: p(*a),
+            b: p(*b),
+            ra: ra * cam.scale,
+            rb: rb * cam.scale,
+        },
+        Shape::Ellipse { c, rx, ry, angle } => Shape::Ellipse {
+            c: p(*c),
+            rx: rx * cam.scale,
+            ry: ry * cam.scale,
+            angle: -angle,
+        },
         Shape::Polygon(pts) => Shape::Polygon(pts.iter().map(|q| p(*q)).collect()),
     }
 }
@@ -338,21 +471,34 @@ mod tests {
 
     #[test]
     fn camera_round_trips_points() {
-        let c = Camera { width: 32.0, height: 32.0, scale: 25.0, centre: (0.1, 0.5) };
+        let c = Camera {
+            width: 32.0,
+            height: 32.0,
+            scale: 25.0,
+            centre: (0.1, 0.5),
+        };
         let (x, y) = c.to_world(c.to_px(0.3, 0.9));
         assert!((x - 0.3).abs() < 1e-12 && (y - 0.9).abs() < 1e-12);
     }
 
     #[test]
     fn shaky_zooming_camera_keeps_the_figure_in_frame() {
-        let p = CameraProfile { jitter: 0.2, zoom: 0.5, fill: [1.0, 1.0], ..CameraProfile::default() };
+        let p = CameraProfile {
+            jitter: 0.2,
+            zoom: 0.5,
+            fill: [1.0, 1.0],
+            ..CameraProfile::default()
+        };
         let bounds = [-0.4, 0.0, 0.4, 1.0];
         let plan = CameraPlan::sample(&mut stream(1, "camera", 0), &p, 32, 32, bounds);
         for f in 0..100 {
             let cam = plan.at(f as f64 * 0.07, bounds);
             let lo = cam.to_px(bounds[0], bounds[3]);
             let hi = cam.to_px(bounds[2], bounds[1]);
-            assert!(lo.x >= 0.0 && lo.y >= 0.0 && hi.x <= 32.0 && hi.y <= 32.0, "frame {f}: {lo:?} {hi:?}");
+            assert!(
+                lo.x >= 0.0 && lo.y >= 0.0 && hi.x <= 32.0 && hi.y <= 32.0,
+                "frame {f}: {lo:?} {hi:?}"
+            );
         }
     }
 }

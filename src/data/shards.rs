@@ -23,7 +23,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, StringArray, StructArray,
+    UInt32Array,
+};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Float32Type, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -112,10 +115,15 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Manifest, DataError> {
         let path = dir.join("manifest.json");
         let text = std::fs::read_to_string(&path).map_err(DataError::io(&path))?;
-        let m: Manifest =
-            serde_json::from_str(&text).map_err(|e| DataError::Manifest { path: path.clone(), message: e.to_string() })?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         if m.format != FORMAT {
-            return Err(DataError::Manifest { path, message: format!("format {:?}, expected {FORMAT:?}", m.format) });
+            return Err(DataError::Manifest {
+                path,
+                message: format!("format {:?}, expected {FORMAT:?}", m.format),
+            });
         }
         Ok(m)
     }
@@ -126,13 +134,19 @@ impl Manifest {
             let path = dir.join(&s.path);
             let meta = std::fs::metadata(&path).map_err(DataError::io(&path))?;
             if meta.len() != s.bytes {
-                return Err(DataError::Manifest { path, message: format!("{} bytes, manifest says {}", meta.len(), s.bytes) });
+                return Err(DataError::Manifest {
+                    path,
+                    message: format!("{} bytes, manifest says {}", meta.len(), s.bytes),
+                });
             }
             if full {
                 let bytes = std::fs::read(&path).map_err(DataError::io(&path))?;
                 let h = sha256_hex(&bytes);
                 if h != s.sha256 {
-                    return Err(DataError::Manifest { path, message: format!("sha256 {h}, manifest says {}", s.sha256) });
+                    return Err(DataError::Manifest {
+                        path,
+                        message: format!("sha256 {h}, manifest says {}", s.sha256),
+                    });
                 }
             }
         }
@@ -141,7 +155,10 @@ impl Manifest {
 }
 
 fn image_fields() -> Fields {
-    Fields::from(vec![Field::new("bytes", DataType::Binary, true), Field::new("path", DataType::Utf8, true)])
+    Fields::from(vec![
+        Field::new("bytes", DataType::Binary, true),
+        Field::new("path", DataType::Utf8, true),
+    ])
 }
 
 /// The Arrow schema of a shard.
@@ -176,8 +193,15 @@ fn image_column(bytes: Vec<Option<&[u8]>>) -> Result<ArrayRef, arrow::error::Arr
     let n = bytes.len();
     let nulls = NullBuffer::from(bytes.iter().map(Option::is_some).collect::<Vec<_>>());
     let any_null = nulls.null_count() > 0;
-    let arrays: Vec<ArrayRef> = vec![Arc::new(BinaryArray::from_opt_vec(bytes)), Arc::new(StringArray::new_null(n))];
-    Ok(Arc::new(StructArray::try_new(image_fields(), arrays, any_null.then_some(nulls))?))
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(BinaryArray::from_opt_vec(bytes)),
+        Arc::new(StringArray::new_null(n)),
+    ];
+    Ok(Arc::new(StructArray::try_new(
+        image_fields(),
+        arrays,
+        any_null.then_some(nulls),
+    )?))
 }
 
 fn record_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
@@ -187,22 +211,36 @@ fn record_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let pose = image_column(rows.iter().map(|r| Some(r.pose.as_slice())).collect())?;
     let mask = image_column(rows.iter().map(|r| r.mask.as_deref()).collect())?;
     let kp = ListArray::from_iter_primitive::<Float32Type, _, _>(
-        rows.iter().map(|r| Some(r.keypoints.iter().map(|v| Some(*v)).collect::<Vec<_>>())),
+        rows.iter()
+            .map(|r| Some(r.keypoints.iter().map(|v| Some(*v)).collect::<Vec<_>>())),
     );
     RecordBatch::try_new(
         Arc::new(schema()),
-        vec![Arc::new(video), Arc::new(frame), image, pose, Arc::new(kp), mask],
+        vec![
+            Arc::new(video),
+            Arc::new(frame),
+            image,
+            pose,
+            Arc::new(kp),
+            mask,
+        ],
     )
 }
 
 /// Writes rows to a Parquet file with fixed settings (Snappy, one row group, no timestamps).
 pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), DataError> {
-    let err = |e: &dyn std::fmt::Display| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+    let err = |e: &dyn std::fmt::Display| DataError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let batch = record_batch(rows).map_err(|e| err(&e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(rows.len().max(1)))
-        .set_key_value_metadata(Some(vec![KeyValue::new("huggingface".to_string(), hf_features())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "huggingface".to_string(),
+            hf_features(),
+        )]))
         .build();
     let file = File::create(path).map_err(DataError::io(path))?;
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
@@ -213,7 +251,10 @@ pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), DataError> {
 
 /// Reads every row of a shard, checking the schema.
 pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
-    let err = |m: String| DataError::Parquet { path: path.to_path_buf(), message: m };
+    let err = |m: String| DataError::Parquet {
+        path: path.to_path_buf(),
+        message: m,
+    };
     let file = File::open(path).map_err(DataError::io(path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
@@ -221,25 +262,44 @@ pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| err(e.to_string()))?;
-        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| err(format!("missing column `{name}`")));
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| err(format!("missing column `{name}`")))
+        };
         let u32s = |name: &str| -> Result<UInt32Array, DataError> {
-            col(name)?.as_any().downcast_ref::<UInt32Array>().cloned().ok_or_else(|| err(format!("column `{name}` is not u32")))
+            col(name)?
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .cloned()
+                .ok_or_else(|| err(format!("column `{name}` is not u32")))
         };
         let images = |name: &str| -> Result<(BinaryArray, Option<NullBuffer>), DataError> {
             let s = col(name)?.as_any().downcast_ref::<StructArray>().cloned();
             let s = s.ok_or_else(|| err(format!("column `{name}` is not an image struct")))?;
-            let b = s.column_by_name("bytes").and_then(|c| c.as_any().downcast_ref::<BinaryArray>().cloned());
-            Ok((b.ok_or_else(|| err(format!("column `{name}.bytes` is not binary")))?, s.nulls().cloned()))
+            let b = s
+                .column_by_name("bytes")
+                .and_then(|c| c.as_any().downcast_ref::<BinaryArray>().cloned());
+            Ok((
+                b.ok_or_else(|| err(format!("column `{name}.bytes` is not binary")))?,
+                s.nulls().cloned(),
+            ))
         };
         let (video, frame) = (u32s("video_id")?, u32s("frame_idx")?);
         let (image, _) = images("image")?;
         let (pose, _) = images("pose")?;
         let (mask, mask_nulls) = images("mask")?;
-        let kp = col("keypoints")?.as_any().downcast_ref::<ListArray>().cloned();
+        let kp = col("keypoints")?
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .cloned();
         let kp = kp.ok_or_else(|| err("column `keypoints` is not a list".into()))?;
         for i in 0..batch.num_rows() {
             let values = kp.value(i);
-            let values = values.as_any().downcast_ref::<Float32Array>().ok_or_else(|| err("keypoints are not f32".into()))?;
+            let values = values
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .ok_or_else(|| err("keypoints are not f32".into()))?;
             let has_mask = mask_nulls.as_ref().is_none_or(|n| n.is_valid(i)) && mask.is_valid(i);
             rows.push(Row {
                 video_id: video.value(i),
@@ -285,18 +345,32 @@ impl Staging {
     /// Starts writing the dataset that will live at `target`.
     pub fn new(target: &Path) -> Result<Staging, DataError> {
         let parent = target.parent().unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(DataError::io(&dir))?;
         }
         let data = dir.join("data");
         std::fs::create_dir_all(&data).map_err(DataError::io(&data))?;
-        Ok(Staging { dir, target: target.to_path_buf(), shards: Vec::new(), committed: false })
+        Ok(Staging {
+            dir,
+            target: target.to_path_buf(),
+            shards: Vec::new(),
+            committed: false,
+        })
     }
 
     /// Writes shard `index` of `count` of a split (temp name, then renamed).
-    pub fn write_shard(&mut self, split: &str, index: usize, count: usize, rows: &[Row]) -> Result<&ShardInfo, DataError> {
+    pub fn write_shard(
+        &mut self,
+        split: &str,
+        index: usize,
+        count: usize,
+        rows: &[Row],
+    ) -> Result<&ShardInfo, DataError> {
         let rel = format!("data/{split}-{index:05}-of-{count:05}.parquet");
         let path = self.dir.join(&rel);
         let tmp = self.dir.join(format!("{rel}.tmp"));
@@ -328,7 +402,10 @@ impl Staging {
         let readme = self.dir.join("README.md");
         std::fs::write(&readme, card).map_err(DataError::io(&readme))?;
         let path = self.dir.join("manifest.json");
-        let json = serde_json::to_string_pretty(&manifest).map_err(|e| DataError::Manifest { path: path.clone(), message: e.to_string() })?;
+        let json = serde_json::to_string_pretty(&manifest).map_err(|e| DataError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         std::fs::write(&path, json + "\n").map_err(DataError::io(&path))?;
         if self.target.exists() {
             let old = self.dir.with_extension("old");
@@ -355,7 +432,11 @@ pub fn encode_png(bytes: &[u8], width: usize, height: usize, channels: usize) ->
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     use image::{ExtendedColorType, ImageEncoder};
     let mut out = Vec::new();
-    let colour = if channels == 1 { ExtendedColorType::L8 } else { ExtendedColorType::Rgb8 };
+    let colour = if channels == 1 {
+        ExtendedColorType::L8
+    } else {
+        ExtendedColorType::Rgb8
+    };
     PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive)
         .write_image(bytes, width as u32, height as u32, colour)
         .expect("in-memory PNG encoding of a correctly sized buffer cannot fail");
@@ -366,9 +447,16 @@ pub fn encode_png(bytes: &[u8], width: usize, height: usize, channels: usize) ->
 pub fn card(m: &Manifest, description: &str) -> String {
     let mut y = String::from("---\n");
     y += &format!("pretty_name: {}\n", m.name);
-    y += if m.kind == "synthetic" { "license: cc0-1.0\n" } else { "license: other\n" };
+    y += if m.kind == "synthetic" {
+        "license: cc0-1.0\n"
+    } else {
+        "license: other\n"
+    };
     y += "task_categories:\n- image-to-video\n- image-to-image\n";
-    y += &format!("tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n", m.kind);
+    y += &format!(
+        "tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n",
+        m.kind
+    );
     y += "configs:\n- config_name: default\n  data_files:\n";
     for split in m.splits.keys() {
         y += &format!("  - split: {split}\n    path: data/{split}-*\n");
@@ -379,10 +467,21 @@ pub fn card(m: &Manifest, description: &str) -> String {
     y += "  - name: keypoints\n    sequence: float32\n  - name: mask\n    dtype: image\n";
     y += "  splits:\n";
     for (split, info) in &m.splits {
-        let bytes: u64 = m.shards.iter().filter(|s| &s.split == split).map(|s| s.bytes).sum();
-        y += &format!("  - name: {split}\n    num_bytes: {bytes}\n    num_examples: {}\n", info.frames);
+        let bytes: u64 = m
+            .shards
+            .iter()
+            .filter(|s| &s.split == split)
+            .map(|s| s.bytes)
+            .sum();
+        y += &format!(
+            "  - name: {split}\n    num_bytes: {bytes}\n    num_examples: {}\n",
+            info.frames
+        );
     }
-    y += &format!("  download_size: {}\n", m.shards.iter().map(|s| s.bytes).sum::<u64>());
+    y += &format!(
+        "  download_size: {}\n",
+        m.shards.iter().map(|s| s.bytes).sum::<u64>()
+    );
     y += "---\n\n";
     y += &format!("# {}\n\n{description}\n\n", m.name);
     y += &format!(
@@ -443,7 +542,10 @@ mod tests {
 
     #[test]
     fn shards_never_split_a_video() {
-        assert_eq!(plan_shards(&[10, 10, 10, 10, 10], 25), vec![0..2, 2..4, 4..5]);
+        assert_eq!(
+            plan_shards(&[10, 10, 10, 10, 10], 25),
+            vec![0..2, 2..4, 4..5]
+        );
         assert_eq!(plan_shards(&[40, 5], 25), vec![0..1, 1..2]);
         assert_eq!(plan_shards(&[], 25), Vec::<std::ops::Range<usize>>::new());
     }
