@@ -800,3 +800,109 @@ mod bad_profiles {
         );
     }
 }
+
+// ---- concurrency and the experiment config ---------------------------------------------------
+
+mod sharing {
+    use super::*;
+    use entprog::data::DataConfig;
+
+    #[test]
+    fn concurrent_callers_build_once_and_all_get_the_dataset() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "c",
+            "tiktok",
+            "videos = 3\ntest_videos = 1\nframes_per_video = 6",
+        );
+        let hashes: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        Manifest::read(&ensure_built(&root, "c").unwrap())
+                            .unwrap()
+                            .shards[0]
+                            .sha256
+                            .clone()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]));
+        let left: Vec<String> = entries(&root)
+            .into_iter()
+            .filter(|e| e.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "no lock or staging left: {left:?}");
+    }
+
+    #[test]
+    fn the_data_section_opens_its_dataset_and_cuts_clips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "d",
+            "bilibili",
+            "videos = 3\ntest_videos = 1\nframes_per_video = 9",
+        );
+        let cfg = DataConfig {
+            dataset: "d".into(),
+            root,
+            clip_frames: 3,
+            stride: 2,
+            eval_batches: 1,
+        };
+        let ds = cfg.open().unwrap();
+        let b = cfg
+            .loader(ds, Split::Test, 2, 0)
+            .batch(0, &Device::Cpu)
+            .unwrap();
+        assert_eq!(b.frames.dims(), &[2, 3, 3, 32, 32]);
+        assert!(b.video_ids.iter().all(|v| *v == 2));
+    }
+}
+
+// ---- readers other than ours ----------------------------------------------------------------
+
+mod interop {
+    use super::*;
+    use polars::prelude::*;
+
+    #[test]
+    fn polars_reads_a_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "p",
+            "tiktok",
+            "videos = 2\ntest_videos = 1\nframes_per_video = 5",
+        );
+        let ds = ensure_built(&root, "p").unwrap();
+        let file = std::fs::File::open(ds.join("data/train-00000-of-00001.parquet")).unwrap();
+        let df = ParquetReader::new(file).finish().unwrap();
+        assert_eq!(df.height(), 5);
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "video_id",
+                "frame_idx",
+                "image",
+                "pose",
+                "keypoints",
+                "mask"
+            ]
+        );
+        assert_eq!(df.column("image").unwrap().dtype(), &DataType::Binary);
+        assert_eq!(
+            df.column("frame_idx").unwrap().u32().unwrap().get(4),
+            Some(4)
+        );
+    }
+}

@@ -4,7 +4,13 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+
+use super::error::DataError;
+use super::generate::ensure_built;
+use super::loader::{Dataset, Loader, Split};
 
 use crate::config::{check, key, Invalid, Validate};
 
@@ -37,6 +43,17 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// Builds the dataset if needed (see [`ensure_built`]) and loads it into memory.
+    pub fn open(&self) -> Result<Arc<Dataset>, DataError> {
+        let dir = ensure_built(&self.root, &self.dataset)?;
+        Ok(Arc::new(Dataset::open(&dir)?))
+    }
+
+    /// A loader over `ds` with this section's clip shape.
+    pub fn loader(&self, ds: Arc<Dataset>, split: Split, batch_size: usize, seed: u64) -> Loader {
+        Loader::new(ds, split, self.clip_frames, self.stride, batch_size, seed)
+    }
+
     /// Frames a clip spans in its video: (T - 1) * stride + 1.
     pub fn clip_span(&self) -> usize {
         (self.clip_frames.max(1) - 1) * self.stride.max(1) + 1

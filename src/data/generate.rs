@@ -88,6 +88,7 @@ pub fn build(
 ) -> Result<PathBuf, DataError> {
     check_name(name)?;
     let profile = DatasetProfile::load(root, name)?;
+    let _lock = BuildLock::acquire(root, name)?;
     build_profile(&profile, name, &root.join(name), progress)
 }
 
@@ -145,19 +146,72 @@ pub fn build_profile(
     staging.commit(manifest, &text)
 }
 
+/// An exclusive lock on building one dataset, across threads and processes:
+/// `<root>/.<name>.lock`, created with `create_new` and removed on drop. A lock
+/// older than ten minutes is taken to be left by a killed builder and broken.
+struct BuildLock {
+    path: PathBuf,
+}
+
+impl BuildLock {
+    fn acquire(root: &Path, name: &str) -> Result<BuildLock, DataError> {
+        let path = root.join(format!(".{name}.lock"));
+        std::fs::create_dir_all(root).map_err(DataError::io(root))?;
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(BuildLock { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let age = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    if age.is_some_and(|a| a.as_secs() > 600) {
+                        // Stale: whoever wins the race to remove it retries the create.
+                        let _ = std::fs::remove_file(&path);
+                    } else if start.elapsed().as_secs() > 900 {
+                        return Err(DataError::Io { path, source: e });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(DataError::Io { path, source: e }),
+            }
+        }
+    }
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        // Best effort; a leftover lock is broken after ten minutes.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn is_current(dir: &Path, hash: &str) -> bool {
+    Manifest::read(dir).is_ok_and(|m| m.config_hash == hash && m.verify(dir, false).is_ok())
+}
+
 /// The dataset folder for `name`, building it first when its profile changed or it
 /// was never built. Imported datasets (a folder with a manifest and no profile) are
-/// used as they are.
+/// used as they are. Safe to call from several threads or processes at once: one
+/// builds, the others wait and reuse its build.
 pub fn ensure_built(root: &Path, name: &str) -> Result<PathBuf, DataError> {
     check_name(name)?;
     let dir = root.join(name);
     let toml = profile_path(root, name);
     if toml.is_file() {
         let profile = DatasetProfile::from_file(&toml)?;
-        if let Ok(m) = Manifest::read(&dir) {
-            if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
-                return Ok(dir);
-            }
+        let hash = profile.config_hash();
+        if is_current(&dir, &hash) {
+            return Ok(dir);
+        }
+        let _lock = BuildLock::acquire(root, name)?;
+        if is_current(&dir, &hash) {
+            return Ok(dir);
         }
         return build_profile(&profile, name, &dir, &mut |_, _| {});
     }

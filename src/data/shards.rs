@@ -7,9 +7,12 @@
 //! <root>/<name>/data/test-00000-of-00001.parquet
 //! ```
 //!
-//! Columns: `video_id` u32, `frame_idx` u32, `image`, `pose`, `mask` (the
-//! Hub's Image feature: struct `{bytes: PNG, path: null}`; `mask` is null for
-//! imported data), `keypoints` list<f32> (54 values, empty when unknown).
+//! Columns: `video_id` u32, `frame_idx` u32, `image`, `pose`, `mask` (PNG
+//! bytes, binary; `mask` is null for imported data), `keypoints` list<f32> (54
+//! values, empty when unknown). Images are plain binary rather than the Hub's
+//! `{bytes, path}` struct so every Parquet reader (our Polars build has no
+//! struct dtype) reads them; the card and the `huggingface` file metadata
+//! declare them as Image features, which `datasets` casts from binary on load.
 //! Rows are sorted by (video_id, frame_idx); a video never spans two shards.
 //!
 //! A dataset is written into a staging folder beside the target and renamed
@@ -24,11 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, StringArray, StructArray,
-    UInt32Array,
+    Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array,
 };
-use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Field, Fields, Float32Type, Schema};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -154,23 +155,16 @@ impl Manifest {
     }
 }
 
-fn image_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("bytes", DataType::Binary, true),
-        Field::new("path", DataType::Utf8, true),
-    ])
-}
-
 /// The Arrow schema of a shard.
 pub fn schema() -> Schema {
     let kp_item = Arc::new(Field::new("item", DataType::Float32, true));
     Schema::new(vec![
         Field::new("video_id", DataType::UInt32, false),
         Field::new("frame_idx", DataType::UInt32, false),
-        Field::new("image", DataType::Struct(image_fields()), true),
-        Field::new("pose", DataType::Struct(image_fields()), true),
-        Field::new("keypoints", DataType::List(kp_item), true),
-        Field::new("mask", DataType::Struct(image_fields()), true),
+        Field::new("image", DataType::Binary, false),
+        Field::new("pose", DataType::Binary, false),
+        Field::new("keypoints", DataType::List(kp_item), false),
+        Field::new("mask", DataType::Binary, true),
     ])
 }
 
@@ -189,27 +183,16 @@ fn hf_features() -> String {
     .to_string()
 }
 
-fn image_column(bytes: Vec<Option<&[u8]>>) -> Result<ArrayRef, arrow::error::ArrowError> {
-    let n = bytes.len();
-    let nulls = NullBuffer::from(bytes.iter().map(Option::is_some).collect::<Vec<_>>());
-    let any_null = nulls.null_count() > 0;
-    let arrays: Vec<ArrayRef> = vec![
-        Arc::new(BinaryArray::from_opt_vec(bytes)),
-        Arc::new(StringArray::new_null(n)),
-    ];
-    Ok(Arc::new(StructArray::try_new(
-        image_fields(),
-        arrays,
-        any_null.then_some(nulls),
-    )?))
+fn binary_column(bytes: Vec<Option<&[u8]>>) -> ArrayRef {
+    Arc::new(BinaryArray::from_opt_vec(bytes))
 }
 
 fn record_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let video = UInt32Array::from(rows.iter().map(|r| r.video_id).collect::<Vec<_>>());
     let frame = UInt32Array::from(rows.iter().map(|r| r.frame_idx).collect::<Vec<_>>());
-    let image = image_column(rows.iter().map(|r| Some(r.image.as_slice())).collect())?;
-    let pose = image_column(rows.iter().map(|r| Some(r.pose.as_slice())).collect())?;
-    let mask = image_column(rows.iter().map(|r| r.mask.as_deref()).collect())?;
+    let image = binary_column(rows.iter().map(|r| Some(r.image.as_slice())).collect());
+    let pose = binary_column(rows.iter().map(|r| Some(r.pose.as_slice())).collect());
+    let mask = binary_column(rows.iter().map(|r| r.mask.as_deref()).collect());
     let kp = ListArray::from_iter_primitive::<Float32Type, _, _>(
         rows.iter()
             .map(|r| Some(r.keypoints.iter().map(|v| Some(*v)).collect::<Vec<_>>())),
@@ -274,21 +257,15 @@ pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
                 .cloned()
                 .ok_or_else(|| err(format!("column `{name}` is not u32")))
         };
-        let images = |name: &str| -> Result<(BinaryArray, Option<NullBuffer>), DataError> {
-            let s = col(name)?.as_any().downcast_ref::<StructArray>().cloned();
-            let s = s.ok_or_else(|| err(format!("column `{name}` is not an image struct")))?;
-            let b = s
-                .column_by_name("bytes")
-                .and_then(|c| c.as_any().downcast_ref::<BinaryArray>().cloned());
-            Ok((
-                b.ok_or_else(|| err(format!("column `{name}.bytes` is not binary")))?,
-                s.nulls().cloned(),
-            ))
+        let binary = |name: &str| -> Result<BinaryArray, DataError> {
+            col(name)?
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .cloned()
+                .ok_or_else(|| err(format!("column `{name}` is not binary")))
         };
         let (video, frame) = (u32s("video_id")?, u32s("frame_idx")?);
-        let (image, _) = images("image")?;
-        let (pose, _) = images("pose")?;
-        let (mask, mask_nulls) = images("mask")?;
+        let (image, pose, mask) = (binary("image")?, binary("pose")?, binary("mask")?);
         let kp = col("keypoints")?
             .as_any()
             .downcast_ref::<ListArray>()
@@ -300,14 +277,13 @@ pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
                 .as_any()
                 .downcast_ref::<Float32Array>()
                 .ok_or_else(|| err("keypoints are not f32".into()))?;
-            let has_mask = mask_nulls.as_ref().is_none_or(|n| n.is_valid(i)) && mask.is_valid(i);
             rows.push(Row {
                 video_id: video.value(i),
                 frame_idx: frame.value(i),
                 image: image.value(i).to_vec(),
                 pose: pose.value(i).to_vec(),
                 keypoints: values.values().to_vec(),
-                mask: has_mask.then(|| mask.value(i).to_vec()),
+                mask: mask.is_valid(i).then(|| mask.value(i).to_vec()),
             });
         }
     }
@@ -349,7 +325,10 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        // Unique per process and call, so concurrent builders never share a folder.
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = parent.join(format!(".{name}.staging-{}-{call}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(DataError::io(&dir))?;
         }
