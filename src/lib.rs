@@ -4,6 +4,7 @@
 //! Module map (one file per paper concept, see DESIGN.md):
 //! - [`config`]: figment loading of `experiments/*.toml`, validation, hashing.
 //! - [`seed`]: named ChaCha streams derived from one root seed.
+//! - [`data`]: synthetic dance datasets, Parquet shards, loaders, importer.
 //! - [`results`]: run folders, manifests, locks, typed Parquet writers.
 //! - [`memory`]: counting global allocator (the paper's memory column).
 //! - [`progress`]: progress bars or log lines.
@@ -14,6 +15,7 @@
 //! - [`entprog`]: schedules, the supernet's decision rule, CEI and other block scores.
 
 pub mod config;
+pub mod data;
 pub mod diffusion;
 pub mod entprog;
 pub mod kernels;
