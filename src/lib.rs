@@ -14,6 +14,7 @@
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
 //! - [`entprog`]: schedules, the supernet's decision rule, CEI and other block scores.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod diffusion;

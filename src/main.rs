@@ -66,6 +66,23 @@ enum BenchCommand {
     },
     /// Median training-step time of a model preset as leading blocks freeze.
     Steps(entprog::train::cli::BenchStepArgs),
+    /// Training-step time of the presets, full and Ent-Prog-like gate patterns
+    /// (same config names as bench/torch_reference.py).
+    TrainStep {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Timed steps per configuration (after 2 warm-up steps); the median is reported.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Comma-separated config names (`{preset}-{mode}-{pattern}[-plain]`); default: all
+        /// tiny/default x image/video x full/last25 with fused kernels.
+        #[arg(long, value_delimiter = ',')]
+        configs: Vec<String>,
+        /// Also run every configuration with the plain candle compositions.
+        #[arg(long)]
+        plain: bool,
+    },
     /// Fused CPU kernels against the candle compositions they replace (forward + backward).
     Kernels {
         /// Repetitions; the median is reported.
@@ -106,9 +123,54 @@ fn run(cli: Cli) -> Result<()> {
             cmd: BenchCommand::Steps(args),
         } => Ok(entprog::train::cli::bench_step(&args)?),
         Command::Bench {
+            cmd: BenchCommand::TrainStep { json, steps, configs, plain },
+        } => bench_train_step(json, steps, &configs, plain),
+        Command::Bench {
             cmd: BenchCommand::Kernels { reps },
         } => Ok(entprog::kernels::bench::run(reps)?),
     }
+}
+
+fn bench_train_step(json: bool, steps: usize, names: &[String], plain: bool) -> Result<()> {
+    use entprog::bench::train_step::{default_configs, measure, BenchConfig};
+    use entprog::model::ops::Kernels;
+    let mut configs = if names.is_empty() {
+        default_configs()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                BenchConfig::parse(n).ok_or_else(|| {
+                    anyhow::anyhow!("--configs: {n:?} is not a config, expected {{tiny|default|paper}}-{{image|video}}-{{full|last25}}[-plain]")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    if plain {
+        let extra: Vec<BenchConfig> =
+            configs.iter().map(|c| BenchConfig { kernels: Kernels::Plain, ..c.clone() }).collect();
+        configs.extend(extra);
+    }
+    eprintln!("# threads: {}, steps: {steps} (median after 2 warm-up)", candle_core::utils::get_num_threads());
+    if !json {
+        println!("{:<28} {:>10} {:>10} {:>8} {:>12}", "config", "median_s", "samples/s", "GFLOP/s", "peak_MiB");
+    }
+    for c in &configs {
+        let m = measure(c, steps)?;
+        if json {
+            println!("{}", m.json());
+        } else {
+            println!(
+                "{:<28} {:>10.4} {:>10.1} {:>8.2} {:>12.1}",
+                m.config,
+                m.median_step_s,
+                m.samples_per_s,
+                m.gflops,
+                m.peak_bytes as f64 / (1u64 << 20) as f64
+            );
+        }
+    }
+    Ok(())
 }
 
 fn bench_alloc(pairs: usize, reps: usize) {

@@ -1,0 +1,3 @@
+//! Benchmarks of the harness (not part of the tests): `entprog bench ...`.
+
+pub mod train_step;

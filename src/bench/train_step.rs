@@ -1,0 +1,177 @@
+//! `entprog bench train-step`: forward + backward + AdamW steps of the model
+//! presets, fully trained and with an Ent-Prog-like gate pattern, reporting
+//! the median step time, samples/s, achieved GFLOP/s (analytic FLOPs of what
+//! ran / median time) and peak bytes of the step (counting allocator).
+//!
+//! Config names are `{preset}-{mode}-{pattern}[-plain]`, the same names
+//! `bench/torch_reference.py` prints, so the two JSON-lines outputs join on
+//! `config`:
+//! - mode `image`: stage-2 step (reference + pose), 16 clips of 1 frame;
+//!   `video`: stage-3-like step (reference + pose), 2 clips of 8 frames.
+//! - pattern `full`: every unit trainable; `last25`: the last ceil(L/4)
+//!   spatial blocks with their temporal blocks and the final layer trainable,
+//!   all else frozen (CEI ranks the output side highest, DESIGN.md).
+//! - suffix `-plain`: candle compositions instead of the fused kernels.
+
+use candle_core::Device;
+
+use crate::diffusion::DiffusionConfig;
+use crate::model::ops::Kernels;
+use crate::model::{Gate, ModelConfig};
+use crate::train::bench::random_batch;
+use crate::train::config::{GatePlan, Stage, TrainConfig};
+use crate::train::trainer::{TrainError, Trainer};
+
+/// One configuration of the benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchConfig {
+    pub preset: String,
+    /// `image` or `video`.
+    pub mode: String,
+    /// `full` or `last25`.
+    pub pattern: String,
+    pub kernels: Kernels,
+}
+
+impl BenchConfig {
+    pub fn name(&self) -> String {
+        let plain = if self.kernels == Kernels::Plain { "-plain" } else { "" };
+        format!("{}-{}-{}{plain}", self.preset, self.mode, self.pattern)
+    }
+
+    /// (clips per batch, frames per clip).
+    pub fn batch(&self) -> (usize, usize) {
+        if self.mode == "video" {
+            (2, 8)
+        } else {
+            (16, 1)
+        }
+    }
+
+    /// Parses `{preset}-{mode}-{pattern}[-plain]`.
+    pub fn parse(name: &str) -> Option<Self> {
+        let parts: Vec<&str> = name.split('-').collect();
+        let kernels = match parts.get(3) {
+            None => Kernels::Fused,
+            Some(&"plain") => Kernels::Plain,
+            Some(_) => return None,
+        };
+        let ok = ModelConfig::preset(parts.first()?).is_some()
+            && ["image", "video"].contains(parts.get(1)?)
+            && ["full", "last25"].contains(parts.get(2)?)
+            && parts.len() <= 4;
+        ok.then(|| Self { preset: parts[0].into(), mode: parts[1].into(), pattern: parts[2].into(), kernels })
+    }
+}
+
+/// The configurations run by default: tiny and default presets, both modes,
+/// both patterns, fused kernels.
+pub fn default_configs() -> Vec<BenchConfig> {
+    let mut out = Vec::new();
+    for preset in ["tiny", "default"] {
+        for mode in ["image", "video"] {
+            for pattern in ["full", "last25"] {
+                out.push(BenchConfig { preset: preset.into(), mode: mode.into(), pattern: pattern.into(), kernels: Kernels::Fused });
+            }
+        }
+    }
+    out
+}
+
+/// The gate plan of a pattern for a model of `depth` spatial blocks.
+pub fn pattern_plan(pattern: &str, depth: usize) -> GatePlan {
+    if pattern == "full" {
+        return GatePlan::default();
+    }
+    let first = depth - depth.div_ceil(4);
+    let mut trainable = vec!["final".to_string()];
+    for i in first..depth {
+        trainable.push(format!("spatial.{i:02}"));
+        trainable.push(format!("temporal.{i:02}"));
+    }
+    GatePlan { default: Gate::Frozen, trainable, ..GatePlan::default() }
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    pub config: String,
+    pub median_step_s: f64,
+    pub samples_per_s: f64,
+    pub gflops: f64,
+    pub peak_bytes: u64,
+    pub flops: u64,
+}
+
+impl Measurement {
+    /// The JSON line `bench/torch_reference.py` prints too.
+    pub fn json(&self) -> String {
+        format!(
+            "{{\"config\": \"{}\", \"median_step_s\": {:.6}, \"samples_per_s\": {:.3}, \"gflops\": {:.3}, \"peak_bytes\": {}}}",
+            self.config, self.median_step_s, self.samples_per_s, self.gflops, self.peak_bytes
+        )
+    }
+}
+
+/// Times `steps` steps (after 2 warm-up steps) of one configuration.
+pub fn measure(cfg: &BenchConfig, steps: usize) -> Result<Measurement, TrainError> {
+    let device = Device::Cpu;
+    let mut model = ModelConfig::preset(&cfg.preset).expect("validated preset");
+    model.kernels = cfg.kernels;
+    let (b, t) = cfg.batch();
+    let warmup = 2;
+    let train = TrainConfig {
+        stage: if cfg.mode == "video" { Stage::Video } else { Stage::Pose },
+        batch_size: b,
+        clip_frames: t,
+        steps: (warmup + steps) as u64,
+        warmup_steps: 0,
+        gates: pattern_plan(&cfg.pattern, model.depth),
+        ..TrainConfig::default()
+    };
+    let net = model.build(0, &device)?;
+    let mut trainer = Trainer::new(net, train, DiffusionConfig::default(), 0)?;
+    let batch = random_batch(&model, b, t, 0, &device).map_err(|source| TrainError::Tensor { step: 0, source })?;
+    let (mut times, mut peaks, mut flops) = (Vec::new(), Vec::new(), 0);
+    for i in 0..warmup + steps {
+        let r = trainer.train_step(&batch)?;
+        if i >= warmup {
+            times.push(r.wall_s);
+            peaks.push(r.step_peak_bytes);
+            flops = r.flops.total();
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok(Measurement {
+        config: cfg.name(),
+        median_step_s: median,
+        samples_per_s: b as f64 / median,
+        gflops: flops as f64 / median / 1e9,
+        peak_bytes: peaks.into_iter().max().unwrap_or(0),
+        flops,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_the_torch_reference_scheme() {
+        for c in default_configs() {
+            assert_eq!(BenchConfig::parse(&c.name()), Some(c.clone()));
+        }
+        assert_eq!(BenchConfig::parse("default-image-last25-plain").unwrap().kernels, Kernels::Plain);
+        assert_eq!(BenchConfig::parse("default-image-half"), None);
+        assert_eq!(BenchConfig::parse("huge-image-full"), None);
+    }
+
+    #[test]
+    fn last25_trains_the_output_quarter_and_the_final_layer() {
+        let p = pattern_plan("last25", 12);
+        assert_eq!(p.default, Gate::Frozen);
+        assert_eq!(p.trainable.len(), 1 + 2 * 3);
+        assert!(p.trainable.contains(&"spatial.09".to_string()) && !p.trainable.contains(&"spatial.08".to_string()));
+    }
+}
