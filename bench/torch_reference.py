@@ -6,7 +6,7 @@ ratio of the candle harness against PyTorch is one join away (issue 4).
 Run both sides on the same machine, same thread count:
 
     python3 bench/torch_reference.py --json > torch.jsonl
-    cargo run --release -- bench train-step --json > rust.jsonl
+    cargo run --release -- bench train-step --json > rust.jsonl   # same thread count
 
 and join them on `config` (ratio > 1: Rust is faster):
 
@@ -339,7 +339,7 @@ if torch is not None:
                 p.requires_grad_(unit_of(name) in self.trainable)
 
         def _run(self, unit, *inputs):
-            """Grad mode for a unit: record autograd state only when it trains or an input carries a gradient."""
+            """Grad mode for a unit: autograd records only if it trains or an input carries a gradient."""
             live = unit in self.trainable or any(
                 z is not None and z.requires_grad for z in inputs)
             return torch.set_grad_enabled(live)
@@ -420,7 +420,8 @@ if torch is not None:
             b, t = MODES[mode]
             s = PRESETS[preset]["image_size"]
             draw = lambda *dims: torch.randn(*dims).clamp(-1, 1)  # noqa: E731  (bench.rs random_batch)
-            self.reference, self.frames, self.poses = draw(b, 3, s, s), draw(b, t, 3, s, s), draw(b, t, 3, s, s)
+            self.reference = draw(b, 3, s, s)
+            self.frames, self.poses = draw(b, t, 3, s, s), draw(b, t, 3, s, s)
             self.clips = b
 
         def __call__(self):
@@ -437,7 +438,8 @@ if torch is not None:
             if not math.isfinite(value):
                 raise FloatingPointError(f"loss is {value}")
             loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.params, GRAD_CLIP)  # scale max/(norm+1e-6), as adamw.rs
+            # Scales by max / (norm + 1e-6) when norm > max, as adamw.rs clip_scale.
+            norm = torch.nn.utils.clip_grad_norm_(self.params, GRAD_CLIP)
             if not math.isfinite(norm.item()):
                 raise FloatingPointError(f"gradient norm is {norm.item()}")
             self.opt.step()
@@ -536,7 +538,8 @@ def selftest(attn):
     for mode in MODES:
         s = Step("tiny", mode, "last25")
         x = s.frames
-        out = s.model(x, torch.zeros(x.shape[0], dtype=torch.long), s.reference, s.poses, torch.ones(x.shape[0]))
+        b = x.shape[0]
+        out = s.model(x, torch.zeros(b, dtype=torch.long), s.reference, s.poses, torch.ones(b))
         assert out.shape == x.shape, (out.shape, x.shape)
         # Upstream of spatial.03 nothing records autograd state.
         assert not s.model.encode_reference(s.reference).requires_grad
@@ -553,7 +556,8 @@ def selftest(attn):
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     print("losses " + " ".join(f"{v:.4f}" for v in losses), file=sys.stderr)
     assert all(math.isfinite(v) for v in losses) and last < first, (first, last)
-    print(f"ok  tiny-image-full: mean loss of the first 5 steps {first:.4f} -> last 5 {last:.4f}", file=sys.stderr)
+    print(f"ok  tiny-image-full: mean loss of the first 5 steps {first:.4f} -> last 5 {last:.4f}",
+          file=sys.stderr)
 
 
 # ----------------------------------------------------------------- main ------

@@ -7,6 +7,7 @@ pub mod cei;
 pub mod knn;
 pub mod rank;
 pub mod schedule;
+pub mod score;
 pub mod supernet;
 
 pub use schedule::{Clock, Plan, ScheduleConfig, ScheduleKind, Stage, StageBlocks};

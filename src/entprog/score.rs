@@ -1,0 +1,186 @@
+//! Block scoring passes over a model, through the `Blocks` trait (PAPER.md
+//! §3): one baseline pass and one pass per skipped block over the same
+//! seeded samples, predictions grouped by condition, then the CEI estimator
+//! of `cei.rs` (and its kNN counterpart of `knn.rs`) per block.
+//!
+//! Samples: C conditions (a reference image, a pose and its frame, from the
+//! dataset's test split) x K draws of (tau, noise) each, N = C K in all. A
+//! batch holds whole conditions: sample j of a batch belongs to condition
+//! j / K. Every pass sees the same batches, so the skip/baseline ratio is
+//! paired. Each pass reruns the whole network; reusing the activations of
+//! the prefix before the skipped block would need a prefix-caching forward
+//! in the trait (noted for the Ent-Prog core issue).
+
+use candle_core::{Device, Tensor};
+use rand::Rng;
+
+use super::cei::{condition_cei, estimate, Estimate};
+use super::knn::{condition_knn_cei, projection};
+use crate::data::{Loader, Split};
+use crate::diffusion::loss::{add_noise, normal_vec};
+use crate::diffusion::schedule::NoiseSchedule;
+use crate::model::{BlockId, Blocks, Gate, Inputs};
+use crate::seed::stream;
+
+/// Errors of a scoring pass.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("model forward pass: {0}")]
+    Model(Box<dyn std::error::Error + Send + Sync>),
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error("data: {0}")]
+    Data(#[from] crate::data::DataError),
+    #[error("batch of {batch} samples does not hold whole conditions of {draws} draws")]
+    Ragged { batch: usize, draws: usize },
+}
+
+/// Sampling settings of a scoring pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSettings {
+    /// Draws of (tau, noise) per condition, K.
+    pub draws: usize,
+    /// Bootstrap resamples for the standard error.
+    pub resamples: usize,
+    /// Dimensions of the kNN projection (0 = no kNN estimate).
+    pub knn_dims: usize,
+    /// k of the kNN estimator.
+    pub knn_k: usize,
+    /// Root seed (bootstrap and projection streams).
+    pub seed: u64,
+}
+
+/// The scores of one block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockScore {
+    pub id: BlockId,
+    /// Gaussian CEI, log(sigma_skip / sigma) per dimension.
+    pub cei: Estimate,
+    /// Kozachenko-Leonenko estimate of the same entropy difference.
+    pub knn: Option<Estimate>,
+}
+
+/// Predictions under the current gates, grouped by condition:
+/// `[conditions][draws * dim]`.
+pub fn predictions<M: Blocks>(
+    model: &M,
+    batches: &[M::Input<'_>],
+    draws: usize,
+) -> Result<(Vec<Vec<f32>>, usize), ScoreError> {
+    let mut out = Vec::new();
+    let mut dim = 0;
+    for input in batches {
+        let pred = model.predict(input).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        let b = pred.dim(0)?;
+        if b % draws != 0 {
+            return Err(ScoreError::Ragged { batch: b, draws });
+        }
+        dim = pred.elem_count() / b;
+        let v = pred.flatten_all()?.to_vec1::<f32>()?;
+        out.extend(v.chunks(draws * dim).map(|c| c.to_vec()));
+    }
+    Ok((out, dim))
+}
+
+/// CEI (and kNN CEI) of every block that is not already skipped.
+pub fn score_blocks<M: Blocks>(
+    model: &mut M,
+    batches: &[M::Input<'_>],
+    s: &ScoreSettings,
+) -> Result<Vec<BlockScore>, ScoreError> {
+    let (base, dim) = predictions(model, batches, s.draws)?;
+    let proj = (s.knn_dims > 0).then(|| projection(dim, s.knn_dims, s.seed));
+    let mut scores = Vec::new();
+    for (i, info) in model.blocks().into_iter().enumerate() {
+        let before = model.block_gate(info.id);
+        if before == Gate::Skipped {
+            continue;
+        }
+        model.set_block_gate(info.id, Gate::Skipped).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        let skipped = predictions(model, batches, s.draws);
+        model.set_block_gate(info.id, before).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        let (skipped, _) = skipped?;
+        let per: Vec<f64> = base.iter().zip(&skipped).map(|(b, k)| condition_cei(b, k, dim)).collect();
+        let knn = proj.as_ref().map(|p| {
+            let per: Vec<f64> = base
+                .iter()
+                .zip(&skipped)
+                .map(|(b, k)| condition_knn_cei(b, k, dim, p, s.knn_dims, s.knn_k))
+                .collect();
+            estimate(per, s.resamples, s.seed, (1 << 32) | i as u64)
+        });
+        scores.push(BlockScore { id: info.id, cei: estimate(per, s.resamples, s.seed, i as u64), knn });
+    }
+    Ok(scores)
+}
+
+/// Owned tensors of one scoring batch of the denoiser (see [`Inputs`]).
+#[derive(Debug, Clone)]
+pub struct DenoiserSamples {
+    pub x_t: Tensor,
+    pub timesteps: Vec<usize>,
+    pub reference: Option<Tensor>,
+    pub poses: Option<Tensor>,
+}
+
+impl DenoiserSamples {
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            x_t: &self.x_t,
+            timesteps: &self.timesteps,
+            reference: self.reference.as_ref(),
+            poses: self.poses.as_ref(),
+            cond_keep: None,
+        }
+    }
+}
+
+/// Scoring batches for the denoiser: `conditions` conditions from fixed test
+/// batches of `loader`, each repeated `draws` times with its own tau and
+/// noise from `stream(seed, "cei-draws", condition)`; `per_batch` conditions
+/// per batch. `(reference, pose)` says which conditions the stage feeds.
+#[allow(clippy::too_many_arguments)]
+pub fn denoiser_samples(
+    loader: &Loader,
+    schedule: &NoiseSchedule,
+    conditions: usize,
+    draws: usize,
+    per_batch: usize,
+    (with_reference, with_pose): (bool, bool),
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<DenoiserSamples>, ScoreError> {
+    // The conditions, in order, from consecutive fixed test batches; then
+    // grouped into scoring batches, so batching never changes the samples.
+    let mut conds: Vec<(Tensor, Tensor, Tensor)> = Vec::with_capacity(conditions);
+    let mut fixed = 0u64;
+    while conds.len() < conditions {
+        let b = loader.fixed_batch_from(Split::Test, fixed, device)?;
+        fixed += 1;
+        for j in 0..b.frames.dim(0)?.min(conditions - conds.len()) {
+            conds.push((b.frames.get(j)?, b.reference.get(j)?, b.poses.get(j)?));
+        }
+    }
+    let mut out = Vec::new();
+    for (g, group) in conds.chunks(per_batch.max(1)).enumerate() {
+        let (mut xs, mut ts, mut refs, mut poses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (j, (frame, reference, pose)) in group.iter().enumerate() {
+            let mut rng = stream(seed, "cei-draws", (g * per_batch.max(1) + j) as u64);
+            for _ in 0..draws {
+                let tau = rng.random_range(0..schedule.len());
+                let noise = Tensor::from_vec(normal_vec(&mut rng, frame.elem_count()), frame.dims(), device)?;
+                xs.push(add_noise(&frame.unsqueeze(0)?, &noise.unsqueeze(0)?, &[tau], schedule)?);
+                ts.push(tau);
+                refs.push(reference.unsqueeze(0)?);
+                poses.push(pose.unsqueeze(0)?);
+            }
+        }
+        out.push(DenoiserSamples {
+            x_t: Tensor::cat(&xs, 0)?,
+            timesteps: ts,
+            reference: with_reference.then(|| Tensor::cat(&refs, 0)).transpose()?,
+            poses: with_pose.then(|| Tensor::cat(&poses, 0)).transpose()?,
+        });
+    }
+    Ok(out)
+}
