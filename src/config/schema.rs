@@ -34,6 +34,12 @@ pub struct ExperimentConfig {
     pub run: RunConfig,
     /// Where and how results are written (presentation only).
     pub output: OutputConfig,
+    /// The denoiser (`crate::model`): a preset and overrides.
+    pub model: crate::model::ModelConfig,
+    /// Noise schedule, condition dropout, sampler (`crate::diffusion`).
+    pub diffusion: crate::diffusion::DiffusionConfig,
+    /// Training stage, optimizer, gates, checkpoints (`crate::train`).
+    pub train: crate::train::TrainConfig,
 }
 
 /// Execution settings that belong to the hash: floating-point reductions are
@@ -79,6 +85,9 @@ impl Validate for ExperimentConfig {
         );
         self.run.validate(&key(prefix, "run"), out);
         self.output.validate(&key(prefix, "output"), out);
+        self.model.validate(&key(prefix, "model"), out);
+        self.diffusion.validate(&key(prefix, "diffusion"), out);
+        self.train.validate(&key(prefix, "train"), out);
     }
 }
 

@@ -45,7 +45,7 @@ impl<F: FnMut(u64, &Device) -> Result<TrainBatch, String>> BatchSource for F {
 }
 
 /// What one step did and cost (a row of `steps.parquet`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
     /// 0-based step index.
     pub step: u64,
