@@ -143,9 +143,9 @@ pub fn run_experiment(exp: &Experiment, data: &mut impl BatchSource) -> Result<R
         Opened::Fresh(rd) => rd,
     };
     let dir = rd.path().to_path_buf();
-    let train_err = |source| RunError::Train {
+    let train_err = |source: TrainError| RunError::Train {
         dir: dir.clone(),
-        source,
+        source: Box::new(source),
     };
     let result: Result<u64, RunError> = (|| {
         let model = cfg
