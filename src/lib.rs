@@ -4,15 +4,20 @@
 //! Module map (one file per paper concept, see DESIGN.md):
 //! - [`config`]: figment loading of `experiments/*.toml`, validation, hashing.
 //! - [`seed`]: named ChaCha streams derived from one root seed.
+//! - [`data`]: synthetic dance datasets, Parquet shards, loaders, importer.
 //! - [`results`]: run folders, manifests, locks, typed Parquet writers.
 //! - [`memory`]: counting global allocator (the paper's memory column).
 //! - [`progress`]: progress bars or log lines.
 //! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
 //! - [`diffusion`]: noise schedules, eps loss, DDPM/DDIM samplers with guidance.
 //! - [`train`]: AdamW with saveable state, checkpoints, the resumable loop.
+//! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
+//! - [`entprog`]: schedules, the supernet's decision rule, CEI and other block scores.
 
 pub mod config;
+pub mod data;
 pub mod diffusion;
+pub mod entprog;
 pub mod kernels;
 pub mod memory;
 pub mod model;

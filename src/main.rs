@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         cmd: ConfigCommand,
     },
+    /// Build, inspect, preview and import datasets.
+    Data {
+        #[command(subcommand)]
+        cmd: entprog::data::DataCommand,
+    },
     /// Micro-benchmarks of the harness itself.
     Bench {
         #[command(subcommand)]
@@ -90,6 +95,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("\n# config hash: sha256:{}", exp.hash);
             Ok(())
         }
+        Command::Data { cmd } => Ok(entprog::data::cli::run(cmd, cli.quiet)?),
         Command::Bench {
             cmd: BenchCommand::Alloc { pairs, reps },
         } => {

@@ -91,6 +91,22 @@ impl Validate for ExperimentConfig {
     }
 }
 
+impl RunConfig {
+    /// Fixes the worker thread count for this process: candle's kernels and
+    /// its GEMM read `RAYON_NUM_THREADS`, and the global rayon pool is built
+    /// with the same count. Call once, before any tensor work. Returns the
+    /// count in force (the pool may already exist if tensors were used).
+    pub fn apply(&self) -> usize {
+        if self.threads > 0 {
+            // Single-threaded at this point (called at the start of a command).
+            std::env::set_var("RAYON_NUM_THREADS", self.threads.to_string());
+            // An already-built pool keeps its size; the count in force is reported below.
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(self.threads).build_global();
+        }
+        rayon::current_num_threads()
+    }
+}
+
 impl Validate for RunConfig {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         check(

@@ -1,0 +1,318 @@
+//! `entprog data ...`: build, inspect, preview and import datasets.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::error::DataError;
+use super::generate::{build, check_name, ensure_built};
+use super::import::{import_frames, ImportOptions};
+use super::loader::{Dataset, Split};
+use super::preview::{write_gif, write_sheet, PreviewOptions};
+use super::profile::{profile_path, DatasetProfile};
+use super::shards::Manifest;
+
+/// Which split a command looks at.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitArg {
+    /// Training videos.
+    Train,
+    /// Held-out videos.
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Split {
+        match s {
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
+/// Dataset commands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum DataCommand {
+    /// Build a synthetic dataset from <root>/<dataset>.toml into <root>/<dataset>/ (skipped when up to date).
+    Build {
+        /// Dataset name: tiktok, ubc-fashion, bilibili, or any <root>/<name>.toml.
+        dataset: String,
+        /// Folder holding the profiles and the built datasets.
+        #[arg(long, default_value = "datasets")]
+        root: PathBuf,
+        /// Rebuild even when the manifest says the dataset is up to date.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show a built dataset: videos, frames, resolution, shard sizes and hashes.
+    Info {
+        /// Dataset name.
+        dataset: String,
+        /// Folder holding the datasets.
+        #[arg(long, default_value = "datasets")]
+        root: PathBuf,
+        /// Also recompute every shard's sha256 and compare with the manifest.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Write a contact sheet (frames beside their pose maps) or, with --gif, an animated clip.
+    Preview {
+        /// Dataset name (built first when needed).
+        dataset: String,
+        /// Folder holding the profiles and the built datasets.
+        #[arg(long, default_value = "datasets")]
+        root: PathBuf,
+        /// Output file (default: <dataset>-preview.png, or .gif).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write an animated GIF of one video instead of a sheet.
+        #[arg(long)]
+        gif: bool,
+        /// Split to show.
+        #[arg(long, value_enum, default_value = "train")]
+        split: SplitArg,
+        /// Sheet: number of videos (rows). GIF: index of the video.
+        #[arg(long)]
+        videos: Option<usize>,
+        /// Sheet: frames per video. GIF: first N frames (0 = all).
+        #[arg(long)]
+        frames: Option<usize>,
+        /// Upscaling factor (0 = automatic, cells >= 128 px).
+        #[arg(long, default_value_t = 0)]
+        scale: usize,
+        /// Also show the person mask.
+        #[arg(long)]
+        mask: bool,
+    },
+    /// Import a real dataset from frame folders (FRAMES/<video>/<n>.png, POSES/<video>/<n>.png).
+    Import {
+        /// Folder with one sub-folder of numbered frames per video.
+        #[arg(long)]
+        frames: PathBuf,
+        /// Parallel folder of pose images (same video folders and file names).
+        #[arg(long)]
+        poses: PathBuf,
+        /// Name of the new dataset (<root>/<name>/).
+        #[arg(long)]
+        name: String,
+        /// Folder holding the datasets.
+        #[arg(long, default_value = "datasets")]
+        root: PathBuf,
+        /// Output height, pixels.
+        #[arg(long, default_value_t = 32)]
+        height: usize,
+        /// Output width, pixels.
+        #[arg(long, default_value_t = 32)]
+        width: usize,
+        /// Videos held out for the test split (the last ones by name); default 10%, at least 1.
+        #[arg(long)]
+        test_videos: Option<usize>,
+        /// Maximum frames per Parquet shard.
+        #[arg(long, default_value_t = 1024)]
+        rows_per_shard: usize,
+    },
+}
+
+fn bar(quiet: bool, what: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(0);
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} videos {elapsed}")
+        .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        pb.set_style(style);
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+fn summary(m: &Manifest) -> String {
+    let bytes: u64 = m.shards.iter().map(|s| s.bytes).sum();
+    let split = |s: &str| m.splits.get(s).cloned().unwrap_or_default();
+    format!(
+        "{} videos ({} train, {} test), {} frames of {}x{}, {} shards, {}",
+        split("train").videos + split("test").videos,
+        split("train").videos,
+        split("test").videos,
+        split("train").frames + split("test").frames,
+        m.height,
+        m.width,
+        m.shards.len(),
+        mb(bytes)
+    )
+}
+
+/// Runs a data command; messages go to stdout unless `quiet`.
+pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
+    let say = |s: String| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    match cmd {
+        DataCommand::Build {
+            dataset,
+            root,
+            force,
+        } => {
+            check_name(&dataset)?;
+            let profile = DatasetProfile::load(&root, &dataset)?;
+            let dir = root.join(&dataset);
+            if !force {
+                if let Ok(m) = Manifest::read(&dir) {
+                    if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
+                        say(format!(
+                            "{dataset} is up to date ({}): {}",
+                            dir.display(),
+                            summary(&m)
+                        ));
+                        return Ok(());
+                    }
+                }
+            }
+            let start = Instant::now();
+            let pb = bar(quiet, &format!("building {dataset}"));
+            let dir = build(&root, &dataset, &mut |done, total| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+            })?;
+            pb.finish_and_clear();
+            let m = Manifest::read(&dir)?;
+            say(format!(
+                "built {dataset} in {:.2} s -> {}: {}",
+                start.elapsed().as_secs_f64(),
+                dir.display(),
+                summary(&m)
+            ));
+        }
+        DataCommand::Info {
+            dataset,
+            root,
+            verify,
+        } => {
+            check_name(&dataset)?;
+            let dir = root.join(&dataset);
+            if !dir.join("manifest.json").is_file() {
+                let hint = if profile_path(&root, &dataset).is_file() {
+                    format!(" (run `entprog data build {dataset}`)")
+                } else {
+                    String::new()
+                };
+                return Err(DataError::Manifest {
+                    path: dir.join("manifest.json"),
+                    message: format!("dataset not built{hint}"),
+                });
+            }
+            let m = Manifest::read(&dir)?;
+            m.verify(&dir, verify)?;
+            say(format!("{} ({}) at {}", m.name, m.kind, dir.display()));
+            say(format!("  {}", summary(&m)));
+            say(format!("  config hash {}", m.config_hash));
+            if let Ok(p) = DatasetProfile::load(&root, &dataset) {
+                let state = if p.config_hash() == m.config_hash {
+                    "matches"
+                } else {
+                    "DIFFERS from"
+                };
+                say(format!(
+                    "  profile {} {state} the build",
+                    profile_path(&root, &dataset).display()
+                ));
+            }
+            for s in &m.shards {
+                say(format!(
+                    "  {:<40} {:>5} rows {:>3} videos {:>10}  sha256 {}",
+                    s.path,
+                    s.rows,
+                    s.videos,
+                    mb(s.bytes),
+                    s.sha256
+                ));
+            }
+            if verify {
+                say("  all shard hashes verified".into());
+            }
+        }
+        DataCommand::Preview {
+            dataset,
+            root,
+            out,
+            gif,
+            split,
+            videos,
+            frames,
+            scale,
+            mask,
+        } => {
+            let dir = ensure_built(&root, &dataset)?;
+            let ds = Dataset::open(&dir)?;
+            let defaults = PreviewOptions::default();
+            let opts = PreviewOptions {
+                split: split.into(),
+                videos: videos.unwrap_or(if gif { 0 } else { defaults.videos }),
+                frames: frames.unwrap_or(if gif { 0 } else { defaults.frames }),
+                scale,
+                mask,
+            };
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{dataset}-preview.{}",
+                    if gif { "gif" } else { "png" }
+                ))
+            });
+            if gif {
+                write_gif(&ds, &opts, &out)?;
+            } else {
+                write_sheet(&ds, &opts, &out)?;
+            }
+            say(format!("wrote {}", out.display()));
+        }
+        DataCommand::Import {
+            frames,
+            poses,
+            name,
+            root,
+            height,
+            width,
+            test_videos,
+            rows_per_shard,
+        } => {
+            let opts = ImportOptions {
+                frames,
+                poses,
+                name: name.clone(),
+                root,
+                height,
+                width,
+                test_videos,
+                rows_per_shard,
+            };
+            let start = Instant::now();
+            let pb = bar(quiet, &format!("importing {name}"));
+            let dir = import_frames(&opts, &mut |done, total| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+            })?;
+            pb.finish_and_clear();
+            let m = Manifest::read(&dir)?;
+            say(format!(
+                "imported {name} in {:.2} s -> {}: {}",
+                start.elapsed().as_secs_f64(),
+                dir.display(),
+                summary(&m)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` looks like a built dataset (used by callers deciding to build).
+pub fn is_built(dir: &Path) -> bool {
+    Manifest::read(dir).is_ok_and(|m| m.verify(dir, false).is_ok())
+}

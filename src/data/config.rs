@@ -1,0 +1,136 @@
+//! The `[data]` section of an experiment config: which dataset, where it
+//! lives, and how clips are cut from it (paper section 1: images are one-frame
+//! clips, stage 3 trains on T-frame clips).
+
+use std::path::PathBuf;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::DataError;
+use super::generate::ensure_built;
+use super::loader::{Dataset, Loader, Split};
+
+use crate::config::{check, key, Invalid, Validate};
+
+/// Dataset selection and clip shape for a run.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Dataset name: `<root>/<dataset>.toml` (synthetic, built on demand) or an imported `<root>/<dataset>/`.
+    pub dataset: String,
+    /// Folder holding the dataset profiles and the built datasets.
+    pub root: PathBuf,
+    /// Frames per clip, T (1 = image mode: reference + one target frame and its pose).
+    pub clip_frames: usize,
+    /// Frame step between consecutive clip frames (1 = consecutive frames).
+    pub stride: usize,
+    /// Number of fixed held-out batches (test split) used for evaluation.
+    pub eval_batches: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: "tiktok".into(),
+            root: PathBuf::from("datasets"),
+            clip_frames: 1,
+            stride: 1,
+            eval_batches: 4,
+        }
+    }
+}
+
+impl DataConfig {
+    /// Builds the dataset if needed (see [`ensure_built`]) and loads it into memory.
+    pub fn open(&self) -> Result<Arc<Dataset>, DataError> {
+        let dir = ensure_built(&self.root, &self.dataset)?;
+        Ok(Arc::new(Dataset::open(&dir)?))
+    }
+
+    /// A loader over `ds` with this section's clip shape.
+    pub fn loader(&self, ds: Arc<Dataset>, split: Split, batch_size: usize, seed: u64) -> Loader {
+        Loader::new(ds, split, self.clip_frames, self.stride, batch_size, seed)
+    }
+
+    /// Frames a clip spans in its video: (T - 1) * stride + 1.
+    pub fn clip_span(&self) -> usize {
+        (self.clip_frames.max(1) - 1) * self.stride.max(1) + 1
+    }
+}
+
+impl Validate for DataConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        let k = |f: &str| key(prefix, f);
+        let name_ok = !self.dataset.is_empty()
+            && self
+                .dataset
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        check(
+            out,
+            name_ok,
+            k("dataset"),
+            format!(
+                "{:?} is not a dataset name, expected letters, digits, '-' or '_'",
+                self.dataset
+            ),
+        );
+        check(
+            out,
+            (1..=256).contains(&self.clip_frames),
+            k("clip_frames"),
+            format!("{} is out of range, expected 1..=256", self.clip_frames),
+        );
+        check(
+            out,
+            (1..=64).contains(&self.stride),
+            k("stride"),
+            format!("{} is out of range, expected 1..=64", self.stride),
+        );
+        check(
+            out,
+            self.eval_batches >= 1,
+            k("eval_batches"),
+            format!("{} is out of range, expected >= 1", self.eval_batches),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_image_mode() {
+        let c = DataConfig::default();
+        let mut out = Vec::new();
+        c.validate("data", &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(c.clip_span(), 1);
+    }
+
+    #[test]
+    fn zero_clip_frames_names_the_key() {
+        let c = DataConfig {
+            clip_frames: 0,
+            dataset: "../x".into(),
+            ..DataConfig::default()
+        };
+        let mut out = Vec::new();
+        c.validate("data", &mut out);
+        let keys: Vec<&str> = out.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["data.dataset", "data.clip_frames"]);
+    }
+
+    #[test]
+    fn span_counts_stride_gaps() {
+        let c = DataConfig {
+            clip_frames: 8,
+            stride: 2,
+            ..DataConfig::default()
+        };
+        assert_eq!(c.clip_span(), 15);
+    }
+}

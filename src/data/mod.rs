@@ -1,0 +1,45 @@
+//! Dance datasets: a seeded procedural renderer of a dancing person, three
+//! synthetic profiles mirroring the paper's datasets (TikTok, UBC-Fashion,
+//! Bilibili; PAPER.md section 6), Hugging Face-layout Parquet shards, the
+//! loaders the trainer reads, and an importer for real frame folders.
+//!
+//! Files, one concept each:
+//! - [`profile`]: a dataset profile (`datasets/<name>.toml`), validated.
+//! - [`config`]: the `[data]` section of an experiment config.
+//! - [`raster`]: a small anti-aliased coverage rasterizer (capsules, ellipses, polygons).
+//! - [`figure`]: an identity (proportions, tones, outfit) and its 3D skeleton.
+//! - [`choreography`]: seeded keyframed dance motion, turns, gait.
+//! - [`scene`]: backgrounds and the hand-held / studio camera.
+//! - [`pose`]: 18 COCO-order keypoints and the OpenPose-style pose map.
+//! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
+//! - [`generate`]: a whole synthetic dataset from a profile.
+//! - [`shards`]: Parquet shards, dataset card and manifest.
+//! - [`loader`]: in-memory dataset, image- and video-mode batches.
+//! - [`import`]: real frame-folder datasets into the same shards.
+//! - [`preview`]: contact sheets and GIFs.
+//! - [`cli`]: the `entprog data ...` commands.
+
+pub mod choreography;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod figure;
+pub mod generate;
+pub mod import;
+pub mod loader;
+pub mod pose;
+pub mod preview;
+pub mod profile;
+pub mod raster;
+pub mod render;
+pub mod scene;
+pub mod shards;
+
+pub use cli::DataCommand;
+pub use config::DataConfig;
+pub use error::DataError;
+pub use generate::{build, ensure_built};
+pub use import::{import_frames, ImportOptions};
+pub use loader::{Batch, Dataset, Loader, Split, Video};
+pub use profile::DatasetProfile;
+pub use shards::{Manifest, ShardInfo};

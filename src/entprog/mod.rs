@@ -1,0 +1,12 @@
+//! Ent-Prog's method (PAPER.md §2-4): block priorities (CEI and the other
+//! scorers), progressive schedules, and the Nested Diffusion Supernet's
+//! decision rule. Pure policy and estimator maths live here; the passes over
+//! a model go through the model's `Blocks` trait.
+
+pub mod cei;
+pub mod knn;
+pub mod rank;
+pub mod schedule;
+pub mod supernet;
+
+pub use schedule::{Clock, Plan, ScheduleConfig, ScheduleKind, Stage, StageBlocks};
