@@ -57,6 +57,9 @@ fn batch(cfg: &ModelConfig, b: usize, t: usize, step: u64) -> TrainBatch {
     }
 }
 
+/// Frames per clip of the test batches.
+const CLIP_FRAMES: usize = 2;
+
 fn trainer(train: TrainConfig) -> Trainer {
     let model = ModelConfig::tiny().build(5, &Device::Cpu).unwrap();
     Trainer::new(model, train, DiffusionConfig::default(), 5).unwrap()
@@ -64,7 +67,7 @@ fn trainer(train: TrainConfig) -> Trainer {
 
 fn run(tr: &mut Trainer, ckpt: Option<&Path>) -> Vec<StepRecord> {
     let cfg = tr.model.config().clone();
-    let (b, t) = (tr.train.batch_size, tr.train.clip_frames);
+    let (b, t) = (tr.train.batch_size, CLIP_FRAMES);
     let mut source = move |step: u64, _: &Device| Ok(batch(&cfg, b, t, step));
     let mut records = Vec::new();
     tr.run(&mut source, &mut records, ckpt).unwrap();
@@ -76,7 +79,6 @@ fn tiny_overfits_one_batch() {
     let train = TrainConfig {
         steps: 300,
         batch_size: 2,
-        clip_frames: 2,
         lr: 1e-3,
         warmup_steps: 0,
         grad_clip: 0.0,
@@ -243,7 +245,6 @@ fn a_stage_starts_at_the_previous_stage_model() {
     // Stage 2: pose-guided images, conditions on, fresh zero-initialised paths.
     let stage2 = TrainConfig {
         stage: Stage::Pose,
-        clip_frames: 1,
         steps: 1,
         ..TrainConfig::tiny()
     };
@@ -381,7 +382,7 @@ mod on_disk {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let cfg = ModelConfig::tiny();
         let mut good = |step: u64, _: &Device| Ok(batch(&cfg, 2, 2, step));
-        let full: RunOutcome = run_experiment(&experiment(a.path()), &mut good).unwrap();
+        let full: RunOutcome = run_experiment(&experiment(a.path()), &mut good, &mut |_| {}).unwrap();
         assert!(!full.cached);
 
         let exp = experiment(b.path());
@@ -392,7 +393,7 @@ mod on_disk {
                 Ok(batch(&cfg, 2, 2, step))
             }
         };
-        let err = run_experiment(&exp, &mut flaky).unwrap_err();
+        let err = run_experiment(&exp, &mut flaky, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("disk went away"), "{err}");
         let dir = b.path().join("tiny-foundation/train/seed-3");
         assert_eq!(
@@ -400,7 +401,7 @@ mod on_disk {
             RunStatus::Failed
         );
 
-        let resumed = run_experiment(&exp, &mut good).unwrap();
+        let resumed = run_experiment(&exp, &mut good, &mut |_| {}).unwrap();
         assert_eq!(resumed.resumed_at, 3);
         assert_eq!(
             losses(&resumed.dir),
@@ -408,6 +409,6 @@ mod on_disk {
             "resumed run equals the uninterrupted one"
         );
         assert_eq!(losses(&full.dir).len(), 6);
-        assert!(run_experiment(&exp, &mut good).unwrap().cached);
+        assert!(run_experiment(&exp, &mut good, &mut |_| {}).unwrap().cached);
     }
 }

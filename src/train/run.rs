@@ -44,14 +44,16 @@ pub struct RunOutcome {
     pub resumed_at: u64,
 }
 
-/// Appends each step record to `steps.jsonl`, flushed per line.
-struct JsonlSink {
+/// Appends each step record to `steps.jsonl`, flushed per line, and tells `on_step`.
+struct JsonlSink<'a> {
     path: PathBuf,
     file: std::fs::File,
+    on_step: &'a mut dyn FnMut(&StepRecord),
 }
 
-impl StepSink for JsonlSink {
+impl StepSink for JsonlSink<'_> {
     fn record(&mut self, r: &StepRecord) -> Result<(), String> {
+        (self.on_step)(r);
         let line = serde_json::to_string(r).map_err(|e| e.to_string())?;
         writeln!(self.file, "{line}")
             .and_then(|_| self.file.flush())
@@ -81,7 +83,11 @@ fn read_log(path: &Path, until: u64) -> Result<Vec<StepRecord>, RunError> {
 }
 
 /// Rewrites `steps.jsonl` with `records` and opens it for appending.
-fn open_log(path: &Path, records: &[StepRecord]) -> Result<JsonlSink, RunError> {
+fn open_log<'a>(
+    path: &Path,
+    records: &[StepRecord],
+    on_step: &'a mut dyn FnMut(&StepRecord),
+) -> Result<JsonlSink<'a>, RunError> {
     let err = |e: std::io::Error| RunError::Log {
         path: path.into(),
         message: e.to_string(),
@@ -99,6 +105,7 @@ fn open_log(path: &Path, records: &[StepRecord]) -> Result<JsonlSink, RunError> 
     Ok(JsonlSink {
         path: path.into(),
         file,
+        on_step,
     })
 }
 
@@ -121,8 +128,13 @@ fn step_rows(run: &str, stage: &str, records: &[StepRecord]) -> Vec<StepRow> {
         .collect()
 }
 
-/// Trains experiment `exp` on batches from `data` in its run folder.
-pub fn run_experiment(exp: &Experiment, data: &mut impl BatchSource) -> Result<RunOutcome, RunError> {
+/// Trains experiment `exp` on batches from `data` in its run folder, calling
+/// `on_step` after every step (progress display).
+pub fn run_experiment(
+    exp: &Experiment,
+    data: &mut impl BatchSource,
+    on_step: &mut dyn FnMut(&StepRecord),
+) -> Result<RunOutcome, RunError> {
     let cfg = &exp.config;
     let spec = RunSpec {
         results_dir: cfg.output.results_dir.clone(),
@@ -163,7 +175,7 @@ pub fn run_experiment(exp: &Experiment, data: &mut impl BatchSource) -> Result<R
         }
         let resumed_at = trainer.step;
         let log = dir.join("steps.jsonl");
-        let mut sink = open_log(&log, &read_log(&log, resumed_at)?)?;
+        let mut sink = open_log(&log, &read_log(&log, resumed_at)?, on_step)?;
         trainer.run(data, &mut sink, Some(&ckpt)).map_err(train_err)?;
         let stage = serde_json::to_value(cfg.train.stage)
             .ok()

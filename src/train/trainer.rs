@@ -219,6 +219,7 @@ impl Trainer {
             gates: self.model.gates().clone(),
             last_loss,
             config_hash: self.config_hash.clone(),
+            model: Some(self.model.config().clone()),
         };
         checkpoint::save(
             path,
