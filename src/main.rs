@@ -34,6 +34,10 @@ enum Command {
         #[command(subcommand)]
         cmd: entprog::data::DataCommand,
     },
+    /// Train one stage of an experiment in its run folder (resumes if interrupted).
+    Train(entprog::train::cli::TrainArgs),
+    /// Generate a clip from a checkpoint for a dataset video, beside the ground truth and poses.
+    Sample(entprog::train::cli::SampleArgs),
     /// Micro-benchmarks of the harness itself.
     Bench {
         #[command(subcommand)]
@@ -112,6 +116,8 @@ fn run(cli: Cli) -> Result<()> {
             println!("\n# config hash: sha256:{}", exp.hash);
             Ok(())
         }
+        Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),
+        Command::Sample(args) => Ok(entprog::train::cli::sample(&args)?),
         Command::Data { cmd } => Ok(entprog::data::cli::run(cmd, cli.quiet)?),
         Command::Bench {
             cmd: BenchCommand::Alloc { pairs, reps },

@@ -11,8 +11,7 @@ use candle_core::Device;
 use entprog::data::pose::{LIMBS, NAMES};
 use entprog::data::render::VideoPlan;
 use entprog::data::{
-    ensure_built, import_frames, DataError, Dataset, DatasetProfile, ImportOptions, Loader,
-    Manifest, Split,
+    ensure_built, import_frames, DataError, Dataset, DatasetProfile, ImportOptions, Loader, Manifest, Split,
 };
 
 fn shipped() -> PathBuf {
@@ -22,11 +21,7 @@ fn shipped() -> PathBuf {
 /// A root with the shipped profiles plus `<name>.toml` = `base = <base>` and `extra` lines.
 fn root_with(dir: &Path, name: &str, base: &str, extra: &str) -> PathBuf {
     for p in ["tiktok", "ubc-fashion", "bilibili"] {
-        std::fs::copy(
-            shipped().join(format!("{p}.toml")),
-            dir.join(format!("{p}.toml")),
-        )
-        .unwrap();
+        std::fs::copy(shipped().join(format!("{p}.toml")), dir.join(format!("{p}.toml"))).unwrap();
     }
     std::fs::write(
         dir.join(format!("{name}.toml")),
@@ -88,11 +83,7 @@ mod regeneration {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let tiny = "videos = 2\ntest_videos = 1\nframes_per_video = 4";
         let da = ensure_built(&root_with(a.path(), "s", "tiktok", tiny), "s").unwrap();
-        let db = ensure_built(
-            &root_with(b.path(), "s", "tiktok", &format!("{tiny}\nseed = 7")),
-            "s",
-        )
-        .unwrap();
+        let db = ensure_built(&root_with(b.path(), "s", "tiktok", &format!("{tiny}\nseed = 7")), "s").unwrap();
         let (ma, mb) = (Manifest::read(&da).unwrap(), Manifest::read(&db).unwrap());
         assert_ne!(ma.config_hash, mb.config_hash);
         assert_ne!(ma.shards[0].sha256, mb.shards[0].sha256);
@@ -112,10 +103,7 @@ mod regeneration {
         // Tamper with nothing: a marker file inside survives a reuse, not a rebuild.
         std::fs::write(ds.join("marker"), "x").unwrap();
         ensure_built(&root, "s").unwrap();
-        assert!(
-            ds.join("marker").exists(),
-            "an up-to-date dataset is reused"
-        );
+        assert!(ds.join("marker").exists(), "an up-to-date dataset is reused");
         std::fs::write(
             root.join("s.toml"),
             "base = \"ubc-fashion\"\nvideos = 2\ntest_videos = 1\nframes_per_video = 5\n",
@@ -176,11 +164,7 @@ mod renderer {
     }
 
     /// Every third frame of the first videos of every shipped profile, at `size`.
-    fn for_frames(
-        size: usize,
-        videos: usize,
-        mut f: impl FnMut(&str, usize, usize, &entprog::data::render::Frame),
-    ) {
+    fn for_frames(size: usize, videos: usize, mut f: impl FnMut(&str, usize, usize, &entprog::data::render::Frame)) {
         for (name, p) in profiles(size) {
             for v in 0..videos {
                 let plan = VideoPlan::new(&p, v);
@@ -196,8 +180,7 @@ mod renderer {
         for size in [32, 64] {
             for_frames(size, 6, |name, v, f, frame| {
                 for (i, k) in frame.keypoints.0.iter().enumerate() {
-                    let inside =
-                        k[0] >= 0.0 && k[1] >= 0.0 && k[0] < size as f32 && k[1] < size as f32;
+                    let inside = k[0] >= 0.0 && k[1] >= 0.0 && k[0] < size as f32 && k[1] < size as f32;
                     assert!(
                         inside,
                         "{name} video {v} frame {f}: {} at {k:?} outside {size}x{size}",
@@ -219,8 +202,7 @@ mod renderer {
         let (x1, y1) = ((x0 + 1).min(size - 1), (y0 + 1).min(size - 1));
         let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
         let m = |x: usize, y: usize| mask[y * size + x] as f32 / 255.0;
-        (m(x0, y0) * (1.0 - tx) + m(x1, y0) * tx) * (1.0 - ty)
-            + (m(x0, y1) * (1.0 - tx) + m(x1, y1) * tx) * ty
+        (m(x0, y0) * (1.0 - tx) + m(x1, y0) * tx) * (1.0 - ty) + (m(x0, y1) * (1.0 - tx) + m(x1, y1) * tx) * ty
     }
 
     #[test]
@@ -250,21 +232,14 @@ mod renderer {
                 if !(kp.visible(a) && kp.visible(b)) {
                     continue;
                 }
-                let (x, y) = (
-                    (kp.0[a][0] + kp.0[b][0]) / 2.0,
-                    (kp.0[a][1] + kp.0[b][1]) / 2.0,
-                );
+                let (x, y) = ((kp.0[a][0] + kp.0[b][0]) / 2.0, (kp.0[a][1] + kp.0[b][1]) / 2.0);
                 let px = &frame.pose[(y as usize * 32 + x as usize) * 3..][..3];
                 assert!(
                     px.iter().map(|c| *c as u32).sum::<u32>() > 60,
                     "{name} video {v} frame {f}: limb {l} dark at its middle: {px:?}"
                 );
             }
-            let lit = frame
-                .pose
-                .chunks(3)
-                .filter(|p| p.iter().any(|c| *c > 0))
-                .count();
+            let lit = frame.pose.chunks(3).filter(|p| p.iter().any(|c| *c > 0)).count();
             assert!(lit < 32 * 32 / 2, "{name}: pose map mostly lit ({lit} px)");
         });
     }
@@ -287,10 +262,7 @@ mod renderer {
                 }
             }
         }
-        assert!(
-            back_views > 10,
-            "only {back_views} frames with the back to the camera"
-        );
+        assert!(back_views > 10, "only {back_views} frames with the back to the camera");
     }
 
     fn stats(name: &str) -> (f32, f32, f32) {
@@ -329,18 +301,12 @@ mod renderer {
     fn the_three_profiles_look_and_move_differently() {
         let (tt, ubc, bili) = (stats("tiktok"), stats("ubc-fashion"), stats("bilibili"));
         eprintln!("luminance, saturation, limb speed: tiktok {tt:?} ubc {ubc:?} bilibili {bili:?}");
-        assert!(
-            ubc.0 > 0.8 && ubc.1 < 0.1,
-            "UBC-Fashion: light plain studio {ubc:?}"
-        );
+        assert!(ubc.0 > 0.8 && ubc.1 < 0.1, "UBC-Fashion: light plain studio {ubc:?}");
         assert!(
             bili.1 > tt.1 + 0.2 && bili.1 > ubc.1 + 0.2,
             "Bilibili: colourful backgrounds"
         );
-        assert!(
-            bili.2 > tt.2 && tt.2 > ubc.2,
-            "motion: Bilibili > TikTok > UBC-Fashion"
-        );
+        assert!(bili.2 > tt.2 && tt.2 > ubc.2, "motion: Bilibili > TikTok > UBC-Fashion");
     }
 }
 
@@ -351,8 +317,7 @@ mod loader {
     use candle_core::Tensor;
 
     fn dataset() -> Arc<Dataset> {
-        static DS: std::sync::OnceLock<(tempfile::TempDir, Arc<Dataset>)> =
-            std::sync::OnceLock::new();
+        static DS: std::sync::OnceLock<(tempfile::TempDir, Arc<Dataset>)> = std::sync::OnceLock::new();
         DS.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let root = root_with(
@@ -376,10 +341,7 @@ mod loader {
     fn the_dataset_reports_its_size() {
         let ds = dataset();
         assert_eq!(ds.resolution(), (32, 32));
-        assert_eq!(
-            (ds.num_videos(Split::Train), ds.num_videos(Split::Test)),
-            (4, 2)
-        );
+        assert_eq!((ds.num_videos(Split::Train), ds.num_videos(Split::Test)), (4, 2));
         assert_eq!(ds.num_frames(Split::Train), 48);
         let v = &ds.videos(Split::Test)[0];
         assert_eq!(v.id(), 4, "test videos follow the training ones");
@@ -444,18 +406,12 @@ mod loader {
         let late = a.batch(20, &Device::Cpu).unwrap();
         let _ = a.batch(0, &Device::Cpu).unwrap();
         let again = b.batch(20, &Device::Cpu).unwrap();
-        assert_eq!(
-            (&late.video_ids, &late.frame_idx),
-            (&again.video_ids, &again.frame_idx)
-        );
+        assert_eq!((&late.video_ids, &late.frame_idx), (&again.video_ids, &again.frame_idx));
         assert_eq!(values(&late.reference), values(&again.reference));
         let other = Loader::new(dataset(), Split::Train, 1, 1, 4, 10)
             .batch(20, &Device::Cpu)
             .unwrap();
-        assert_ne!(
-            late.frame_idx, other.frame_idx,
-            "another seed, another order"
-        );
+        assert_ne!(late.frame_idx, other.frame_idx, "another seed, another order");
     }
 
     #[test]
@@ -499,9 +455,7 @@ mod loader {
                 .collect();
             assert!(!matches.is_empty(), "reference {i} is a frame of its video");
             assert!(
-                matches
-                    .iter()
-                    .any(|f| !b.frame_idx[i].contains(&(*f as u32))),
+                matches.iter().any(|f| !b.frame_idx[i].contains(&(*f as u32))),
                 "reference {i} lies outside the clip"
             );
         }
@@ -556,12 +510,10 @@ mod import {
                 let stem = format!("{}", f + 1);
                 let img = RgbImage::from_pixel(40, 30, Rgb(colour(v, f)));
                 let ext = if v == 2 { "jpg" } else { "png" };
-                img.save(fr.join(&name).join(format!("{stem}.{ext}")))
-                    .unwrap();
+                img.save(fr.join(&name).join(format!("{stem}.{ext}"))).unwrap();
                 let mut pose = RgbImage::new(40, 30);
                 pose.put_pixel(20, 15, Rgb([255, 0, 0]));
-                pose.save(po.join(&name).join(format!("{stem}.png")))
-                    .unwrap();
+                pose.save(po.join(&name).join(format!("{stem}.png"))).unwrap();
             }
         }
         (fr, po)
@@ -603,10 +555,7 @@ mod import {
         );
         let ds = Dataset::open(&out).unwrap();
         assert_eq!(ds.resolution(), (16, 16));
-        assert_eq!(
-            (ds.num_videos(Split::Train), ds.num_videos(Split::Test)),
-            (2, 1)
-        );
+        assert_eq!((ds.num_videos(Split::Train), ds.num_videos(Split::Test)), (2, 1));
         for (split, vi, v) in [(Split::Train, 0, 0), (Split::Train, 1, 1)] {
             let video = &ds.videos(split)[vi];
             assert_eq!(video.frames(), 11);
@@ -640,11 +589,7 @@ mod import {
     fn fails(dir: &Path, o: &ImportOptions) -> String {
         let e = import_frames(o, &mut |_, _| {}).unwrap_err();
         let _ = dir;
-        assert!(
-            entries(&o.root).is_empty(),
-            "left behind: {:?}",
-            entries(&o.root)
-        );
+        assert!(entries(&o.root).is_empty(), "left behind: {:?}", entries(&o.root));
         let msg = e.to_string();
         assert!(!msg.contains('\n'), "one line: {msg}");
         msg
@@ -688,9 +633,7 @@ mod import {
     fn frames_of_mixed_sizes_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let (fr, po) = tree(dir.path(), 2, 4);
-        RgbImage::new(41, 30)
-            .save(fr.join("video_2/3.png"))
-            .unwrap();
+        RgbImage::new(41, 30).save(fr.join("video_2/3.png")).unwrap();
         let msg = fails(dir.path(), &opts(dir.path(), fr, po));
         assert!(
             msg.contains("video_2/3.png") && msg.contains("41x30") && msg.contains("40x30"),
@@ -711,10 +654,7 @@ mod import {
         );
         std::fs::create_dir_all(fr.join("v1")).unwrap();
         let msg = fails(dir.path(), &opts(dir.path(), fr.clone(), po));
-        assert!(
-            msg.contains("f/v1") && msg.contains("empty folder"),
-            "{msg}"
-        );
+        assert!(msg.contains("f/v1") && msg.contains("empty folder"), "{msg}");
     }
 }
 
@@ -750,17 +690,9 @@ mod bad_profiles {
     #[test]
     fn an_out_of_range_value_names_the_key_and_the_range() {
         let dir = tempfile::tempdir().unwrap();
-        let root = root_with(
-            dir.path(),
-            "bad",
-            "tiktok",
-            "test_videos = 0\n[camera]\njitter = 0.9",
-        );
+        let root = root_with(dir.path(), "bad", "tiktok", "test_videos = 0\n[camera]\njitter = 0.9");
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
-        assert!(
-            msg.contains("bad.toml: test_videos: 0 is out of range"),
-            "{msg}"
-        );
+        assert!(msg.contains("bad.toml: test_videos: 0 is out of range"), "{msg}");
         assert!(
             msg.contains("camera.jitter: 0.9 is out of range, expected [0, 0.2]"),
             "{msg}"
@@ -770,12 +702,7 @@ mod bad_profiles {
     #[test]
     fn a_wrongly_typed_value_names_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let root = root_with(
-            dir.path(),
-            "bad",
-            "tiktok",
-            "[scene]\nbackground = \"beach\"",
-        );
+        let root = root_with(dir.path(), "bad", "tiktok", "[scene]\nbackground = \"beach\"");
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
         assert!(
             msg.contains("bad.toml") && msg.contains("scene.background") && msg.contains("beach"),
@@ -820,9 +747,7 @@ mod sharing {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     s.spawn(|| {
-                        Manifest::read(&ensure_built(&root, "c").unwrap())
-                            .unwrap()
-                            .shards[0]
+                        Manifest::read(&ensure_built(&root, "c").unwrap()).unwrap().shards[0]
                             .sha256
                             .clone()
                     })
@@ -831,10 +756,7 @@ mod sharing {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(hashes.windows(2).all(|w| w[0] == w[1]));
-        let left: Vec<String> = entries(&root)
-            .into_iter()
-            .filter(|e| e.starts_with('.'))
-            .collect();
+        let left: Vec<String> = entries(&root).into_iter().filter(|e| e.starts_with('.')).collect();
         assert!(left.is_empty(), "no lock or staging left: {left:?}");
     }
 
@@ -855,10 +777,7 @@ mod sharing {
             eval_batches: 1,
         };
         let ds = cfg.open().unwrap();
-        let b = cfg
-            .loader(ds, Split::Test, 2, 0)
-            .batch(0, &Device::Cpu)
-            .unwrap();
+        let b = cfg.loader(ds, Split::Test, 2, 0).batch(0, &Device::Cpu).unwrap();
         assert_eq!(b.frames.dims(), &[2, 3, 3, 32, 32]);
         assert!(b.video_ids.iter().all(|v| *v == 2));
     }
@@ -883,26 +802,9 @@ mod interop {
         let file = std::fs::File::open(ds.join("data/train-00000-of-00001.parquet")).unwrap();
         let df = ParquetReader::new(file).finish().unwrap();
         assert_eq!(df.height(), 5);
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "video_id",
-                "frame_idx",
-                "image",
-                "pose",
-                "keypoints",
-                "mask"
-            ]
-        );
+        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["video_id", "frame_idx", "image", "pose", "keypoints", "mask"]);
         assert_eq!(df.column("image").unwrap().dtype(), &DataType::Binary);
-        assert_eq!(
-            df.column("frame_idx").unwrap().u32().unwrap().get(4),
-            Some(4)
-        );
+        assert_eq!(df.column("frame_idx").unwrap().u32().unwrap().get(4), Some(4));
     }
 }

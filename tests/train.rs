@@ -57,6 +57,9 @@ fn batch(cfg: &ModelConfig, b: usize, t: usize, step: u64) -> TrainBatch {
     }
 }
 
+/// Frames per clip of the test batches.
+const CLIP_FRAMES: usize = 2;
+
 fn trainer(train: TrainConfig) -> Trainer {
     let model = ModelConfig::tiny().build(5, &Device::Cpu).unwrap();
     Trainer::new(model, train, DiffusionConfig::default(), 5).unwrap()
@@ -64,7 +67,7 @@ fn trainer(train: TrainConfig) -> Trainer {
 
 fn run(tr: &mut Trainer, ckpt: Option<&Path>) -> Vec<StepRecord> {
     let cfg = tr.model.config().clone();
-    let (b, t) = (tr.train.batch_size, tr.train.clip_frames);
+    let (b, t) = (tr.train.batch_size, CLIP_FRAMES);
     let mut source = move |step: u64, _: &Device| Ok(batch(&cfg, b, t, step));
     let mut records = Vec::new();
     tr.run(&mut source, &mut records, ckpt).unwrap();
@@ -76,7 +79,6 @@ fn tiny_overfits_one_batch() {
     let train = TrainConfig {
         steps: 300,
         batch_size: 2,
-        clip_frames: 2,
         lr: 1e-3,
         warmup_steps: 0,
         grad_clip: 0.0,
@@ -243,7 +245,6 @@ fn a_stage_starts_at_the_previous_stage_model() {
     // Stage 2: pose-guided images, conditions on, fresh zero-initialised paths.
     let stage2 = TrainConfig {
         stage: Stage::Pose,
-        clip_frames: 1,
         steps: 1,
         ..TrainConfig::tiny()
     };
@@ -290,32 +291,21 @@ fn a_stage_starts_at_the_previous_stage_model() {
 /// The `[model]`, `[diffusion]` and `[train]` sections of every stage config
 /// parse with the schema (unknown keys rejected) and validate.
 mod experiments {
-    use entprog::config::Validate;
-    use entprog::diffusion::DiffusionConfig;
+    use entprog::config::Experiment;
     use entprog::model::ModelConfig;
     use entprog::train::{Stage, TrainConfig};
-    use serde::Deserialize;
 
-    #[derive(Deserialize)]
     struct Sections {
-        #[serde(default)]
-        model: ModelConfig,
-        #[serde(default)]
-        diffusion: DiffusionConfig,
-        #[serde(default)]
         train: TrainConfig,
     }
 
+    /// Loads through the crate's loader (extends chain, validation).
     fn load(name: &str) -> Sections {
         let path = format!("{}/experiments/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let s: Sections = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let mut errs = Vec::new();
-        s.model.validate("model", &mut errs);
-        s.diffusion.validate("diffusion", &mut errs);
-        s.train.validate("train", &mut errs);
-        assert!(errs.is_empty(), "{path}: {errs:?}");
-        s
+        let exp = Experiment::load(&path, &[]).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Sections {
+            train: exp.config.train,
+        }
     }
 
     #[test]
@@ -352,5 +342,73 @@ mod experiments {
             .with(entprog::model::Gate::Trainable)
             .iter()
             .all(|u| u.starts_with("temporal.")));
+    }
+}
+
+/// `run_experiment`: run folder, step log, Parquet table, resume after a
+/// failure, reuse when complete.
+mod on_disk {
+    use super::*;
+    use entprog::config::{Experiment, ExperimentConfig};
+    use entprog::results::{Manifest, RunStatus};
+    use entprog::train::{run_experiment, RunOutcome};
+    use polars::prelude::*;
+
+    fn experiment(results: &Path) -> Experiment {
+        let mut config = ExperimentConfig {
+            seed: 3,
+            model: ModelConfig::tiny(),
+            ..ExperimentConfig::default()
+        };
+        config.output.results_dir = results.to_path_buf();
+        config.train = TrainConfig {
+            steps: 6,
+            checkpoint_every: 3,
+            batch_size: 2,
+            ..TrainConfig::tiny()
+        };
+        Experiment::from_config(config, "tiny-foundation.toml".into(), vec![], vec![])
+    }
+
+    fn losses(dir: &Path) -> Vec<f64> {
+        let df = ParquetReader::new(std::fs::File::open(dir.join("steps.parquet")).unwrap())
+            .finish()
+            .unwrap();
+        df.column("loss").unwrap().f64().unwrap().into_no_null_iter().collect()
+    }
+
+    #[test]
+    fn a_failed_run_resumes_from_its_checkpoint_and_a_finished_one_is_reused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let cfg = ModelConfig::tiny();
+        let mut good = |step: u64, _: &Device| Ok(batch(&cfg, 2, 2, step));
+        let full: RunOutcome = run_experiment(&experiment(a.path()), &mut good, &mut |_| {}).unwrap();
+        assert!(!full.cached);
+
+        let exp = experiment(b.path());
+        let mut flaky = |step: u64, _: &Device| {
+            if step == 4 {
+                Err("disk went away".to_string())
+            } else {
+                Ok(batch(&cfg, 2, 2, step))
+            }
+        };
+        let err = run_experiment(&exp, &mut flaky, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("disk went away"), "{err}");
+        let dir = b.path().join("tiny-foundation/train/seed-3");
+        assert_eq!(
+            Manifest::read(&dir.join("manifest.json")).unwrap().status,
+            RunStatus::Failed
+        );
+
+        let resumed = run_experiment(&exp, &mut good, &mut |_| {}).unwrap();
+        assert_eq!(resumed.resumed_at, 3);
+        assert_eq!(
+            losses(&resumed.dir),
+            losses(&full.dir),
+            "resumed run equals the uninterrupted one"
+        );
+        assert_eq!(losses(&full.dir).len(), 6);
+        assert!(run_experiment(&exp, &mut good, &mut |_| {}).unwrap().cached);
     }
 }

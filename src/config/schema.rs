@@ -34,6 +34,14 @@ pub struct ExperimentConfig {
     pub run: RunConfig,
     /// Where and how results are written (presentation only).
     pub output: OutputConfig,
+    /// Dataset and clip shape (`crate::data`).
+    pub data: crate::data::DataConfig,
+    /// The denoiser (`crate::model`): a preset and overrides.
+    pub model: crate::model::ModelConfig,
+    /// Noise schedule, condition dropout, sampler (`crate::diffusion`).
+    pub diffusion: crate::diffusion::DiffusionConfig,
+    /// Training stage, optimizer, gates, checkpoints (`crate::train`).
+    pub train: crate::train::TrainConfig,
 }
 
 /// Execution settings that belong to the hash: floating-point reductions are
@@ -79,6 +87,25 @@ impl Validate for ExperimentConfig {
         );
         self.run.validate(&key(prefix, "run"), out);
         self.output.validate(&key(prefix, "output"), out);
+        self.model.validate(&key(prefix, "model"), out);
+        self.diffusion.validate(&key(prefix, "diffusion"), out);
+        self.train.validate(&key(prefix, "train"), out);
+        self.data.validate(&key(prefix, "data"), out);
+        check(
+            out,
+            !self.train.stage.is_image() || self.data.clip_frames == 1,
+            key(prefix, "data.clip_frames"),
+            format!(
+                "stage {:?} trains on images (one-frame clips), expected 1",
+                self.train.stage
+            ),
+        );
+        check(
+            out,
+            self.data.clip_frames == 1 || self.model.temporal,
+            key(prefix, "data.clip_frames"),
+            "clips of several frames need model.temporal = true",
+        );
     }
 }
 

@@ -194,15 +194,7 @@ impl Choreography {
         let mut yaw = 0.0;
         let mut turn: Option<(f64, usize)> = None; // (yaw per key, keys left)
         let turn_keys = 2;
-        let yaw_noise = Normal::new(
-            0.0,
-            if m.style == MotionStyle::Catwalk {
-                0.08
-            } else {
-                0.2
-            },
-        )
-        .expect("sigma");
+        let yaw_noise = Normal::new(0.0, if m.style == MotionStyle::Catwalk { 0.08 } else { 0.2 }).expect("sigma");
         for i in 0..n {
             let key = match m.style {
                 MotionStyle::Dance => dance_move(rng),
@@ -244,12 +236,7 @@ impl Choreography {
         let u = t / self.key_s + 1.0; // key 0 sits at t = -key_s
         let i = (u.floor() as usize).clamp(1, self.keys.len() - 3);
         let f = u - i as f64;
-        let (k0, k1, k2, k3) = (
-            &self.keys[i - 1],
-            &self.keys[i],
-            &self.keys[i + 1],
-            &self.keys[i + 2],
-        );
+        let (k0, k1, k2, k3) = (&self.keys[i - 1], &self.keys[i], &self.keys[i + 1], &self.keys[i + 2]);
         let a: [f64; FIELDS] = std::array::from_fn(|j| catmull_rom(k0[j], k1[j], k2[j], k3[j], f));
         let mut p = from_array(&a);
         let beat = t / self.beat_s;
@@ -304,11 +291,7 @@ mod tests {
         let mut prev = to_array(&c.pose_at(0.0));
         for f in 1..48 {
             let cur = to_array(&c.pose_at(f as f64 / 12.0));
-            let jump = cur
-                .iter()
-                .zip(&prev)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+            let jump = cur.iter().zip(&prev).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             assert!(jump < 1.2, "frame {f}: {jump}");
             prev = cur;
         }

@@ -119,8 +119,8 @@ fn bar(quiet: bool, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(0);
-    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} videos {elapsed}")
-        .map(|s| s.progress_chars("=> "));
+    let style =
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} videos {elapsed}").map(|s| s.progress_chars("=> "));
     if let Ok(style) = style {
         pb.set_style(style);
     }
@@ -156,22 +156,14 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
         }
     };
     match cmd {
-        DataCommand::Build {
-            dataset,
-            root,
-            force,
-        } => {
+        DataCommand::Build { dataset, root, force } => {
             check_name(&dataset)?;
             let profile = DatasetProfile::load(&root, &dataset)?;
             let dir = root.join(&dataset);
             if !force {
                 if let Ok(m) = Manifest::read(&dir) {
                     if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
-                        say(format!(
-                            "{dataset} is up to date ({}): {}",
-                            dir.display(),
-                            summary(&m)
-                        ));
+                        say(format!("{dataset} is up to date ({}): {}", dir.display(), summary(&m)));
                         return Ok(());
                     }
                 }
@@ -191,11 +183,7 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                 summary(&m)
             ));
         }
-        DataCommand::Info {
-            dataset,
-            root,
-            verify,
-        } => {
+        DataCommand::Info { dataset, root, verify } => {
             check_name(&dataset)?;
             let dir = root.join(&dataset);
             if !dir.join("manifest.json").is_file() {
@@ -260,12 +248,8 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                 scale,
                 mask,
             };
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "{dataset}-preview.{}",
-                    if gif { "gif" } else { "png" }
-                ))
-            });
+            let out =
+                out.unwrap_or_else(|| PathBuf::from(format!("{dataset}-preview.{}", if gif { "gif" } else { "png" })));
             if gif {
                 write_gif(&ds, &opts, &out)?;
             } else {

@@ -10,10 +10,7 @@ use crate::config::Invalid;
 pub enum DataError {
     /// A file or folder could not be read, written or renamed.
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     /// A dataset profile (or `[data]` section) did not parse: unknown key, wrong type.
     #[error("{}: {message}", path.display())]
@@ -21,10 +18,7 @@ pub enum DataError {
 
     /// A dataset profile parsed but broke a range or cross-field rule.
     #[error("{}: {}", path.display(), problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Invalid>,
-    },
+    Invalid { path: PathBuf, problems: Vec<Invalid> },
 
     /// Neither `<root>/<name>.toml` nor an imported `<root>/<name>/manifest.json` exists.
     #[error("unknown dataset `{name}`: no profile {} and no built dataset there (available: {})", path.display(), if available.is_empty() { "none".to_string() } else { available.join(", ") })]

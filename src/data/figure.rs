@@ -188,14 +188,9 @@ fn garment(rng: &mut Stream, c: &ClothingProfile) -> Garment {
     let weights = [w.solid, w.stripes, w.dots, w.checks];
     let mut x = rng.random::<f64>() * weights.iter().sum::<f64>();
     let mut texture = Texture::Solid;
-    for (t, wt) in [
-        Texture::Solid,
-        Texture::Stripes,
-        Texture::Dots,
-        Texture::Checks,
-    ]
-    .into_iter()
-    .zip(weights)
+    for (t, wt) in [Texture::Solid, Texture::Stripes, Texture::Dots, Texture::Checks]
+        .into_iter()
+        .zip(weights)
     {
         if x < wt {
             texture = t;
@@ -381,11 +376,7 @@ impl Skeleton {
         for (k, side) in [-1.0f64, 1.0].into_iter().enumerate() {
             let arm = pose.arms[k];
             let shoulder = add(add(neck, right, side * body.shoulder_w / 2.0), up, -0.025);
-            let elbow = add(
-                shoulder,
-                direction(side, arm.abduct, arm.flex),
-                body.upper_arm,
-            );
+            let elbow = add(shoulder, direction(side, arm.abduct, arm.flex), body.upper_arm);
             let wrist = add(
                 elbow,
                 direction(side, arm.abduct + arm.bend, arm.flex + arm.bend_fwd),
@@ -394,11 +385,7 @@ impl Skeleton {
             let leg = pose.legs[k];
             let hip = add(pelvis, right, side * body.hip_w / 2.0);
             let knee = add(hip, direction(side, leg.abduct, leg.flex), body.thigh);
-            let ankle = add(
-                knee,
-                direction(side, leg.abduct, leg.flex - leg.bend),
-                body.shin,
-            );
+            let ankle = add(knee, direction(side, leg.abduct, leg.flex - leg.bend), body.shin);
             let toe = add(ankle, [side * 0.15, -0.2, 0.97], body.foot);
             (sk.shoulder[k], sk.elbow[k], sk.wrist[k]) = (shoulder, elbow, wrist);
             (sk.hip[k], sk.knee[k], sk.ankle[k], sk.toe[k]) = (hip, knee, ankle, toe);
@@ -498,10 +485,6 @@ mod tests {
         let sk = Skeleton::new(&body(), &pose);
         assert!(sk.wrist[0][1] > sk.head[1] + 0.065);
         assert!((sk.ankle[0][1].min(sk.ankle[1][1]) - 0.03).abs() < 1e-9);
-        assert!(
-            sk.pelvis[1] < 0.45,
-            "pelvis drops in a squat: {}",
-            sk.pelvis[1]
-        );
+        assert!(sk.pelvis[1] < 0.45, "pelvis drops in a squat: {}", sk.pelvis[1]);
     }
 }

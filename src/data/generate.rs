@@ -17,10 +17,7 @@ use super::shards::{card, encode_png, plan_shards, Manifest, Row, SplitInfo, Sta
 
 /// Checks a dataset name is a plain folder name (no separators, no `..`).
 pub fn check_name(name: &str) -> Result<(), DataError> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -74,18 +71,12 @@ pub fn par_map<T: Send>(n: usize, threads: usize, f: &(dyn Fn(usize) -> T + Sync
 
 /// Worker threads for rendering: the machine's parallelism, at most 8.
 pub fn worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
 /// Builds `<root>/<name>` from `<root>/<name>.toml`, replacing any previous build.
 /// `progress(done, total)` is called after each video.
-pub fn build(
-    root: &Path,
-    name: &str,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<PathBuf, DataError> {
+pub fn build(root: &Path, name: &str, progress: &mut dyn FnMut(usize, usize)) -> Result<PathBuf, DataError> {
     check_name(name)?;
     let profile = DatasetProfile::load(root, name)?;
     let _lock = BuildLock::acquire(root, name)?;
@@ -108,9 +99,7 @@ pub fn build_profile(
         let plan = plan_shards(&counts, p.rows_per_shard);
         for (i, range) in plan.iter().enumerate() {
             let first = videos.start + range.start;
-            let per_video = par_map(range.len(), worker_threads(), &|k| {
-                render_video_rows(p, first + k)
-            });
+            let per_video = par_map(range.len(), worker_threads(), &|k| render_video_rows(p, first + k));
             let rows: Vec<Row> = per_video.into_iter().flatten().collect();
             staging.write_shard(split, i, plan.len(), &rows)?;
             done += range.len();
@@ -159,11 +148,7 @@ impl BuildLock {
         std::fs::create_dir_all(root).map_err(DataError::io(root))?;
         let start = std::time::Instant::now();
         loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(_) => return Ok(BuildLock { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let age = std::fs::metadata(&path)
@@ -232,10 +217,7 @@ mod tests {
 
     #[test]
     fn par_map_keeps_index_order() {
-        assert_eq!(
-            par_map(10, 3, &|i| i * i),
-            (0..10).map(|i| i * i).collect::<Vec<_>>()
-        );
+        assert_eq!(par_map(10, 3, &|i| i * i), (0..10).map(|i| i * i).collect::<Vec<_>>());
         assert!(par_map(0, 3, &|i| i).is_empty());
     }
 

@@ -119,23 +119,12 @@ fn scan(opts: &ImportOptions) -> Result<Vec<SourceVideo>, DataError> {
         }
     }
     let mut videos = Vec::new();
-    for dir in read_dir_sorted(&opts.frames)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-    {
-        let name = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for dir in read_dir_sorted(&opts.frames)?.into_iter().filter(|p| p.is_dir()) {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let pose_dir = opts.poses.join(&name);
         let mut frames = Vec::new();
         for frame in read_dir_sorted(&dir)?.into_iter().filter(|p| is_image(p)) {
-            let stem = frame
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let stem = frame.file_stem().unwrap_or_default().to_string_lossy().into_owned();
             let pose = EXTENSIONS
                 .iter()
                 .flat_map(|e| [e.to_string(), e.to_ascii_uppercase()])
@@ -196,11 +185,7 @@ fn check_sizes(v: &SourceVideo) -> Result<Vec<u64>, DataError> {
                 });
             }
         }
-        bytes.push(
-            std::fs::metadata(frame)
-                .map_err(DataError::io(frame))?
-                .len(),
-        );
+        bytes.push(std::fs::metadata(frame).map_err(DataError::io(frame))?.len());
     }
     Ok(bytes)
 }
@@ -253,19 +238,14 @@ fn video_rows(v: &SourceVideo, id: u32, opts: &ImportOptions) -> Result<Vec<Row>
 }
 
 /// Imports a frame-folder dataset into `<root>/<name>/`; `progress(done, total)` after each video.
-pub fn import_frames(
-    opts: &ImportOptions,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<PathBuf, DataError> {
+pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize)) -> Result<PathBuf, DataError> {
     check_name(&opts.name)?;
     let problems = |m: &str| DataError::Profile {
         path: PathBuf::from(&opts.name),
         message: m.to_string(),
     };
     if !(8..=4096).contains(&opts.height) || !(8..=4096).contains(&opts.width) {
-        return Err(problems(
-            "resolution out of range, expected 8..=4096 pixels",
-        ));
+        return Err(problems("resolution out of range, expected 8..=4096 pixels"));
     }
     let videos = scan(opts)?;
     let sizes = par_map(videos.len(), worker_threads(), &|i| check_sizes(&videos[i]));
@@ -276,18 +256,18 @@ pub fn import_frames(
     let n = videos.len();
     let test = opts.test_videos.unwrap_or((n / 10).max(1));
     if n < 2 || test == 0 || test >= n {
-        return Err(problems(&format!("{n} videos cannot be split into train and {test} test videos (need 1 <= test < videos)")));
+        return Err(problems(&format!(
+            "{n} videos cannot be split into train and {test} test videos (need 1 <= test < videos)"
+        )));
     }
-    let config = serde_json::json!({ "importer": IMPORTER_VERSION, "options": opts, "test_videos": test, "files": listing });
+    let config =
+        serde_json::json!({ "importer": IMPORTER_VERSION, "options": opts, "test_videos": test, "files": listing });
     let config_hash = sha256_hex(canonical_json(&config).as_bytes());
     let mut staging = Staging::new(&opts.root.join(&opts.name))?;
     let mut splits = std::collections::BTreeMap::new();
     let mut done = 0;
     for (split, range) in [("train", 0..n - test), ("test", n - test..n)] {
-        let counts: Vec<usize> = videos[range.clone()]
-            .iter()
-            .map(|v| v.frames.len())
-            .collect();
+        let counts: Vec<usize> = videos[range.clone()].iter().map(|v| v.frames.len()).collect();
         let plan = plan_shards(&counts, opts.rows_per_shard.max(1));
         for (i, r) in plan.iter().enumerate() {
             let first = range.start + r.start;
@@ -343,25 +323,11 @@ mod tests {
 
     #[test]
     fn natural_order_compares_numbers_as_numbers() {
-        let mut v = vec![
-            "10.png",
-            "2.png",
-            "1.png",
-            "frame_010.png",
-            "frame_9.png",
-            "01.png",
-        ];
+        let mut v = vec!["10.png", "2.png", "1.png", "frame_010.png", "frame_9.png", "01.png"];
         v.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(
             v,
-            [
-                "01.png",
-                "1.png",
-                "2.png",
-                "10.png",
-                "frame_9.png",
-                "frame_010.png"
-            ]
+            ["01.png", "1.png", "2.png", "10.png", "frame_9.png", "frame_010.png"]
         );
     }
 

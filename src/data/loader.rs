@@ -81,9 +81,7 @@ impl Video {
     }
     /// Person mask of frame `f`, `[h, w]`, when the dataset has it.
     pub fn mask(&self, f: usize) -> Option<&[u8]> {
-        self.mask
-            .as_ref()
-            .map(|m| &m[f * self.plane..][..self.plane])
+        self.mask.as_ref().map(|m| &m[f * self.plane..][..self.plane])
     }
 }
 
@@ -97,25 +95,14 @@ pub struct Dataset {
 }
 
 /// Decodes one stored PNG; `what` names it in errors (`video 3 frame 7 pose`).
-fn decode(
-    path: &Path,
-    what: &str,
-    png: &[u8],
-    (w, h): (usize, usize),
-    grey: bool,
-) -> Result<Vec<u8>, DataError> {
+fn decode(path: &Path, what: &str, png: &[u8], (w, h): (usize, usize), grey: bool) -> Result<Vec<u8>, DataError> {
     let err = |m: String| DataError::Image {
         path: path.to_path_buf(),
         message: format!("{what}: {m}"),
     };
-    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
-        .map_err(|e| err(e.to_string()))?;
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).map_err(|e| err(e.to_string()))?;
     if (img.width() as usize, img.height() as usize) != (w, h) {
-        return Err(err(format!(
-            "{}x{}, expected {w}x{h}",
-            img.width(),
-            img.height()
-        )));
+        return Err(err(format!("{}x{}, expected {w}x{h}", img.width(), img.height())));
     }
     Ok(if grey {
         img.into_luma8().into_raw()
@@ -150,21 +137,12 @@ fn assemble(path: &Path, rows: &[Row], w: usize, h: usize) -> Result<Video, Data
         if r.frame_idx as usize != f {
             return Err(DataError::Parquet {
                 path: path.into(),
-                message: format!(
-                    "video {id}: frame_idx {} where {f} was expected",
-                    r.frame_idx
-                ),
+                message: format!("video {id}: frame_idx {} where {f} was expected", r.frame_idx),
             });
         }
         let what = |c: &str| format!("video {id} frame {} {c}", r.frame_idx);
-        planar(
-            &decode(path, &what("image"), &r.image, (w, h), false)?,
-            &mut v.rgb,
-        );
-        planar(
-            &decode(path, &what("pose"), &r.pose, (w, h), false)?,
-            &mut v.pose,
-        );
+        planar(&decode(path, &what("image"), &r.image, (w, h), false)?, &mut v.rgb);
+        planar(&decode(path, &what("pose"), &r.pose, (w, h), false)?, &mut v.pose);
         v.keypoints.push(Keypoints::from_flat(&r.keypoints));
         if let (Some(m), Some(png)) = (v.mask.as_mut(), r.mask.as_ref()) {
             m.extend(decode(path, &what("mask"), png, (w, h), true)?);
@@ -185,9 +163,7 @@ impl Dataset {
             let rows = read_parquet(&path)?;
             let mut groups: Vec<&[Row]> = rows.chunk_by(|a, b| a.video_id == b.video_id).collect();
             groups.retain(|g| !g.is_empty());
-            let videos = par_map(groups.len(), worker_threads(), &|i| {
-                assemble(&path, groups[i], w, h)
-            });
+            let videos = par_map(groups.len(), worker_threads(), &|i| assemble(&path, groups[i], w, h));
             let k = match shard.split.as_str() {
                 "train" => 0,
                 "test" => 1,
@@ -321,10 +297,7 @@ impl Loader {
     ) -> Self {
         let (clip_frames, stride) = (clip_frames.max(1), stride.max(1));
         let span = (clip_frames - 1) * stride + 1;
-        let items = [
-            clip_items(&ds, Split::Train, span),
-            clip_items(&ds, Split::Test, span),
-        ];
+        let items = [clip_items(&ds, Split::Train, span), clip_items(&ds, Split::Test, span)];
         Loader {
             ds,
             split,
@@ -345,13 +318,7 @@ impl Loader {
     fn items(&self, split: Split) -> Result<&[Item], DataError> {
         let items = &self.items[split as usize];
         if items.is_empty() {
-            let longest = self
-                .ds
-                .videos(split)
-                .iter()
-                .map(|v| v.frames)
-                .max()
-                .unwrap_or(0);
+            let longest = self.ds.videos(split).iter().map(|v| v.frames).max().unwrap_or(0);
             return Err(DataError::Loader(format!(
                 "no clip of {} frames with stride {} fits in the {} split (longest video: {longest} frames)",
                 self.clip_frames,
@@ -396,35 +363,15 @@ impl Loader {
     }
 
     /// Fixed batch `index` from any split (e.g. a fixed training batch for probes).
-    pub fn fixed_batch_from(
-        &self,
-        split: Split,
-        index: u64,
-        device: &Device,
-    ) -> Result<Batch, DataError> {
+    pub fn fixed_batch_from(&self, split: Split, index: u64, device: &Device) -> Result<Batch, DataError> {
         let items = self.items(split)?;
         let n = items.len() as u64;
-        let perm = permutation(
-            items.len(),
-            self.seed,
-            &format!("data-fixed-{}", split.name()),
-            0,
-        );
+        let perm = permutation(items.len(), self.seed, &format!("data-fixed-{}", split.name()), 0);
         let b = self.batch_size as u64;
         let picks: Vec<(Item, u64)> = (0..b)
-            .map(|i| {
-                (
-                    items[perm[((index * b + i) % n) as usize] as usize],
-                    index * b + i,
-                )
-            })
+            .map(|i| (items[perm[((index * b + i) % n) as usize] as usize], index * b + i))
             .collect();
-        self.assemble(
-            split,
-            &picks,
-            &format!("data-fixed-reference-{}", split.name()),
-            device,
-        )
+        self.assemble(split, &picks, &format!("data-fixed-reference-{}", split.name()), device)
     }
 
     /// Converts the picked clips (with their stream positions) into tensors.
@@ -445,9 +392,7 @@ impl Loader {
         let mut frame_idx = Vec::with_capacity(b);
         for &(item, pos) in picks {
             let video = &self.ds.videos(split)[item.video as usize];
-            let idx: Vec<u32> = (0..t)
-                .map(|k| item.start + (k * self.stride) as u32)
-                .collect();
+            let idx: Vec<u32> = (0..t).map(|k| item.start + (k * self.stride) as u32).collect();
             let r = reference_frame(
                 video.frames(),
                 item.start as usize,
@@ -474,12 +419,7 @@ impl Loader {
 
 /// A reference frame of a video with `frames` frames for the clip `[start, start + span)`:
 /// uniformly outside the clip when there is room, else any other frame than the first target.
-fn reference_frame(
-    frames: usize,
-    start: usize,
-    span: usize,
-    rng: &mut crate::seed::Stream,
-) -> usize {
+fn reference_frame(frames: usize, start: usize, span: usize, rng: &mut crate::seed::Stream) -> usize {
     let outside = frames.saturating_sub(span);
     if outside > 0 {
         let k = rng.random_range(0..outside);

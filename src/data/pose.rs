@@ -92,11 +92,7 @@ impl Keypoints {
 
     /// Parses the `keypoints` column (54 floats).
     pub fn from_flat(v: &[f32]) -> Option<Keypoints> {
-        (v.len() == 3 * KEYPOINTS).then(|| {
-            Keypoints(std::array::from_fn(|i| {
-                [v[3 * i], v[3 * i + 1], v[3 * i + 2]]
-            }))
-        })
+        (v.len() == 3 * KEYPOINTS).then(|| Keypoints(std::array::from_fn(|i| [v[3 * i], v[3 * i + 1], v[3 * i + 2]])))
     }
 
     /// Whether keypoint `i` is visible.
@@ -131,12 +127,7 @@ pub fn pose_map(kp: &Keypoints, width: usize, height: usize) -> Vec<u8> {
         if kp.visible(a) && kp.visible(b) {
             let pa = v2(kp.0[a][0] as f64, kp.0[a][1] as f64);
             let pb = v2(kp.0[b][0] as f64, kp.0[b][1] as f64);
-            c.fill(
-                &Shape::capsule(pa, pb, half),
-                &Paint::Solid(col(l)),
-                0.6,
-                None,
-            );
+            c.fill(&Shape::capsule(pa, pb, half), &Paint::Solid(col(l)), 0.6, None);
         }
     }
     c.to_rgb8()

@@ -47,15 +47,7 @@ fn scale_for(opts: &PreviewOptions, h: usize) -> usize {
 }
 
 /// Copies a planar `[3, h, w]` (or grey `[h, w]`) image into `img` at (x, y), scaled by `s`.
-fn blit(
-    img: &mut RgbImage,
-    src: &[u8],
-    grey: bool,
-    (h, w): (usize, usize),
-    x: usize,
-    y: usize,
-    s: usize,
-) {
+fn blit(img: &mut RgbImage, src: &[u8], grey: bool, (h, w): (usize, usize), x: usize, y: usize, s: usize) {
     let plane = h * w;
     for j in 0..h * s {
         for i in 0..w * s {
@@ -71,29 +63,13 @@ fn blit(
 }
 
 /// One frame's panel: image | pose [| mask], `gap` pixels apart.
-fn panel(
-    img: &mut RgbImage,
-    v: &Video,
-    f: usize,
-    hw: (usize, usize),
-    (x, y): (usize, usize),
-    s: usize,
-    mask: bool,
-) {
+fn panel(img: &mut RgbImage, v: &Video, f: usize, hw: (usize, usize), (x, y): (usize, usize), s: usize, mask: bool) {
     let (h, w) = hw;
     blit(img, v.rgb(f), false, hw, x, y, s);
     blit(img, v.pose(f), false, hw, x + w * s + 1, y, s);
     if mask {
         let blank = vec![0u8; h * w];
-        blit(
-            img,
-            v.mask(f).unwrap_or(&blank),
-            true,
-            hw,
-            x + 2 * (w * s + 1),
-            y,
-            s,
-        );
+        blit(img, v.mask(f).unwrap_or(&blank), true, hw, x + 2 * (w * s + 1), y, s);
     }
 }
 
@@ -109,11 +85,7 @@ fn panels(mask: bool) -> usize {
 pub fn contact_sheet(ds: &Dataset, opts: &PreviewOptions) -> Result<RgbImage, DataError> {
     let (h, w) = ds.resolution();
     let s = scale_for(opts, h);
-    let videos: Vec<&Video> = ds
-        .videos(opts.split)
-        .iter()
-        .take(opts.videos.max(1))
-        .collect();
+    let videos: Vec<&Video> = ds.videos(opts.split).iter().take(opts.videos.max(1)).collect();
     if videos.is_empty() {
         return Err(DataError::Loader(format!(
             "the {} split has no videos",
@@ -200,8 +172,7 @@ pub fn write_gif(ds: &Dataset, opts: &PreviewOptions, out: &Path) -> Result<(), 
         let mut img = RgbImage::from_pixel(width as u32, (h * s) as u32, Rgb([40, 40, 44]));
         panel(&mut img, v, f, (h, w), (0, 0), s, opts.mask);
         let rgba: RgbaImage = image::DynamicImage::ImageRgb8(img).into_rgba8();
-        enc.encode_frame(Frame::from_parts(rgba, 0, 0, delay))
-            .map_err(err)?;
+        enc.encode_frame(Frame::from_parts(rgba, 0, 0, delay)).map_err(err)?;
     }
     Ok(())
 }

@@ -362,10 +362,7 @@ fn base_chain(path: &Path) -> Result<Vec<PathBuf>, DataError> {
         if !next.is_file() || chain.contains(&next) {
             return Err(DataError::Profile {
                 path: current,
-                message: format!(
-                    "key `base`: no profile `{base}` at {} (or a cycle)",
-                    next.display()
-                ),
+                message: format!("key `base`: no profile `{base}` at {} (or a cycle)", next.display()),
             });
         }
         chain.push(next.clone());
@@ -409,10 +406,7 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn range_ok(r: [f64; 2], lo: f64, hi: f64) -> bool {
@@ -495,10 +489,7 @@ impl Validate for CameraProfile {
             out,
             range_ok(self.fill, 0.2, 1.0),
             k("fill"),
-            format!(
-                "{:?} is out of range, expected [min, max] within [0.2, 1]",
-                self.fill
-            ),
+            format!("{:?} is out of range, expected [min, max] within [0.2, 1]", self.fill),
         );
         check(
             out,
@@ -552,16 +543,8 @@ impl Validate for ClothingProfile {
         );
         prob(out, self.logo_probability, k("logo_probability"));
         prob(out, self.dress_probability, k("dress_probability"));
-        prob(
-            out,
-            self.long_sleeve_probability,
-            k("long_sleeve_probability"),
-        );
-        prob(
-            out,
-            self.long_bottom_probability,
-            k("long_bottom_probability"),
-        );
+        prob(out, self.long_sleeve_probability, k("long_sleeve_probability"));
+        prob(out, self.long_bottom_probability, k("long_bottom_probability"));
         prob(out, self.long_hair_probability, k("long_hair_probability"));
     }
 }
@@ -597,10 +580,7 @@ impl Validate for MotionProfile {
             out,
             (0.25..=16.0).contains(&self.beats_per_key),
             k("beats_per_key"),
-            format!(
-                "{} is out of range, expected [0.25, 16]",
-                self.beats_per_key
-            ),
+            format!("{} is out of range, expected [0.25, 16]", self.beats_per_key),
         );
         prob(out, self.turn_probability, k("turn_probability"));
         prob(out, self.jump_probability, k("jump_probability"));
@@ -630,10 +610,7 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys() {
         let v = serde_json::json!({"b": 1, "a": {"d": 2, "c": [ {"z": 0, "y": 1} ]}});
-        assert_eq!(
-            canonical_json(&v),
-            r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#
-        );
+        assert_eq!(canonical_json(&v), r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#);
     }
 
     #[test]

@@ -130,15 +130,11 @@ impl Shape {
                 let r = rx.max(*ry);
                 (v2(c.x - r, c.y - r), v2(c.x + r, c.y + r))
             }
-            Shape::Polygon(pts) => pts.iter().fold(
-                (v2(f64::MAX, f64::MAX), v2(f64::MIN, f64::MIN)),
-                |(lo, hi), p| {
-                    (
-                        v2(lo.x.min(p.x), lo.y.min(p.y)),
-                        v2(hi.x.max(p.x), hi.y.max(p.y)),
-                    )
-                },
-            ),
+            Shape::Polygon(pts) => pts
+                .iter()
+                .fold((v2(f64::MAX, f64::MAX), v2(f64::MIN, f64::MIN)), |(lo, hi), p| {
+                    (v2(lo.x.min(p.x), lo.y.min(p.y)), v2(hi.x.max(p.x), hi.y.max(p.y)))
+                }),
         }
     }
 }
@@ -320,34 +316,16 @@ mod tests {
     #[test]
     fn edges_are_antialiased_not_binary() {
         let mut c = Canvas::new(16, 16, [0.0; 3]);
-        c.fill(
-            &Shape::rect(0.0, 0.0, 8.5, 16.0),
-            &Paint::Solid([1.0; 3]),
-            1.0,
-            None,
-        );
+        c.fill(&Shape::rect(0.0, 0.0, 8.5, 16.0), &Paint::Solid([1.0; 3]), 1.0, None);
         let row: Vec<u8> = c.to_rgb8().chunks(3).take(16).map(|p| p[0]).collect();
-        assert_eq!(
-            &row[..10],
-            &[255, 255, 255, 255, 255, 255, 255, 255, 128, 0]
-        );
+        assert_eq!(&row[..10], &[255, 255, 255, 255, 255, 255, 255, 255, 128, 0]);
     }
 
     #[test]
     fn shapes_outside_the_canvas_are_clipped() {
         let mut c = Canvas::new(8, 8, [0.0; 3]);
-        c.fill(
-            &Shape::disc(v2(-20.0, 50.0), 5.0),
-            &Paint::Solid([1.0; 3]),
-            1.0,
-            None,
-        );
-        c.fill(
-            &Shape::disc(v2(0.0, 0.0), 2.0),
-            &Paint::Solid([1.0; 3]),
-            1.0,
-            None,
-        );
+        c.fill(&Shape::disc(v2(-20.0, 50.0), 5.0), &Paint::Solid([1.0; 3]), 1.0, None);
+        c.fill(&Shape::disc(v2(0.0, 0.0), 2.0), &Paint::Solid([1.0; 3]), 1.0, None);
         assert!(c.rgb[0] > 0.9);
     }
 }

@@ -48,20 +48,11 @@ const MIN_RADIUS_PX: f64 = 0.7;
 impl VideoPlan {
     /// Draws video `video` of a profile: identity `video mod identities`, and its own scene, dance and camera.
     pub fn new(p: &DatasetProfile, video: usize) -> VideoPlan {
-        let person = if p.identities == 0 {
-            video
-        } else {
-            video % p.identities
-        };
-        let identity =
-            Identity::sample(&mut stream(p.seed, "identity", person as u64), &p.clothing);
+        let person = if p.identities == 0 { video } else { video % p.identities };
+        let identity = Identity::sample(&mut stream(p.seed, "identity", person as u64), &p.clothing);
         let scenery = Scenery::sample(&mut stream(p.seed, "scene", video as u64), &p.scene);
         let duration = p.frames_per_video as f64 / p.fps;
-        let motion = Choreography::sample(
-            &mut stream(p.seed, "motion", video as u64),
-            &p.motion,
-            duration,
-        );
+        let motion = Choreography::sample(&mut stream(p.seed, "motion", video as u64), &p.motion, duration);
         let mut bounds = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
         for f in 0..p.frames_per_video {
             let b = figure_box(&identity, &motion, f as f64 / p.fps);
@@ -101,9 +92,7 @@ impl VideoPlan {
         let t = f as f64 / self.fps;
         let pose = self.motion.pose_at(t);
         let sk = Skeleton::new(&self.identity.body, &pose);
-        let cam = self
-            .camera
-            .at(t, figure_box(&self.identity, &self.motion, t));
+        let cam = self.camera.at(t, figure_box(&self.identity, &self.motion, t));
         let mut canvas = Canvas::new(self.width, self.height, [0.0; 3]);
         self.scenery.draw(&mut canvas, &cam, t, self.motion.beat_s);
         let body = Posed {
@@ -119,12 +108,7 @@ impl VideoPlan {
                 ry: 0.035,
                 angle: 0.0,
             };
-            canvas.fill(
-                &world_shape(&shadow, &cam),
-                &Paint::Solid([0.0; 3]),
-                0.22,
-                None,
-            );
+            canvas.fill(&world_shape(&shadow, &cam), &Paint::Solid([0.0; 3]), 0.22, None);
         }
         let mut mask = vec![0.0f32; self.width * self.height];
         let mut parts = figure_parts(&self.identity, &body);
@@ -154,17 +138,9 @@ fn figure_box(id: &Identity, motion: &Choreography, t: f64) -> [f64; 4] {
     let sk = Skeleton::new(&id.body, &pose);
     let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
     let pts = [sk.head, sk.neck, sk.pelvis].into_iter().chain(
-        [
-            sk.shoulder,
-            sk.elbow,
-            sk.wrist,
-            sk.hip,
-            sk.knee,
-            sk.ankle,
-            sk.toe,
-        ]
-        .into_iter()
-        .flatten(),
+        [sk.shoulder, sk.elbow, sk.wrist, sk.hip, sk.knee, sk.ankle, sk.toe]
+            .into_iter()
+            .flatten(),
     );
     for p in pts {
         let (x, y, _) = view(p, pose.yaw, sk.pelvis);
@@ -244,10 +220,7 @@ fn paint_at(fill: &Fill, p: V2) -> [f32; 3] {
             Texture::Solid => false,
             Texture::Stripes => b.rem_euclid(1.0) < 0.45,
             Texture::Dots => {
-                let (x, y) = (
-                    a.rem_euclid(1.0) - 0.5,
-                    (b + 0.5 * a.floor()).rem_euclid(1.0) - 0.5,
-                );
+                let (x, y) = (a.rem_euclid(1.0) - 0.5, (b + 0.5 * a.floor()).rem_euclid(1.0) - 0.5);
                 x * x + y * y < 0.09
             }
             Texture::Checks => (a.floor() + b.floor()).rem_euclid(2.0) < 1.0,
@@ -259,15 +232,7 @@ fn paint_at(fill: &Fill, p: V2) -> [f32; 3] {
 }
 
 /// A shaded surface spanning `a` -> `b` (pixels) of half-width `half` pixels.
-fn surface(
-    base: [f32; 3],
-    cloth: Option<&Garment>,
-    a: V2,
-    b: V2,
-    half: f64,
-    unit: f64,
-    squash: f64,
-) -> Fill {
+fn surface(base: [f32; 3], cloth: Option<&Garment>, a: V2, b: V2, half: f64, unit: f64, squash: f64) -> Fill {
     let d = b - a;
     let len = d.len().max(1e-9);
     let v = d * (1.0 / len);
@@ -325,16 +290,7 @@ fn off(p: P3, d: P3) -> P3 {
 
 /// A tapered capsule between two joints.
 #[allow(clippy::too_many_arguments)]
-fn limb_part(
-    b: &Posed,
-    a: P3,
-    e: P3,
-    ra: f64,
-    re: f64,
-    base: [f32; 3],
-    cloth: Option<&Garment>,
-    order: u8,
-) -> Part {
+fn limb_part(b: &Posed, a: P3, e: P3, ra: f64, re: f64, base: [f32; 3], cloth: Option<&Garment>, order: u8) -> Part {
     let (pa, da) = b.px(a);
     let (pe, de) = b.px(e);
     let (ra, re) = (b.r(ra), b.r(re));
@@ -507,10 +463,7 @@ fn torso_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
     for k in 0..2 {
         let s = if k == 0 { -1.0 } else { 1.0 };
         for dz in [-half_d, half_d] {
-            pelvis.push(off(
-                sk.pelvis,
-                [s * (body.hip_w / 2.0 + body.leg_r * 0.9), waist_y, dz],
-            ));
+            pelvis.push(off(sk.pelvis, [s * (body.hip_w / 2.0 + body.leg_r * 0.9), waist_y, dz]));
             if o.dress {
                 let hem = lerp3(sk.hip[k], sk.knee[k], 0.8);
                 pelvis.push(off(hem, [s * (body.leg_r + 0.07), 0.0, dz * 1.6]));
@@ -550,8 +503,7 @@ fn torso_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         if b.yaw.cos() > 0.35 {
             let chest = lerp3(sk.neck, sk.pelvis, 0.33);
             let (w, h) = (0.045, 0.035);
-            let quad = [[-w, h], [w, h], [w, -h], [-w, -h]]
-                .map(|[x, y]| b.px(off(chest, [x, y, half_d])).0);
+            let quad = [[-w, h], [w, h], [w, -h], [-w, -h]].map(|[x, y]| b.px(off(chest, [x, y, half_d])).0);
             parts.push(Part {
                 depth: pelvis_d,
                 order: 4,
@@ -581,15 +533,7 @@ fn head_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         depth,
         order: 6,
         shape: Shape::capsule(neck_px, head_px, b.r(r * 0.4)),
-        fill: surface(
-            id.skin,
-            None,
-            neck_px,
-            head_px,
-            b.r(r * 0.4),
-            b.cam.scale,
-            1.0,
-        ),
+        fill: surface(id.skin, None, neck_px, head_px, b.r(r * 0.4), b.cam.scale, 1.0),
     });
     if id.long_hair {
         let back = off(sk.head, [0.0, 0.0, -r * 0.8]);
@@ -629,15 +573,7 @@ fn head_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         let side = b.yaw.sin();
         let c = head_px + v2(side * rx * 0.3, ry * 0.2);
         let face = ellipse(c, 0.78 * (0.55 + 0.45 * facing.max(0.0)), 0.78);
-        let fill = surface(
-            id.skin,
-            None,
-            c - v2(0.0, ry),
-            c + v2(0.0, ry),
-            rx * 0.8,
-            scale,
-            1.0,
-        );
+        let fill = surface(id.skin, None, c - v2(0.0, ry), c + v2(0.0, ry), rx * 0.8, scale, 1.0);
         parts.push(Part {
             depth,
             order: 9,

@@ -55,13 +55,7 @@ pub struct CameraPlan {
 
 impl CameraPlan {
     /// Fits the union of the per-frame figure boxes (world, `[xmin, ymin, xmax, ymax]`) into the frame.
-    pub fn sample(
-        rng: &mut Stream,
-        p: &CameraProfile,
-        width: usize,
-        height: usize,
-        bounds: [f64; 4],
-    ) -> CameraPlan {
+    pub fn sample(rng: &mut Stream, p: &CameraProfile, width: usize, height: usize, bounds: [f64; 4]) -> CameraPlan {
         let (w, h) = (width as f64, height as f64);
         let fill = rng.random_range(p.fill[0]..=p.fill[1]);
         let (bw, bh) = (bounds[2] - bounds[0], bounds[3] - bounds[1]);
@@ -230,10 +224,7 @@ impl Scenery {
             [0.48, 0.46, 0.45],
             [0.74, 0.68, 0.58],
         ];
-        let wall = scale(
-            walls[rng.random_range(0..walls.len())],
-            rng.random_range(0.85..1.05),
-        );
+        let wall = scale(walls[rng.random_range(0..walls.len())], rng.random_range(0.85..1.05));
         self.top = scale(wall, 1.04);
         self.bottom = scale(wall, 0.92);
         self.floor = floors[rng.random_range(0..floors.len())];
@@ -249,28 +240,21 @@ impl Scenery {
                     // door
                     let c = rgb(rng, 0.55, 0.95);
                     self.props.push(prop(rect(x - 0.18, hz, 0.36, 0.85), c));
-                    self.props.push(prop(
-                        Shape::disc(v2(x + 0.12, hz + 0.42), 0.015),
-                        scale(c, 0.5),
-                    ));
+                    self.props
+                        .push(prop(Shape::disc(v2(x + 0.12, hz + 0.42), 0.015), scale(c, 0.5)));
                 }
                 1 => {
                     // window with a frame cross
                     let y = hz + rng.random_range(0.45..0.6);
+                    self.props.push(prop(rect(x - 0.2, y, 0.4, 0.36), [0.95, 0.95, 0.95]));
                     self.props
-                        .push(prop(rect(x - 0.2, y, 0.4, 0.36), [0.95, 0.95, 0.95]));
-                    self.props.push(prop(
-                        rect(x - 0.18, y + 0.02, 0.36, 0.32),
-                        [0.62, 0.80, 0.95],
-                    ));
-                    self.props
-                        .push(prop(rect(x - 0.01, y, 0.02, 0.36), [0.95, 0.95, 0.95]));
+                        .push(prop(rect(x - 0.18, y + 0.02, 0.36, 0.32), [0.62, 0.80, 0.95]));
+                    self.props.push(prop(rect(x - 0.01, y, 0.02, 0.36), [0.95, 0.95, 0.95]));
                 }
                 2 => {
                     // framed picture
                     let y = hz + rng.random_range(0.5..0.75);
-                    self.props
-                        .push(prop(rect(x - 0.1, y, 0.2, 0.24), [0.15, 0.12, 0.1]));
+                    self.props.push(prop(rect(x - 0.1, y, 0.2, 0.24), [0.15, 0.12, 0.1]));
                     self.props.push(prop(
                         rect(x - 0.085, y + 0.015, 0.17, 0.21),
                         hue(rng.random(), 0.6, 0.85),
@@ -279,17 +263,14 @@ impl Scenery {
                 3 => {
                     // sofa or bed
                     let c = rgb(rng, 0.2, 0.75);
-                    self.props
-                        .push(prop(rect(x - 0.35, hz - 0.05, 0.7, 0.22), c));
+                    self.props.push(prop(rect(x - 0.35, hz - 0.05, 0.7, 0.22), c));
                     self.props
                         .push(prop(rect(x - 0.37, hz + 0.12, 0.74, 0.12), scale(c, 0.85)));
                 }
                 4 => {
                     // plant
-                    self.props.push(prop(
-                        rect(x - 0.05, hz - 0.04, 0.1, 0.12),
-                        [0.62, 0.35, 0.22],
-                    ));
+                    self.props
+                        .push(prop(rect(x - 0.05, hz - 0.04, 0.1, 0.12), [0.62, 0.35, 0.22]));
                     let leaf = Shape::Ellipse {
                         c: v2(x, hz + 0.2),
                         rx: 0.1,
@@ -301,8 +282,7 @@ impl Scenery {
                 _ => {
                     // shelf with boxes
                     let y = hz + rng.random_range(0.35..0.55);
-                    self.props
-                        .push(prop(rect(x - 0.25, y, 0.5, 0.025), [0.45, 0.32, 0.22]));
+                    self.props.push(prop(rect(x - 0.25, y, 0.5, 0.025), [0.45, 0.32, 0.22]));
                     for k in 0..3 {
                         let h = rng.random_range(0.06..0.14);
                         self.props.push(prop(
@@ -317,11 +297,7 @@ impl Scenery {
 
     fn studio(&mut self, rng: &mut Stream) {
         let base = rng.random_range(0.86..0.97f32);
-        let tint = [
-            rng.random_range(-0.02..0.02f32),
-            0.0,
-            rng.random_range(-0.03..0.01f32),
-        ];
+        let tint = [rng.random_range(-0.02..0.02f32), 0.0, rng.random_range(-0.03..0.01f32)];
         let c = [base + tint[0], base, base + tint[2]];
         self.top = c;
         self.bottom = scale(c, 0.93);
@@ -333,39 +309,20 @@ impl Scenery {
         let h0: f32 = rng.random();
         let h1 = (h0 + rng.random_range(0.2..0.5)) % 1.0;
         self.top = hue(h0, rng.random_range(0.6..0.95), rng.random_range(0.6..0.95));
-        self.bottom = hue(
-            h1,
-            rng.random_range(0.6..0.95),
-            rng.random_range(0.45..0.85),
-        );
-        self.floor = hue(
-            rng.random(),
-            rng.random_range(0.3..0.8),
-            rng.random_range(0.2..0.5),
-        );
+        self.bottom = hue(h1, rng.random_range(0.6..0.95), rng.random_range(0.45..0.85));
+        self.floor = hue(rng.random(), rng.random_range(0.3..0.8), rng.random_range(0.2..0.5));
         self.horizon = rng.random_range(0.08..0.25);
         self.gradient_angle = rng.random_range(-0.8..0.8);
         self.shadow = false;
         for _ in 0..rng.random_range(3..=6) {
-            let c = v2(
-                rng.random_range(-1.0..1.0),
-                rng.random_range(self.horizon..1.3),
-            );
-            let colour = hue(
-                rng.random(),
-                rng.random_range(0.7..1.0),
-                rng.random_range(0.7..1.0),
-            );
+            let c = v2(rng.random_range(-1.0..1.0), rng.random_range(self.horizon..1.3));
+            let colour = hue(rng.random(), rng.random_range(0.7..1.0), rng.random_range(0.7..1.0));
             let shape = match rng.random_range(0..3) {
                 0 => Shape::disc(c, rng.random_range(0.08..0.25)),
                 1 => {
                     let r = rng.random_range(0.12..0.3);
                     let a: f64 = rng.random_range(0.0..2.0 * PI);
-                    Shape::Polygon(
-                        (0..3)
-                            .map(|k| c + polar(r, a + k as f64 * 2.0 * PI / 3.0))
-                            .collect(),
-                    )
+                    Shape::Polygon((0..3).map(|k| c + polar(r, a + k as f64 * 2.0 * PI / 3.0)).collect())
                 }
                 _ => Shape::Capsule {
                     a: c,
@@ -395,13 +352,8 @@ impl Scenery {
 
     /// Paints the background of a frame at time `t` (lights pulse with `beat_s`).
     pub fn draw(&self, canvas: &mut Canvas, cam: &Camera, t: f64, beat_s: f64) {
-        let (top, bottom, floor, horizon, angle) = (
-            self.top,
-            self.bottom,
-            self.floor,
-            self.horizon,
-            self.gradient_angle,
-        );
+        let (top, bottom, floor, horizon, angle) =
+            (self.top, self.bottom, self.floor, self.horizon, self.gradient_angle);
         let studio = self.kind == Background::Studio;
         canvas.fill_all(&|p| {
             let (x, y) = cam.to_world(p);
@@ -411,8 +363,7 @@ impl Scenery {
                 return scale(floor, k);
             }
             let u = ((y - horizon) * angle.cos() + x * angle.sin()).clamp(0.0, 1.4) / 1.4;
-            let mut c: [f32; 3] =
-                std::array::from_fn(|k| bottom[k] + (top[k] - bottom[k]) * u as f32);
+            let mut c: [f32; 3] = std::array::from_fn(|k| bottom[k] + (top[k] - bottom[k]) * u as f32);
             if studio {
                 // soft spotlight on the backdrop behind the dancer
                 let v = (1.0 - 0.12 * ((x * x) + (y - 0.6) * (y - 0.6)).min(1.0)) as f32;

@@ -26,9 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array,
-};
+use arrow::array::{Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -199,14 +197,7 @@ fn record_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     );
     RecordBatch::try_new(
         Arc::new(schema()),
-        vec![
-            Arc::new(video),
-            Arc::new(frame),
-            image,
-            pose,
-            Arc::new(kp),
-            mask,
-        ],
+        vec![Arc::new(video), Arc::new(frame), image, pose, Arc::new(kp), mask],
     )
 }
 
@@ -220,10 +211,7 @@ pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), DataError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(rows.len().max(1)))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            "huggingface".to_string(),
-            hf_features(),
-        )]))
+        .set_key_value_metadata(Some(vec![KeyValue::new("huggingface".to_string(), hf_features())]))
         .build();
     let file = File::create(path).map_err(DataError::io(path))?;
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
@@ -266,10 +254,7 @@ pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
         };
         let (video, frame) = (u32s("video_id")?, u32s("frame_idx")?);
         let (image, pose, mask) = (binary("image")?, binary("pose")?, binary("mask")?);
-        let kp = col("keypoints")?
-            .as_any()
-            .downcast_ref::<ListArray>()
-            .cloned();
+        let kp = col("keypoints")?.as_any().downcast_ref::<ListArray>().cloned();
         let kp = kp.ok_or_else(|| err("column `keypoints` is not a list".into()))?;
         for i in 0..batch.num_rows() {
             let values = kp.value(i);
@@ -432,10 +417,7 @@ pub fn card(m: &Manifest, description: &str) -> String {
         "license: other\n"
     };
     y += "task_categories:\n- image-to-video\n- image-to-image\n";
-    y += &format!(
-        "tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n",
-        m.kind
-    );
+    y += &format!("tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n", m.kind);
     y += "configs:\n- config_name: default\n  data_files:\n";
     for split in m.splits.keys() {
         y += &format!("  - split: {split}\n    path: data/{split}-*\n");
@@ -446,21 +428,13 @@ pub fn card(m: &Manifest, description: &str) -> String {
     y += "  - name: keypoints\n    sequence: float32\n  - name: mask\n    dtype: image\n";
     y += "  splits:\n";
     for (split, info) in &m.splits {
-        let bytes: u64 = m
-            .shards
-            .iter()
-            .filter(|s| &s.split == split)
-            .map(|s| s.bytes)
-            .sum();
+        let bytes: u64 = m.shards.iter().filter(|s| &s.split == split).map(|s| s.bytes).sum();
         y += &format!(
             "  - name: {split}\n    num_bytes: {bytes}\n    num_examples: {}\n",
             info.frames
         );
     }
-    y += &format!(
-        "  download_size: {}\n",
-        m.shards.iter().map(|s| s.bytes).sum::<u64>()
-    );
+    y += &format!("  download_size: {}\n", m.shards.iter().map(|s| s.bytes).sum::<u64>());
     y += "---\n\n";
     y += &format!("# {}\n\n{description}\n\n", m.name);
     y += &format!(
@@ -521,10 +495,7 @@ mod tests {
 
     #[test]
     fn shards_never_split_a_video() {
-        assert_eq!(
-            plan_shards(&[10, 10, 10, 10, 10], 25),
-            vec![0..2, 2..4, 4..5]
-        );
+        assert_eq!(plan_shards(&[10, 10, 10, 10, 10], 25), vec![0..2, 2..4, 4..5]);
         assert_eq!(plan_shards(&[40, 5], 25), vec![0..1, 1..2]);
         assert_eq!(plan_shards(&[], 25), Vec::<std::ops::Range<usize>>::new());
     }

@@ -42,7 +42,7 @@ impl UnitCost {
 }
 
 /// FLOPs of one training step, split by phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StepFlops {
     /// Forward of every unit that ran.
     pub forward: u64,

@@ -66,7 +66,6 @@ pub fn time_steps(
     let train = TrainConfig {
         stage,
         batch_size: b,
-        clip_frames: t,
         steps: (warmup + steps) as u64,
         warmup_steps: 0,
         gates,

@@ -57,6 +57,9 @@ pub struct TrainState {
     pub last_loss: Option<f32>,
     /// Hash of the resolved experiment config, when known.
     pub config_hash: Option<String>,
+    /// The model's config, so a checkpoint alone rebuilds its model (`entprog sample`).
+    #[serde(default)]
+    pub model: Option<crate::model::ModelConfig>,
 }
 
 /// A loaded checkpoint.

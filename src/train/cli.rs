@@ -95,3 +95,202 @@ pub fn bench_step(args: &BenchStepArgs) -> Result<(), TrainError> {
     }
     Ok(())
 }
+
+/// Errors of `entprog train` and `entprog sample`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The experiment config did not load.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The dataset did not open.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// The run failed.
+    #[error(transparent)]
+    Run(#[from] super::run::RunError),
+    /// The checkpoint did not load.
+    #[error(transparent)]
+    Checkpoint(#[from] super::checkpoint::CheckpointError),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// Sampling failed.
+    #[error(transparent)]
+    Sample(#[from] crate::diffusion::SampleError),
+    /// Writing the GIF failed.
+    #[error(transparent)]
+    Gif(#[from] super::gif::GifError),
+    /// A request that cannot be served (bad video id, old checkpoint).
+    #[error("{0}")]
+    Usage(String),
+    /// A tensor operation failed.
+    #[error("{0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// `entprog train <experiment>`: trains one stage in its run folder.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Experiment file, or a name under experiments/.
+    pub experiment: String,
+    /// Override a key: --set train.steps=100 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+/// Runs `entprog train`.
+pub fn train(args: &TrainArgs, quiet: bool) -> Result<(), CliError> {
+    use crate::progress::{Progress, ProgressMode};
+    let exp = crate::config::Experiment::load(&args.experiment, &args.sets)?;
+    let cfg = &exp.config;
+    cfg.run.apply();
+    let ds = cfg.data.open()?;
+    let loader = cfg
+        .data
+        .loader(ds, crate::data::Split::Train, cfg.train.batch_size, cfg.seed);
+    let mut source = |step: u64, device: &candle_core::Device| {
+        let b = loader.batch(step, device).map_err(|e| e.to_string())?;
+        Ok(super::trainer::TrainBatch {
+            reference: b.reference,
+            frames: b.frames,
+            poses: b.poses,
+        })
+    };
+    let mode = ProgressMode::detect(quiet, std::time::Duration::from_secs_f64(cfg.output.log_every_s));
+    let mut progress = Progress::new(format!("train {}", exp.name), cfg.train.steps, mode);
+    let mut on_step = |r: &super::trainer::StepRecord| {
+        progress.set_message(format!("loss {:.4} {:.2}s/step", r.loss, r.wall_s));
+        progress.inc(1);
+    };
+    let out = super::run::run_experiment(&exp, &mut source, &mut on_step)?;
+    progress.finish();
+    let what = if out.cached { "reused" } else { "finished" };
+    println!("{what}: {} (steps.parquet, last.safetensors)", out.dir.display());
+    Ok(())
+}
+
+/// `entprog sample <checkpoint>`: a generated clip beside the ground truth and poses.
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    /// Checkpoint written by `entprog train` (last.safetensors).
+    pub checkpoint: std::path::PathBuf,
+    /// Dataset name (under --root).
+    #[arg(long)]
+    pub dataset: String,
+    /// Folder of dataset profiles and built datasets.
+    #[arg(long, default_value = "datasets")]
+    pub root: std::path::PathBuf,
+    /// Video id (as in the dataset's manifest), from either split.
+    #[arg(long)]
+    pub video: u32,
+    /// Frames to generate (1 = one image).
+    #[arg(long, default_value_t = 8)]
+    pub frames: usize,
+    /// Output GIF: ground truth | pose | generated, per frame.
+    #[arg(long, default_value = "clip.gif")]
+    pub out: std::path::PathBuf,
+    /// Sampling steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Classifier-free guidance scale.
+    #[arg(long, default_value_t = 4.0)]
+    pub guidance: f64,
+    /// Sampler.
+    #[arg(long, value_enum, default_value = "ddim")]
+    pub sampler: SamplerArg,
+    /// Use the EMA weights when the checkpoint has them.
+    #[arg(long)]
+    pub ema: bool,
+    /// Seed of the sampling noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Sampler choice on the command line.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum SamplerArg {
+    /// Ancestral DDPM (IDDPM respacing).
+    Ddpm,
+    /// Deterministic DDIM.
+    Ddim,
+}
+
+/// `[1, t, 3, h, w]` in [-1, 1] from u8 frames.
+fn frames_tensor(frames: &[&[u8]], h: usize, w: usize) -> candle_core::Result<candle_core::Tensor> {
+    let v: Vec<f32> = frames
+        .iter()
+        .flat_map(|f| f.iter().map(|&x| x as f32 / 127.5 - 1.0))
+        .collect();
+    candle_core::Tensor::from_vec(v, (1, frames.len(), 3, h, w), &candle_core::Device::Cpu)
+}
+
+/// Runs `entprog sample`.
+pub fn sample(args: &SampleArgs) -> Result<(), CliError> {
+    use crate::data::{DataConfig, Split};
+    use crate::diffusion::{DiffusionConfig, SamplerKind};
+    let device = candle_core::Device::Cpu;
+    let ck = super::checkpoint::load(&args.checkpoint, &device)?;
+    let model_cfg = ck.state.model.clone().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: no model config in the checkpoint",
+            args.checkpoint.display()
+        ))
+    })?;
+    let model = model_cfg.build(0, &device)?;
+    let weights = if args.ema && !ck.ema.is_empty() {
+        &ck.ema
+    } else {
+        &ck.weights
+    };
+    super::checkpoint::load_weights(&args.checkpoint, &model, weights)?;
+    let ds = DataConfig {
+        dataset: args.dataset.clone(),
+        root: args.root.clone(),
+        ..DataConfig::default()
+    }
+    .open()?;
+    let video = [Split::Train, Split::Test]
+        .iter()
+        .flat_map(|&s| ds.videos(s))
+        .find(|v| v.id() == args.video)
+        .ok_or_else(|| CliError::Usage(format!("dataset {} has no video {}", args.dataset, args.video)))?;
+    let t = args.frames.clamp(1, video.frames().saturating_sub(1).max(1));
+    let (h, w) = ds.resolution();
+    let rgb: Vec<&[u8]> = (0..t).map(|f| video.rgb(f)).collect();
+    let pose: Vec<&[u8]> = (0..t).map(|f| video.pose(f)).collect();
+    let truth = frames_tensor(&rgb, h, w)?;
+    let poses = frames_tensor(&pose, h, w)?;
+    // The reference is the video's last frame, outside the generated clip.
+    let reference = frames_tensor(&[video.rgb(video.frames() - 1)], h, w)?.squeeze(0)?;
+    let sampler = match args.sampler {
+        SamplerArg::Ddpm => SamplerKind::Ddpm,
+        SamplerArg::Ddim => SamplerKind::Ddim,
+    };
+    let diff = DiffusionConfig {
+        sample_steps: args.steps,
+        guidance: args.guidance,
+        sampler,
+        ..DiffusionConfig::default()
+    };
+    let schedule = diff.build();
+    let generated = crate::model::sample_clips(
+        &model,
+        Some(&reference),
+        Some(&poses),
+        truth.dims(),
+        &diff,
+        &schedule,
+        args.seed,
+    )?;
+    super::gif::write_clip_gif(
+        &args.out,
+        &[truth.squeeze(0)?, poses.squeeze(0)?, generated.squeeze(0)?],
+        4,
+        8,
+    )?;
+    println!(
+        "wrote {} ({t} frames: ground truth | pose | generated)",
+        args.out.display()
+    );
+    Ok(())
+}

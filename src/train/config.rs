@@ -27,6 +27,11 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Whether the stage trains on images (one-frame clips).
+    pub fn is_image(self) -> bool {
+        matches!(self, Stage::Subject | Stage::Pose)
+    }
+
     /// The conditions this stage feeds the model: (reference, pose).
     pub fn conditions(self) -> (bool, bool) {
         match self {
@@ -98,10 +103,6 @@ pub struct TrainConfig {
     pub steps: u64,
     /// Clips per batch.
     pub batch_size: usize,
-    /// Frames per clip T (1 = image stages).
-    pub clip_frames: usize,
-    /// Frame stride within a clip.
-    pub frame_stride: usize,
     /// Peak learning rate (the paper: constant 1e-5).
     pub lr: f64,
     /// Linear warmup steps (0 = constant from the start).
@@ -135,8 +136,6 @@ impl Default for TrainConfig {
             stage: Stage::Foundation,
             steps: 2000,
             batch_size: 16,
-            clip_frames: 4,
-            frame_stride: 1,
             lr: 1e-3,
             warmup_steps: 100,
             beta1: 0.9,
@@ -159,7 +158,6 @@ impl TrainConfig {
         Self {
             steps: 20,
             batch_size: 4,
-            clip_frames: 2,
             warmup_steps: 0,
             checkpoint_every: 10,
             ..Self::default()
@@ -182,8 +180,6 @@ impl Validate for TrainConfig {
         let k = |f| key(prefix, f);
         check(out, self.steps >= 1, k("steps"), "expected >= 1");
         check(out, self.batch_size >= 1, k("batch_size"), "expected >= 1");
-        check(out, self.clip_frames >= 1, k("clip_frames"), "expected >= 1");
-        check(out, self.frame_stride >= 1, k("frame_stride"), "expected >= 1");
         check(
             out,
             self.lr > 0.0 && self.lr.is_finite(),
@@ -200,13 +196,6 @@ impl Validate for TrainConfig {
             (0.0..1.0).contains(&self.ema_decay),
             k("ema_decay"),
             "expected [0, 1) (0 = off)",
-        );
-        let image_stage = matches!(self.stage, Stage::Subject | Stage::Pose);
-        check(
-            out,
-            !image_stage || self.clip_frames == 1,
-            k("clip_frames"),
-            format!("stage {:?} trains on images, expected 1", self.stage),
         );
     }
 }
@@ -230,17 +219,5 @@ mod tests {
         assert_eq!(g.with(Gate::Trainable), vec!["spatial.01", "temporal.00"]);
         assert_eq!(g.with(Gate::Skipped), vec!["pose"]);
         assert_eq!(g.get("embed"), Gate::Frozen);
-    }
-
-    #[test]
-    fn image_stages_need_one_frame_clips() {
-        let c = TrainConfig {
-            stage: Stage::Pose,
-            clip_frames: 4,
-            ..TrainConfig::default()
-        };
-        let mut errs = vec![];
-        c.validate("train", &mut errs);
-        assert_eq!(errs[0].key, "train.clip_frames");
     }
 }

@@ -9,9 +9,11 @@ pub mod config;
 pub mod ema;
 pub mod gif;
 pub mod lr;
+pub mod run;
 pub mod trainer;
 
 pub use adamw::{AdamW, AdamWParams};
 pub use checkpoint::{Checkpoint, CheckpointError, LoadReport, TrainState};
 pub use config::{GatePlan, Stage, TrainConfig};
+pub use run::{run_experiment, RunError, RunOutcome};
 pub use trainer::{should_checkpoint, BatchSource, StepRecord, StepSink, TrainBatch, TrainError, Trainer};

@@ -45,7 +45,7 @@ impl<F: FnMut(u64, &Device) -> Result<TrainBatch, String>> BatchSource for F {
 }
 
 /// What one step did and cost (a row of `steps.parquet`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
     /// 0-based step index.
     pub step: u64,
@@ -219,6 +219,7 @@ impl Trainer {
             gates: self.model.gates().clone(),
             last_loss,
             config_hash: self.config_hash.clone(),
+            model: Some(self.model.config().clone()),
         };
         checkpoint::save(
             path,
