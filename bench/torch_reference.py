@@ -14,6 +14,13 @@ and join them on `config` (ratio > 1: Rust is faster):
     t, r = load("torch.jsonl"), load("rust.jsonl")
     for c in sorted(t.keys() & r.keys()): print(c, round(t[c]["median_step_s"] / r[c]["median_step_s"], 2))
 
+On a shared, loaded machine set OMP_WAIT_POLICY=PASSIVE for the PyTorch run (the
+workers inherit the environment; the header line prints it): PyTorch's
+libgomp threads spin-wait between parallel regions by default, and with other
+processes on the cores that cost default-image-full at 2 threads 2.1 s per
+step instead of 0.41 s (load average ~5 on 2 cores). On an idle machine the
+default is the fair setting.
+
 Other flags: `--steps N` (timed steps, default 10, after 2 warm-up steps),
 `--threads N` (default: all cores), `--configs a,b` (default: all 8),
 `--attention math` (plain softmax(QK^T)V instead of SDPA), `--list-params
@@ -592,6 +599,7 @@ def main():
     if bad:
         sys.exit(f"unknown config(s) {bad}; expected some of {ALL_CONFIGS}")
     print(f"# torch {torch.__version__}, threads {a.threads}, attention {a.attention}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"{WARMUP} warm-up + {a.steps} timed steps per config, each config in fresh subprocesses",
           file=sys.stderr)
     if not a.json:

@@ -123,7 +123,6 @@ pub fn measure(cfg: &BenchConfig, steps: usize) -> Result<Measurement, TrainErro
     let train = TrainConfig {
         stage: if cfg.mode == "video" { Stage::Video } else { Stage::Pose },
         batch_size: b,
-        clip_frames: t,
         steps: (warmup + steps) as u64,
         warmup_steps: 0,
         gates: pattern_plan(&cfg.pattern, model.depth),
