@@ -29,6 +29,14 @@ enum Command {
         #[command(subcommand)]
         cmd: ConfigCommand,
     },
+    /// Rank the blocks of an experiment's starting model by CEI (writes blocks.parquet).
+    Cei {
+        /// Experiment file, or a name under experiments/.
+        experiment: String,
+        /// Override a key: --set cei.conditions=64 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Build, inspect, preview and import datasets.
     Data {
         #[command(subcommand)]
@@ -118,6 +126,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),
         Command::Sample(args) => Ok(entprog::train::cli::sample(&args)?),
+        Command::Cei { experiment, sets } => {
+            let exp = Experiment::load(&experiment, &sets)?;
+            exp.config.run.apply();
+            let out = entprog::entprog::cli::run_cei(&exp)?;
+            if out.cached {
+                println!("cached: {}", out.dir.join("blocks.parquet").display());
+            } else {
+                print!("{}", entprog::entprog::cli::ranked_table(&out.scores));
+                println!("wrote {}", out.dir.join("blocks.parquet").display());
+            }
+            Ok(())
+        }
         Command::Data { cmd } => Ok(entprog::data::cli::run(cmd, cli.quiet)?),
         Command::Bench {
             cmd: BenchCommand::Alloc { pairs, reps },

@@ -90,3 +90,14 @@ fn cei_is_deterministic_and_does_not_depend_on_batching() {
         assert!((x.cei.mean - y.cei.mean).abs() < 1e-4, "{}: {} vs {}", x.id, x.cei.mean, y.cei.mean);
     }
 }
+
+#[test]
+fn a_fresh_model_that_predicts_zero_everywhere_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path());
+    let mut model = ModelConfig::tiny().build(0, &Device::Cpu).unwrap();
+    let batches = samples(&ds, 3);
+    let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
+    let e = score_blocks(&mut model, &inputs, &settings()).unwrap_err().to_string();
+    assert!(e.contains("no spread") && e.contains("train.init_from"), "{e}");
+}

@@ -42,6 +42,10 @@ pub struct ExperimentConfig {
     pub diffusion: crate::diffusion::DiffusionConfig,
     /// Training stage, optimizer, gates, checkpoints (`crate::train`).
     pub train: crate::train::TrainConfig,
+    /// Block priority estimation (`crate::entprog::cei`).
+    pub cei: crate::entprog::cei::CeiConfig,
+    /// Progressive schedule (`crate::entprog::schedule`).
+    pub schedule: crate::entprog::ScheduleConfig,
 }
 
 /// Execution settings that belong to the hash: floating-point reductions are
@@ -91,6 +95,8 @@ impl Validate for ExperimentConfig {
         self.diffusion.validate(&key(prefix, "diffusion"), out);
         self.train.validate(&key(prefix, "train"), out);
         self.data.validate(&key(prefix, "data"), out);
+        self.cei.validate(&key(prefix, "cei"), out);
+        self.schedule.validate(&key(prefix, "schedule"), out);
         check(
             out,
             !self.train.stage.is_image() || self.data.clip_frames == 1,

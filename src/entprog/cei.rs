@@ -122,3 +122,42 @@ mod tests {
         assert_eq!(estimate(vec![1.0, 2.0], 50, 9, 3), estimate(vec![1.0, 2.0], 50, 9, 3));
     }
 }
+
+/// `[cei]` of an experiment: how block priorities are estimated.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CeiConfig {
+    /// Conditions C (reference + pose + frame from the test split).
+    pub conditions: usize,
+    /// Draws K of (tau, noise) per condition; N = C K samples (the paper: ~1,000).
+    pub draws: usize,
+    /// Conditions per forward batch (batch = this x draws samples).
+    pub batch_conditions: usize,
+    /// Bootstrap resamples for standard errors.
+    pub resamples: usize,
+    /// Dimensions of the random projection for the kNN entropy estimate (0 = off).
+    pub knn_dims: usize,
+    /// k of the kNN entropy estimate.
+    pub knn_k: usize,
+}
+
+impl Default for CeiConfig {
+    fn default() -> Self {
+        Self { conditions: 125, draws: 8, batch_conditions: 4, resamples: 200, knn_dims: 4, knn_k: 2 }
+    }
+}
+
+impl crate::config::Validate for CeiConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<crate::config::Invalid>) {
+        use crate::config::{check, key};
+        check(out, self.conditions >= 2, key(prefix, "conditions"), format!("{} is out of range, expected >= 2", self.conditions));
+        check(out, self.draws >= 2, key(prefix, "draws"), format!("{} is out of range, expected >= 2 (a spread needs two draws)", self.draws));
+        check(out, self.batch_conditions >= 1, key(prefix, "batch_conditions"), "0 is out of range, expected >= 1");
+        check(
+            out,
+            self.knn_dims == 0 || self.knn_k < self.draws,
+            key(prefix, "knn_k"),
+            format!("{} is out of range, expected below cei.draws = {}", self.knn_k, self.draws),
+        );
+    }
+}

@@ -31,6 +31,11 @@ pub enum ScoreError {
     Tensor(#[from] candle_core::Error),
     #[error("data: {0}")]
     Data(#[from] crate::data::DataError),
+    #[error(
+        "the model's predictions have no spread for condition {condition} (an untrained, zero-initialised \
+         output layer predicts 0 everywhere): CEI is undefined; score a trained model (train.init_from)"
+    )]
+    NoSpread { condition: usize },
     #[error("batch of {batch} samples does not hold whole conditions of {draws} draws")]
     Ragged { batch: usize, draws: usize },
 }
@@ -89,6 +94,9 @@ pub fn score_blocks<M: Blocks>(
     s: &ScoreSettings,
 ) -> Result<Vec<BlockScore>, ScoreError> {
     let (base, dim) = predictions(model, batches, s.draws)?;
+    if let Some(condition) = base.iter().position(|p| !super::cei::log_sigma(p, dim).is_finite()) {
+        return Err(ScoreError::NoSpread { condition });
+    }
     let proj = (s.knn_dims > 0).then(|| projection(dim, s.knn_dims, s.seed));
     let mut scores = Vec::new();
     for (i, info) in model.blocks().into_iter().enumerate() {
