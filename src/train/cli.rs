@@ -35,6 +35,9 @@ pub struct BenchStepArgs {
     /// Skip the frozen blocks instead (the nested sub-network).
     #[arg(long)]
     pub skip: bool,
+    /// Use the plain candle compositions instead of the fused kernels.
+    #[arg(long)]
+    pub plain: bool,
 }
 
 /// The gate plan that freezes (or skips) the first `k` block pairs and the
@@ -60,13 +63,17 @@ pub fn bench_step(args: &BenchStepArgs) -> Result<(), TrainError> {
     if let Some(d) = args.depth {
         model.depth = d;
     }
+    if args.plain {
+        model.kernels = crate::model::ops::Kernels::Plain;
+    }
     let stage = if args.frames > 1 { Stage::Video } else { Stage::Pose };
     println!(
-        "preset {} depth {} batch {}x{} frames ({} threads)",
+        "preset {} depth {} batch {}x{} frames, {:?} kernels ({} threads)",
         model.preset,
         model.depth,
         args.batch,
         args.frames,
+        model.kernels,
         candle_core::utils::get_num_threads()
     );
     let mut base = None;

@@ -63,7 +63,7 @@ pub struct StepRecord {
     pub peak_bytes: u64,
     /// Peak heap bytes above the level at the step's start (what the step itself needed).
     pub step_peak_bytes: u64,
-    /// Trainable scalars this step.
+    /// Scalars updated this step (trainable and reached by a gradient).
     pub trainable_params: usize,
 }
 
@@ -333,8 +333,14 @@ impl Trainer {
         if let Some(ema) = &mut self.ema {
             ema.update(&params).map_err(tensor)?;
         }
+        // Count what was updated: a trainable unit's parameter that the stage
+        // never reaches (a pose projection without poses) has no gradient.
+        let trainable_params = params
+            .iter()
+            .filter(|p| grads.get(p.var.as_tensor()).is_some())
+            .map(|p| p.var.elem_count())
+            .sum();
         drop(grads);
-        let trainable_params = params.iter().map(|p| p.var.elem_count()).sum();
         let (reference, pose) = self.train.stage.conditions();
         let flops = step_flops(
             self.model.config(),
