@@ -906,3 +906,54 @@ mod interop {
         );
     }
 }
+
+// ---- previews --------------------------------------------------------------------------------
+
+mod preview {
+    use super::*;
+    use entprog::data::preview::{contact_sheet, write_gif, PreviewOptions};
+    use image::AnimationDecoder;
+
+    #[test]
+    fn the_sheet_puts_frames_beside_their_pose_maps_and_the_gif_animates_a_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "v",
+            "ubc-fashion",
+            "videos = 3\ntest_videos = 1\nframes_per_video = 6",
+        );
+        let ds = Dataset::open(&ensure_built(&root, "v").unwrap()).unwrap();
+        let opts = PreviewOptions {
+            videos: 2,
+            frames: 3,
+            scale: 2,
+            ..PreviewOptions::default()
+        };
+        let sheet = contact_sheet(&ds, &opts).unwrap();
+        // 3 cells of (64 + 1) * 2 + 4 pixels plus a 4 pixel border; 2 rows of 64 + 4.
+        assert_eq!(sheet.dimensions(), (3 * 134 + 4, 2 * 68 + 4));
+        // Top-left of the first pose panel is black (pose maps are drawn on black); the
+        // frame beside it is not (a studio backdrop).
+        assert_eq!(sheet.get_pixel(4 + 65, 4).0, [0, 0, 0]);
+        assert!(sheet.get_pixel(4, 4).0.iter().all(|c| *c > 150));
+        let gif = dir.path().join("clip.gif");
+        write_gif(
+            &ds,
+            &PreviewOptions {
+                videos: 1,
+                frames: 0,
+                ..opts
+            },
+            &gif,
+        )
+        .unwrap();
+        let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+            std::fs::File::open(&gif).unwrap(),
+        ))
+        .unwrap();
+        let frames = decoder.into_frames().collect_frames().unwrap();
+        assert_eq!(frames.len(), 6);
+        assert_eq!(frames[0].buffer().dimensions(), (2 * 65 - 1, 64));
+    }
+}

@@ -85,6 +85,23 @@ pub enum DataCommand {
         #[arg(long)]
         mask: bool,
     },
+    /// Time opening a dataset and assembling batches (image mode and video mode).
+    Bench {
+        /// Dataset name (built first when needed).
+        dataset: String,
+        /// Folder holding the profiles and the built datasets.
+        #[arg(long, default_value = "datasets")]
+        root: PathBuf,
+        /// Clips per batch.
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        /// Frames per clip in video mode.
+        #[arg(long, default_value_t = 8)]
+        clip_frames: usize,
+        /// Batches timed per mode.
+        #[arg(long, default_value_t = 50)]
+        steps: u64,
+    },
     /// Import a real dataset from frame folders (FRAMES/<video>/<n>.png, POSES/<video>/<n>.png).
     Import {
         /// Folder with one sub-folder of numbered frames per video.
@@ -272,6 +289,35 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                 write_sheet(&ds, &opts, &out)?;
             }
             say(format!("wrote {}", out.display()));
+        }
+        DataCommand::Bench {
+            dataset,
+            root,
+            batch_size,
+            clip_frames,
+            steps,
+        } => {
+            let dir = ensure_built(&root, &dataset)?;
+            let start = Instant::now();
+            let ds = std::sync::Arc::new(Dataset::open(&dir)?);
+            say(format!(
+                "opened {dataset} in {:.3} s",
+                start.elapsed().as_secs_f64()
+            ));
+            let device = candle_core::Device::Cpu;
+            for t in [1, clip_frames] {
+                let loader =
+                    super::loader::Loader::new(ds.clone(), Split::Train, t, 1, batch_size, 0);
+                let start = Instant::now();
+                for step in 0..steps {
+                    loader.batch(step, &device)?;
+                }
+                let per = start.elapsed().as_secs_f64() / steps.max(1) as f64;
+                say(format!(
+                    "batch of {batch_size} x {t} frames: {:.3} ms",
+                    per * 1e3
+                ));
+            }
         }
         DataCommand::Import {
             frames,

@@ -11,6 +11,7 @@
 //! - [`choreography`]: seeded keyframed dance motion, turns, gait.
 //! - [`scene`]: backgrounds and the hand-held / studio camera.
 //! - [`pose`]: 18 COCO-order keypoints and the OpenPose-style pose map.
+//! - `parts`: the body as depth-sorted filled shapes with cloth patterns.
 //! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
 //! - [`generate`]: a whole synthetic dataset from a profile.
 //! - [`shards`]: Parquet shards, dataset card and manifest.
@@ -27,6 +28,7 @@ pub mod figure;
 pub mod generate;
 pub mod import;
 pub mod loader;
+mod parts;
 pub mod pose;
 pub mod preview;
 pub mod profile;

@@ -332,6 +332,7 @@ impl Staging {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(DataError::io(&dir))?;
         }
+        remove_stale_staging(parent, &name);
         let data = dir.join("data");
         std::fs::create_dir_all(&data).map_err(DataError::io(&data))?;
         Ok(Staging {
@@ -394,6 +395,24 @@ impl Staging {
         std::fs::rename(&self.dir, &self.target).map_err(DataError::io(&self.target))?;
         self.committed = true;
         Ok(self.target.clone())
+    }
+}
+
+/// Removes staging folders of `name` left by builders killed more than an hour ago
+/// (a killed process cannot run its drop). Best effort: failures are ignored because
+/// a leftover hidden folder is harmless, it is never read as a dataset.
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.staging-");
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if stale && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
