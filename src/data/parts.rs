@@ -536,4 +536,62 @@ mod tests {
         // Across it (u), the edge is darker than the centre line.
         assert!(paint_at(&fill, v2(9.0, 7.0))[0] < paint_at(&fill, v2(0.0, 7.0))[0]);
     }
+
+    /// Sorted draw orders of the arm parts (orders 10-12) relative to the torso (order 2):
+    /// (arm parts drawn before the torso, arm parts drawn after it).
+    fn arms_around_torso(yaw: f64) -> (usize, usize) {
+        use crate::data::figure::{Limb, Pose};
+        let mut rng = crate::seed::stream(0, "identity", 0);
+        let id = Identity::sample(&mut rng, &crate::data::profile::ClothingProfile::default());
+        // Arms raised forward a little so they overlap the torso in a side view.
+        let arm = Limb {
+            abduct: 0.1,
+            flex: 0.6,
+            bend: 0.0,
+            bend_fwd: 0.0,
+        };
+        let pose = Pose {
+            yaw,
+            arms: [arm, arm],
+            ..Pose::default()
+        };
+        let sk = Skeleton::new(&id.body, &pose);
+        let cam = Camera {
+            width: 64.0,
+            height: 64.0,
+            scale: 50.0,
+            centre: (0.0, 0.5),
+        };
+        let mut parts = figure_parts(
+            &id,
+            &Posed {
+                sk: &sk,
+                yaw,
+                cam: &cam,
+            },
+        );
+        parts.sort_by(|a, b| a.depth.total_cmp(&b.depth).then(a.order.cmp(&b.order)));
+        let torso = parts.iter().position(|p| p.order == 2).unwrap();
+        let arms = |r: std::ops::Range<usize>| {
+            parts[r]
+                .iter()
+                .filter(|p| (10..=12).contains(&p.order))
+                .count()
+        };
+        (arms(0..torso), arms(torso + 1..parts.len()))
+    }
+
+    #[test]
+    fn in_a_side_view_the_far_arm_passes_behind_the_torso_and_the_near_one_in_front() {
+        let (before, after) = arms_around_torso(std::f64::consts::FRAC_PI_2);
+        assert!(
+            before >= 3 && after >= 3,
+            "{before} arm parts behind, {after} in front"
+        );
+        let (before, after) = arms_around_torso(0.0);
+        assert_eq!(
+            before, 0,
+            "facing the camera, both arms are in front ({after})"
+        );
+    }
 }
