@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::dataset::{Dataset, Split};
 use super::error::DataError;
 use super::generate::{build, check_name, ensure_built};
 use super::import::{import_frames, ImportOptions};
-use super::loader::{Dataset, Split};
 use super::preview::{write_gif, write_sheet, PreviewOptions};
 use super::profile::{profile_path, DatasetProfile};
 use super::shards::Manifest;

@@ -15,7 +15,8 @@
 //! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
 //! - [`generate`]: a whole synthetic dataset from a profile.
 //! - [`shards`]: Parquet shards, dataset card and manifest.
-//! - [`loader`]: in-memory dataset, image- and video-mode batches.
+//! - [`dataset`]: a built dataset decoded into memory.
+//! - [`loader`]: image- and video-mode batches, deterministic order.
 //! - [`import`]: real frame-folder datasets into the same shards.
 //! - [`preview`]: contact sheets and GIFs.
 //! - [`cli`]: the `entprog data ...` commands.
@@ -23,6 +24,7 @@
 pub mod choreography;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod error;
 pub mod figure;
 pub mod generate;
@@ -39,9 +41,10 @@ pub mod shards;
 
 pub use cli::DataCommand;
 pub use config::DataConfig;
+pub use dataset::{Dataset, Split, Video};
 pub use error::DataError;
 pub use generate::{build, ensure_built};
 pub use import::{import_frames, ImportOptions};
-pub use loader::{Batch, Dataset, Loader, Split, Video};
+pub use loader::{Batch, Loader};
 pub use profile::DatasetProfile;
 pub use shards::{Manifest, ShardInfo};
