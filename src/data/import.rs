@@ -21,10 +21,11 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageReader};
 use serde::Serialize;
 
+use super::card::card;
 use super::error::DataError;
 use super::generate::{check_name, par_map, worker_threads};
 use super::profile::{canonical_json, sha256_hex};
-use super::shards::{card, encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
+use super::shards::{encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
 
 /// Version tag of the importer, part of the config hash.
 pub const IMPORTER_VERSION: &str = "entprog-import-v1";

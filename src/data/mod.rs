@@ -14,13 +14,15 @@
 //! - `parts`: the body as depth-sorted filled shapes with cloth patterns.
 //! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
 //! - [`generate`]: a whole synthetic dataset from a profile.
-//! - [`shards`]: Parquet shards, dataset card and manifest.
+//! - [`shards`]: Parquet shards, manifest, staging.
+//! - [`card`]: the dataset card with the Hub's YAML header.
 //! - [`dataset`]: a built dataset decoded into memory.
 //! - [`loader`]: image- and video-mode batches, deterministic order.
 //! - [`import`]: real frame-folder datasets into the same shards.
 //! - [`preview`]: contact sheets and GIFs.
 //! - [`cli`]: the `entprog data ...` commands.
 
+pub mod card;
 pub mod choreography;
 pub mod cli;
 pub mod config;
