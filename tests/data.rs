@@ -957,3 +957,34 @@ mod preview {
         assert_eq!(frames[0].buffer().dimensions(), (2 * 65 - 1, 64));
     }
 }
+
+mod versions {
+    use super::*;
+
+    #[test]
+    fn a_dataset_written_in_another_format_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "o",
+            "tiktok",
+            "videos = 2\ntest_videos = 1\nframes_per_video = 3",
+        );
+        let ds = ensure_built(&root, "o").unwrap();
+        let path = ds.join("manifest.json");
+        let old = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(entprog::data::shards::FORMAT, "entprog-dataset-v0");
+        std::fs::write(&path, old).unwrap();
+        let msg = Dataset::open(&ds).unwrap_err().to_string();
+        assert!(
+            msg.contains("manifest.json") && msg.contains("entprog-dataset-v0"),
+            "{msg}"
+        );
+        ensure_built(&root, "o").unwrap();
+        assert_eq!(
+            Manifest::read(&ds).unwrap().format,
+            entprog::data::shards::FORMAT
+        );
+    }
+}

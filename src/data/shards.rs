@@ -40,8 +40,9 @@ use serde::{Deserialize, Serialize};
 use super::error::DataError;
 use super::profile::sha256_hex;
 
-/// Version tag of the manifest and shard schema.
-pub const FORMAT: &str = "entprog-dataset-v1";
+/// Version tag of the manifest and shard schema (v2: images as plain binary columns).
+/// A dataset of another version is rebuilt (synthetic) or must be re-imported.
+pub const FORMAT: &str = "entprog-dataset-v2";
 
 /// One frame as stored.
 #[derive(Debug, Clone, PartialEq)]
