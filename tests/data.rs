@@ -699,6 +699,21 @@ mod import {
     }
 
     #[test]
+    fn an_import_may_not_shadow_a_synthetic_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fr, po) = tree(dir.path(), 2, 2);
+        let mut o = opts(dir.path(), fr, po);
+        o.name = "tiktok".into();
+        std::fs::write(o.root.join("tiktok.toml"), "").unwrap();
+        let msg = import_frames(&o, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(
+            msg.contains("tiktok.toml") && msg.contains("another name"),
+            "{msg}"
+        );
+        assert_eq!(entries(&o.root), ["tiktok.toml"]);
+    }
+
+    #[test]
     fn empty_folders_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let (fr, po) = (dir.path().join("f"), dir.path().join("p"));

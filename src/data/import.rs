@@ -259,6 +259,17 @@ pub fn import_frames(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<PathBuf, DataError> {
     check_name(&opts.name)?;
+    let profile = super::profile::profile_path(&opts.root, &opts.name);
+    if profile.is_file() {
+        // ensure_built would rebuild the synthetic dataset over the import.
+        return Err(DataError::Profile {
+            path: profile,
+            message: format!(
+                "a synthetic profile named `{}` exists; import under another name",
+                opts.name
+            ),
+        });
+    }
     let problems = |m: &str| DataError::Profile {
         path: PathBuf::from(&opts.name),
         message: m.to_string(),
