@@ -1,6 +1,6 @@
 //! `entprog data ...`: build, inspect, preview and import datasets.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -356,9 +356,4 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
         }
     }
     Ok(())
-}
-
-/// Whether `dir` looks like a built dataset (used by callers deciding to build).
-pub fn is_built(dir: &Path) -> bool {
-    Manifest::read(dir).is_ok_and(|m| m.verify(dir, false).is_ok())
 }
