@@ -52,20 +52,13 @@ mod tests {
 
     #[test]
     fn same_arguments_give_the_same_stream() {
-        assert_eq!(
-            draws(stream(7, "data", 3), 16),
-            draws(stream(7, "data", 3), 16)
-        );
+        assert_eq!(draws(stream(7, "data", 3), 16), draws(stream(7, "data", 3), 16));
     }
 
     #[test]
     fn any_changed_argument_gives_an_independent_stream() {
         let base = draws(stream(7, "data", 3), 16);
-        for other in [
-            stream(8, "data", 3),
-            stream(7, "noise", 3),
-            stream(7, "data", 4),
-        ] {
+        for other in [stream(8, "data", 3), stream(7, "noise", 3), stream(7, "data", 4)] {
             let d = draws(other, 16);
             assert!(base.iter().zip(&d).all(|(a, b)| a != b));
         }
