@@ -642,6 +642,21 @@ mod import {
     }
 
     #[test]
+    fn an_import_may_not_shadow_a_synthetic_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fr, po) = tree(dir.path(), 2, 2);
+        let mut o = opts(dir.path(), fr, po);
+        o.name = "tiktok".into();
+        std::fs::write(o.root.join("tiktok.toml"), "").unwrap();
+        let msg = import_frames(&o, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(
+            msg.contains("tiktok.toml") && msg.contains("another name"),
+            "{msg}"
+        );
+        assert_eq!(entries(&o.root), ["tiktok.toml"]);
+    }
+
+    #[test]
     fn empty_folders_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let (fr, po) = (dir.path().join("f"), dir.path().join("p"));
@@ -806,5 +821,87 @@ mod interop {
         assert_eq!(names, ["video_id", "frame_idx", "image", "pose", "keypoints", "mask"]);
         assert_eq!(df.column("image").unwrap().dtype(), &DataType::Binary);
         assert_eq!(df.column("frame_idx").unwrap().u32().unwrap().get(4), Some(4));
+    }
+}
+
+// ---- previews --------------------------------------------------------------------------------
+
+mod preview {
+    use super::*;
+    use entprog::data::preview::{contact_sheet, write_gif, PreviewOptions};
+    use image::AnimationDecoder;
+
+    #[test]
+    fn the_sheet_puts_frames_beside_their_pose_maps_and_the_gif_animates_a_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "v",
+            "ubc-fashion",
+            "videos = 3\ntest_videos = 1\nframes_per_video = 6",
+        );
+        let ds = Dataset::open(&ensure_built(&root, "v").unwrap()).unwrap();
+        let opts = PreviewOptions {
+            videos: 2,
+            frames: 3,
+            scale: 2,
+            ..PreviewOptions::default()
+        };
+        let sheet = contact_sheet(&ds, &opts).unwrap();
+        // 3 cells of (64 + 1) * 2 + 4 pixels plus a 4 pixel border; 2 rows of 64 + 4.
+        assert_eq!(sheet.dimensions(), (3 * 134 + 4, 2 * 68 + 4));
+        // Top-left of the first pose panel is black (pose maps are drawn on black); the
+        // frame beside it is not (a studio backdrop).
+        assert_eq!(sheet.get_pixel(4 + 65, 4).0, [0, 0, 0]);
+        assert!(sheet.get_pixel(4, 4).0.iter().all(|c| *c > 150));
+        let gif = dir.path().join("clip.gif");
+        write_gif(
+            &ds,
+            &PreviewOptions {
+                videos: 1,
+                frames: 0,
+                ..opts
+            },
+            &gif,
+        )
+        .unwrap();
+        let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+            std::fs::File::open(&gif).unwrap(),
+        ))
+        .unwrap();
+        let frames = decoder.into_frames().collect_frames().unwrap();
+        assert_eq!(frames.len(), 6);
+        assert_eq!(frames[0].buffer().dimensions(), (2 * 65 - 1, 64));
+    }
+}
+
+mod versions {
+    use super::*;
+
+    #[test]
+    fn a_dataset_written_in_another_format_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(
+            dir.path(),
+            "o",
+            "tiktok",
+            "videos = 2\ntest_videos = 1\nframes_per_video = 3",
+        );
+        let ds = ensure_built(&root, "o").unwrap();
+        let path = ds.join("manifest.json");
+        let old = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(entprog::data::shards::FORMAT, "entprog-dataset-v0");
+        std::fs::write(&path, old).unwrap();
+        let msg = Dataset::open(&ds).unwrap_err().to_string();
+        assert!(
+            msg.contains("manifest.json") && msg.contains("entprog-dataset-v0"),
+            "{msg}"
+        );
+        ensure_built(&root, "o").unwrap();
+        assert_eq!(
+            Manifest::read(&ds).unwrap().format,
+            entprog::data::shards::FORMAT
+        );
     }
 }

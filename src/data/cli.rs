@@ -1,14 +1,14 @@
 //! `entprog data ...`: build, inspect, preview and import datasets.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::dataset::{Dataset, Split};
 use super::error::DataError;
 use super::generate::{build, check_name, ensure_built};
 use super::import::{import_frames, ImportOptions};
-use super::loader::{Dataset, Split};
 use super::preview::{write_gif, write_sheet, PreviewOptions};
 use super::profile::{profile_path, DatasetProfile};
 use super::shards::Manifest;
@@ -84,6 +84,23 @@ pub enum DataCommand {
         /// Also show the person mask.
         #[arg(long)]
         mask: bool,
+    },
+    /// Time opening a dataset and assembling batches (image mode and video mode).
+    Bench {
+        /// Dataset name (built first when needed).
+        dataset: String,
+        /// Folder holding the profiles and the built datasets.
+        #[arg(long, default_value = "datasets")]
+        root: PathBuf,
+        /// Clips per batch.
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        /// Frames per clip in video mode.
+        #[arg(long, default_value_t = 8)]
+        clip_frames: usize,
+        /// Batches timed per mode.
+        #[arg(long, default_value_t = 50)]
+        steps: u64,
     },
     /// Import a real dataset from frame folders (FRAMES/<video>/<n>.png, POSES/<video>/<n>.png).
     Import {
@@ -257,6 +274,35 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             }
             say(format!("wrote {}", out.display()));
         }
+        DataCommand::Bench {
+            dataset,
+            root,
+            batch_size,
+            clip_frames,
+            steps,
+        } => {
+            let dir = ensure_built(&root, &dataset)?;
+            let start = Instant::now();
+            let ds = std::sync::Arc::new(Dataset::open(&dir)?);
+            say(format!(
+                "opened {dataset} in {:.3} s",
+                start.elapsed().as_secs_f64()
+            ));
+            let device = candle_core::Device::Cpu;
+            for t in [1, clip_frames] {
+                let loader =
+                    super::loader::Loader::new(ds.clone(), Split::Train, t, 1, batch_size, 0);
+                let start = Instant::now();
+                for step in 0..steps {
+                    loader.batch(step, &device)?;
+                }
+                let per = start.elapsed().as_secs_f64() / steps.max(1) as f64;
+                say(format!(
+                    "batch of {batch_size} x {t} frames: {:.3} ms",
+                    per * 1e3
+                ));
+            }
+        }
         DataCommand::Import {
             frames,
             poses,
@@ -294,9 +340,4 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
         }
     }
     Ok(())
-}
-
-/// Whether `dir` looks like a built dataset (used by callers deciding to build).
-pub fn is_built(dir: &Path) -> bool {
-    Manifest::read(dir).is_ok_and(|m| m.verify(dir, false).is_ok())
 }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::dataset::{Dataset, Split};
 use super::error::DataError;
 use super::generate::ensure_built;
-use super::loader::{Dataset, Loader, Split};
+use super::loader::Loader;
 
 use crate::config::{check, key, Invalid, Validate};
 

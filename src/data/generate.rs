@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use super::card::card;
 use super::error::DataError;
 use super::profile::{available_profiles, profile_path, DatasetProfile, GENERATOR_VERSION};
 use super::render::VideoPlan;
-use super::shards::{card, encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
+use super::shards::{encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
 
 /// Checks a dataset name is a plain folder name (no separators, no `..`).
 pub fn check_name(name: &str) -> Result<(), DataError> {

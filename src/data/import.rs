@@ -21,10 +21,11 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageReader};
 use serde::Serialize;
 
+use super::card::card;
 use super::error::DataError;
 use super::generate::{check_name, par_map, worker_threads};
 use super::profile::{canonical_json, sha256_hex};
-use super::shards::{card, encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
+use super::shards::{encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
 
 /// Version tag of the importer, part of the config hash.
 pub const IMPORTER_VERSION: &str = "entprog-import-v1";
@@ -240,6 +241,17 @@ fn video_rows(v: &SourceVideo, id: u32, opts: &ImportOptions) -> Result<Vec<Row>
 /// Imports a frame-folder dataset into `<root>/<name>/`; `progress(done, total)` after each video.
 pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize)) -> Result<PathBuf, DataError> {
     check_name(&opts.name)?;
+    let profile = super::profile::profile_path(&opts.root, &opts.name);
+    if profile.is_file() {
+        // ensure_built would rebuild the synthetic dataset over the import.
+        return Err(DataError::Profile {
+            path: profile,
+            message: format!(
+                "a synthetic profile named `{}` exists; import under another name",
+                opts.name
+            ),
+        });
+    }
     let problems = |m: &str| DataError::Profile {
         path: PathBuf::from(&opts.name),
         message: m.to_string(),

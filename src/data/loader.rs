@@ -1,4 +1,4 @@
-//! Loading a built dataset into memory and cutting it into batches.
+//! Cutting an in-memory [`Dataset`] into batches.
 //!
 //! Image mode (T = 1, paper stages 1-2): a target frame and its pose map, plus
 //! a reference frame of the same video at another time. Video mode (T > 1,
@@ -12,214 +12,17 @@
 //! therefore sees exactly the batches an uninterrupted one sees.
 //!
 //! Frames are decoded once at open and kept as planar u8 (`[3, h, w]` per
-//! frame); a batch converts straight from there into the one f32 buffer per
+//! frame, see [`super::dataset`]); a batch converts straight from there into the one f32 buffer per
 //! tensor that is handed to candle: one pass, one host-to-device copy.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use candle_core::{Device, Tensor};
 use rand::Rng;
 
+use super::dataset::{Dataset, Split};
 use super::error::DataError;
-use super::generate::{par_map, worker_threads};
-use super::pose::Keypoints;
-use super::shards::{read_parquet, Manifest, Row};
 use crate::seed::stream;
-
-/// Which part of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Split {
-    /// Training videos.
-    Train,
-    /// Held-out videos.
-    Test,
-}
-
-impl Split {
-    /// `train` or `test`, as in shard names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Test => "test",
-        }
-    }
-}
-
-/// One decoded video.
-#[derive(Debug, Clone)]
-pub struct Video {
-    id: u32,
-    frames: usize,
-    plane: usize,
-    rgb: Vec<u8>,
-    pose: Vec<u8>,
-    keypoints: Vec<Option<Keypoints>>,
-    mask: Option<Vec<u8>>,
-}
-
-impl Video {
-    /// The `video_id` stored in the shards.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-    /// Number of frames.
-    pub fn frames(&self) -> usize {
-        self.frames
-    }
-    /// Frame `f` as planar RGB bytes, `[3, h, w]`.
-    pub fn rgb(&self, f: usize) -> &[u8] {
-        &self.rgb[f * 3 * self.plane..][..3 * self.plane]
-    }
-    /// Pose map of frame `f`, planar `[3, h, w]`.
-    pub fn pose(&self, f: usize) -> &[u8] {
-        &self.pose[f * 3 * self.plane..][..3 * self.plane]
-    }
-    /// Keypoints of frame `f`, when the dataset has them.
-    pub fn keypoints(&self, f: usize) -> Option<&Keypoints> {
-        self.keypoints[f].as_ref()
-    }
-    /// Person mask of frame `f`, `[h, w]`, when the dataset has it.
-    pub fn mask(&self, f: usize) -> Option<&[u8]> {
-        self.mask.as_ref().map(|m| &m[f * self.plane..][..self.plane])
-    }
-}
-
-/// A whole dataset in memory.
-#[derive(Debug)]
-pub struct Dataset {
-    dir: PathBuf,
-    manifest: Manifest,
-    train: Vec<Video>,
-    test: Vec<Video>,
-}
-
-/// Decodes one stored PNG; `what` names it in errors (`video 3 frame 7 pose`).
-fn decode(path: &Path, what: &str, png: &[u8], (w, h): (usize, usize), grey: bool) -> Result<Vec<u8>, DataError> {
-    let err = |m: String| DataError::Image {
-        path: path.to_path_buf(),
-        message: format!("{what}: {m}"),
-    };
-    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).map_err(|e| err(e.to_string()))?;
-    if (img.width() as usize, img.height() as usize) != (w, h) {
-        return Err(err(format!("{}x{}, expected {w}x{h}", img.width(), img.height())));
-    }
-    Ok(if grey {
-        img.into_luma8().into_raw()
-    } else {
-        img.into_rgb8().into_raw()
-    })
-}
-
-/// `[h, w, 3]` to `[3, h, w]`.
-fn planar(hwc: &[u8], out: &mut Vec<u8>) {
-    for c in 0..3 {
-        out.extend(hwc.chunks_exact(3).map(|p| p[c]));
-    }
-}
-
-fn assemble(path: &Path, rows: &[Row], w: usize, h: usize) -> Result<Video, DataError> {
-    let id = rows[0].video_id;
-    let plane = w * h;
-    let mut v = Video {
-        id,
-        frames: rows.len(),
-        plane,
-        rgb: Vec::with_capacity(rows.len() * 3 * plane),
-        pose: Vec::with_capacity(rows.len() * 3 * plane),
-        keypoints: Vec::with_capacity(rows.len()),
-        mask: rows
-            .iter()
-            .all(|r| r.mask.is_some())
-            .then(|| Vec::with_capacity(rows.len() * plane)),
-    };
-    for (f, r) in rows.iter().enumerate() {
-        if r.frame_idx as usize != f {
-            return Err(DataError::Parquet {
-                path: path.into(),
-                message: format!("video {id}: frame_idx {} where {f} was expected", r.frame_idx),
-            });
-        }
-        let what = |c: &str| format!("video {id} frame {} {c}", r.frame_idx);
-        planar(&decode(path, &what("image"), &r.image, (w, h), false)?, &mut v.rgb);
-        planar(&decode(path, &what("pose"), &r.pose, (w, h), false)?, &mut v.pose);
-        v.keypoints.push(Keypoints::from_flat(&r.keypoints));
-        if let (Some(m), Some(png)) = (v.mask.as_mut(), r.mask.as_ref()) {
-            m.extend(decode(path, &what("mask"), png, (w, h), true)?);
-        }
-    }
-    Ok(v)
-}
-
-impl Dataset {
-    /// Reads and decodes every shard listed in `<dir>/manifest.json`.
-    pub fn open(dir: &Path) -> Result<Dataset, DataError> {
-        let manifest = Manifest::read(dir)?;
-        manifest.verify(dir, false)?;
-        let (w, h) = (manifest.width, manifest.height);
-        let mut splits = [Vec::new(), Vec::new()];
-        for shard in &manifest.shards {
-            let path = dir.join(&shard.path);
-            let rows = read_parquet(&path)?;
-            let mut groups: Vec<&[Row]> = rows.chunk_by(|a, b| a.video_id == b.video_id).collect();
-            groups.retain(|g| !g.is_empty());
-            let videos = par_map(groups.len(), worker_threads(), &|i| assemble(&path, groups[i], w, h));
-            let k = match shard.split.as_str() {
-                "train" => 0,
-                "test" => 1,
-                other => {
-                    return Err(DataError::Manifest {
-                        path: dir.join("manifest.json"),
-                        message: format!("unknown split {other:?}"),
-                    })
-                }
-            };
-            for v in videos {
-                splits[k].push(v?);
-            }
-        }
-        let [train, test] = splits;
-        Ok(Dataset {
-            dir: dir.to_path_buf(),
-            manifest,
-            train,
-            test,
-        })
-    }
-
-    /// (height, width) of every frame.
-    pub fn resolution(&self) -> (usize, usize) {
-        (self.manifest.height, self.manifest.width)
-    }
-
-    /// Number of videos in a split.
-    pub fn num_videos(&self, split: Split) -> usize {
-        self.videos(split).len()
-    }
-
-    /// Number of frames in a split.
-    pub fn num_frames(&self, split: Split) -> usize {
-        self.videos(split).iter().map(|v| v.frames).sum()
-    }
-
-    /// The videos of a split, in `video_id` order.
-    pub fn videos(&self, split: Split) -> &[Video] {
-        match split {
-            Split::Train => &self.train,
-            Split::Test => &self.test,
-        }
-    }
-
-    /// The manifest the dataset was read from.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
-    }
-
-    /// The dataset folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
 
 /// One batch; images are one-frame clips (t = 1), same struct for video mode.
 #[derive(Debug, Clone)]
@@ -259,7 +62,7 @@ pub struct Loader {
 fn clip_items(ds: &Dataset, split: Split, span: usize) -> Vec<Item> {
     let mut items = Vec::new();
     for (i, v) in ds.videos(split).iter().enumerate() {
-        for start in 0..(v.frames + 1).saturating_sub(span) {
+        for start in 0..(v.frames() + 1).saturating_sub(span) {
             items.push(Item {
                 video: i as u32,
                 start: start as u32,
@@ -297,7 +100,10 @@ impl Loader {
     ) -> Self {
         let (clip_frames, stride) = (clip_frames.max(1), stride.max(1));
         let span = (clip_frames - 1) * stride + 1;
-        let items = [clip_items(&ds, Split::Train, span), clip_items(&ds, Split::Test, span)];
+        let items = [
+            clip_items(&ds, Split::Train, span),
+            clip_items(&ds, Split::Test, span),
+        ];
         Loader {
             ds,
             split,
@@ -318,7 +124,13 @@ impl Loader {
     fn items(&self, split: Split) -> Result<&[Item], DataError> {
         let items = &self.items[split as usize];
         if items.is_empty() {
-            let longest = self.ds.videos(split).iter().map(|v| v.frames).max().unwrap_or(0);
+            let longest = self
+                .ds
+                .videos(split)
+                .iter()
+                .map(|v| v.frames())
+                .max()
+                .unwrap_or(0);
             return Err(DataError::Loader(format!(
                 "no clip of {} frames with stride {} fits in the {} split (longest video: {longest} frames)",
                 self.clip_frames,
@@ -363,15 +175,35 @@ impl Loader {
     }
 
     /// Fixed batch `index` from any split (e.g. a fixed training batch for probes).
-    pub fn fixed_batch_from(&self, split: Split, index: u64, device: &Device) -> Result<Batch, DataError> {
+    pub fn fixed_batch_from(
+        &self,
+        split: Split,
+        index: u64,
+        device: &Device,
+    ) -> Result<Batch, DataError> {
         let items = self.items(split)?;
         let n = items.len() as u64;
-        let perm = permutation(items.len(), self.seed, &format!("data-fixed-{}", split.name()), 0);
+        let perm = permutation(
+            items.len(),
+            self.seed,
+            &format!("data-fixed-{}", split.name()),
+            0,
+        );
         let b = self.batch_size as u64;
         let picks: Vec<(Item, u64)> = (0..b)
-            .map(|i| (items[perm[((index * b + i) % n) as usize] as usize], index * b + i))
+            .map(|i| {
+                (
+                    items[perm[((index * b + i) % n) as usize] as usize],
+                    index * b + i,
+                )
+            })
             .collect();
-        self.assemble(split, &picks, &format!("data-fixed-reference-{}", split.name()), device)
+        self.assemble(
+            split,
+            &picks,
+            &format!("data-fixed-reference-{}", split.name()),
+            device,
+        )
     }
 
     /// Converts the picked clips (with their stream positions) into tensors.
@@ -392,7 +224,9 @@ impl Loader {
         let mut frame_idx = Vec::with_capacity(b);
         for &(item, pos) in picks {
             let video = &self.ds.videos(split)[item.video as usize];
-            let idx: Vec<u32> = (0..t).map(|k| item.start + (k * self.stride) as u32).collect();
+            let idx: Vec<u32> = (0..t)
+                .map(|k| item.start + (k * self.stride) as u32)
+                .collect();
             let r = reference_frame(
                 video.frames(),
                 item.start as usize,
@@ -419,7 +253,12 @@ impl Loader {
 
 /// A reference frame of a video with `frames` frames for the clip `[start, start + span)`:
 /// uniformly outside the clip when there is room, else any other frame than the first target.
-fn reference_frame(frames: usize, start: usize, span: usize, rng: &mut crate::seed::Stream) -> usize {
+fn reference_frame(
+    frames: usize,
+    start: usize,
+    span: usize,
+    rng: &mut crate::seed::Stream,
+) -> usize {
     let outside = frames.saturating_sub(span);
     if outside > 0 {
         let k = rng.random_range(0..outside);
@@ -464,12 +303,5 @@ mod tests {
             assert!(r != 0 && r < 4);
         }
         assert_eq!(reference_frame(1, 0, 1, &mut rng), 0);
-    }
-
-    #[test]
-    fn planar_reorders_channels() {
-        let mut out = Vec::new();
-        planar(&[1, 2, 3, 4, 5, 6], &mut out);
-        assert_eq!(out, [1, 4, 2, 5, 3, 6]);
     }
 }

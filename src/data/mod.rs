@@ -11,22 +11,28 @@
 //! - [`choreography`]: seeded keyframed dance motion, turns, gait.
 //! - [`scene`]: backgrounds and the hand-held / studio camera.
 //! - [`pose`]: 18 COCO-order keypoints and the OpenPose-style pose map.
+//! - `parts`: the body as depth-sorted filled shapes with cloth patterns.
 //! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
 //! - [`generate`]: a whole synthetic dataset from a profile.
-//! - [`shards`]: Parquet shards, dataset card and manifest.
-//! - [`loader`]: in-memory dataset, image- and video-mode batches.
+//! - [`shards`]: Parquet shards, manifest, staging.
+//! - [`card`]: the dataset card with the Hub's YAML header.
+//! - [`dataset`]: a built dataset decoded into memory.
+//! - [`loader`]: image- and video-mode batches, deterministic order.
 //! - [`import`]: real frame-folder datasets into the same shards.
 //! - [`preview`]: contact sheets and GIFs.
 //! - [`cli`]: the `entprog data ...` commands.
 
+pub mod card;
 pub mod choreography;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod error;
 pub mod figure;
 pub mod generate;
 pub mod import;
 pub mod loader;
+mod parts;
 pub mod pose;
 pub mod preview;
 pub mod profile;
@@ -37,9 +43,10 @@ pub mod shards;
 
 pub use cli::DataCommand;
 pub use config::DataConfig;
+pub use dataset::{Dataset, Split, Video};
 pub use error::DataError;
 pub use generate::{build, ensure_built};
 pub use import::{import_frames, ImportOptions};
-pub use loader::{Batch, Dataset, Loader, Split, Video};
+pub use loader::{Batch, Loader};
 pub use profile::DatasetProfile;
 pub use shards::{Manifest, ShardInfo};

@@ -8,8 +8,8 @@ use std::path::Path;
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame, Rgb, RgbImage, RgbaImage};
 
+use super::dataset::{Dataset, Split, Video};
 use super::error::DataError;
-use super::loader::{Dataset, Split, Video};
 
 /// What a preview shows.
 #[derive(Debug, Clone, PartialEq)]

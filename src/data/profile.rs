@@ -17,7 +17,7 @@ use crate::config::{check, key, Invalid, Validate};
 
 /// Bumped whenever the renderer changes what a given profile draws, so that
 /// cached datasets built by an older renderer are rebuilt.
-pub const GENERATOR_VERSION: &str = "entprog-synth-v1";
+pub const GENERATOR_VERSION: &str = "entprog-synth-v2";
 
 /// A synthetic dance dataset: size, split, camera, scene, clothing and motion.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

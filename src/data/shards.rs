@@ -26,7 +26,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array,
+};
 use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -38,8 +40,9 @@ use serde::{Deserialize, Serialize};
 use super::error::DataError;
 use super::profile::sha256_hex;
 
-/// Version tag of the manifest and shard schema.
-pub const FORMAT: &str = "entprog-dataset-v1";
+/// Version tag of the manifest and shard schema (v2: images as plain binary columns).
+/// A dataset of another version is rebuilt (synthetic) or must be re-imported.
+pub const FORMAT: &str = "entprog-dataset-v2";
 
 /// One frame as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +200,14 @@ fn record_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     );
     RecordBatch::try_new(
         Arc::new(schema()),
-        vec![Arc::new(video), Arc::new(frame), image, pose, Arc::new(kp), mask],
+        vec![
+            Arc::new(video),
+            Arc::new(frame),
+            image,
+            pose,
+            Arc::new(kp),
+            mask,
+        ],
     )
 }
 
@@ -211,7 +221,10 @@ pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), DataError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(rows.len().max(1)))
-        .set_key_value_metadata(Some(vec![KeyValue::new("huggingface".to_string(), hf_features())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "huggingface".to_string(),
+            hf_features(),
+        )]))
         .build();
     let file = File::create(path).map_err(DataError::io(path))?;
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
@@ -254,7 +267,10 @@ pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
         };
         let (video, frame) = (u32s("video_id")?, u32s("frame_idx")?);
         let (image, pose, mask) = (binary("image")?, binary("pose")?, binary("mask")?);
-        let kp = col("keypoints")?.as_any().downcast_ref::<ListArray>().cloned();
+        let kp = col("keypoints")?
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .cloned();
         let kp = kp.ok_or_else(|| err("column `keypoints` is not a list".into()))?;
         for i in 0..batch.num_rows() {
             let values = kp.value(i);
@@ -317,6 +333,7 @@ impl Staging {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(DataError::io(&dir))?;
         }
+        remove_stale_staging(parent, &name);
         let data = dir.join("data");
         std::fs::create_dir_all(&data).map_err(DataError::io(&data))?;
         Ok(Staging {
@@ -382,6 +399,24 @@ impl Staging {
     }
 }
 
+/// Removes staging folders of `name` left by builders killed more than an hour ago
+/// (a killed process cannot run its drop). Best effort: failures are ignored because
+/// a leftover hidden folder is harmless, it is never read as a dataset.
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.staging-");
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if stale && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed && self.dir.exists() {
@@ -405,55 +440,6 @@ pub fn encode_png(bytes: &[u8], width: usize, height: usize, channels: usize) ->
         .write_image(bytes, width as u32, height as u32, colour)
         .expect("in-memory PNG encoding of a correctly sized buffer cannot fail");
     out
-}
-
-/// The dataset card: YAML header for the Hub (configs, features, splits) and a short body.
-pub fn card(m: &Manifest, description: &str) -> String {
-    let mut y = String::from("---\n");
-    y += &format!("pretty_name: {}\n", m.name);
-    y += if m.kind == "synthetic" {
-        "license: cc0-1.0\n"
-    } else {
-        "license: other\n"
-    };
-    y += "task_categories:\n- image-to-video\n- image-to-image\n";
-    y += &format!("tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n", m.kind);
-    y += "configs:\n- config_name: default\n  data_files:\n";
-    for split in m.splits.keys() {
-        y += &format!("  - split: {split}\n    path: data/{split}-*\n");
-    }
-    y += "dataset_info:\n  features:\n";
-    y += "  - name: video_id\n    dtype: uint32\n  - name: frame_idx\n    dtype: uint32\n";
-    y += "  - name: image\n    dtype: image\n  - name: pose\n    dtype: image\n";
-    y += "  - name: keypoints\n    sequence: float32\n  - name: mask\n    dtype: image\n";
-    y += "  splits:\n";
-    for (split, info) in &m.splits {
-        let bytes: u64 = m.shards.iter().filter(|s| &s.split == split).map(|s| s.bytes).sum();
-        y += &format!(
-            "  - name: {split}\n    num_bytes: {bytes}\n    num_examples: {}\n",
-            info.frames
-        );
-    }
-    y += &format!("  download_size: {}\n", m.shards.iter().map(|s| s.bytes).sum::<u64>());
-    y += "---\n\n";
-    y += &format!("# {}\n\n{description}\n\n", m.name);
-    y += &format!(
-        "Frames are {}x{} (height x width). One row per frame; videos are split between train and test \
-         (no video appears in both). Columns: `video_id`, `frame_idx`, `image` (PNG), `pose` (OpenPose-style \
-         pose map, PNG), `keypoints` (18 COCO-order points as x, y, visible in pixels; empty when unknown), \
-         `mask` (person mask, PNG; null when unknown).\n\n",
-        m.height, m.width
-    );
-    y += "| split | videos | frames |\n|---|---|---|\n";
-    for (split, info) in &m.splits {
-        y += &format!("| {split} | {} | {} |\n", info.videos, info.frames);
-    }
-    y += &format!(
-        "\nGenerated by entprog (`entprog data build {}`); generator config hash `{}`. \
-         Shard hashes are in `manifest.json`.\n",
-        m.name, m.config_hash
-    );
-    y
 }
 
 #[cfg(test)]
@@ -495,7 +481,10 @@ mod tests {
 
     #[test]
     fn shards_never_split_a_video() {
-        assert_eq!(plan_shards(&[10, 10, 10, 10, 10], 25), vec![0..2, 2..4, 4..5]);
+        assert_eq!(
+            plan_shards(&[10, 10, 10, 10, 10], 25),
+            vec![0..2, 2..4, 4..5]
+        );
         assert_eq!(plan_shards(&[40, 5], 25), vec![0..1, 1..2]);
         assert_eq!(plan_shards(&[], 25), Vec::<std::ops::Range<usize>>::new());
     }
