@@ -149,7 +149,13 @@ fn run(cli: Cli) -> Result<()> {
             cmd: BenchCommand::Steps(args),
         } => Ok(entprog::train::cli::bench_step(&args)?),
         Command::Bench {
-            cmd: BenchCommand::TrainStep { json, steps, configs, plain },
+            cmd:
+                BenchCommand::TrainStep {
+                    json,
+                    steps,
+                    configs,
+                    plain,
+                },
         } => bench_train_step(json, steps, &configs, plain),
         Command::Bench {
             cmd: BenchCommand::Kernels { reps },
@@ -173,13 +179,24 @@ fn bench_train_step(json: bool, steps: usize, names: &[String], plain: bool) -> 
             .collect::<Result<Vec<_>>>()?
     };
     if plain {
-        let extra: Vec<BenchConfig> =
-            configs.iter().map(|c| BenchConfig { kernels: Kernels::Plain, ..c.clone() }).collect();
+        let extra: Vec<BenchConfig> = configs
+            .iter()
+            .map(|c| BenchConfig {
+                kernels: Kernels::Plain,
+                ..c.clone()
+            })
+            .collect();
         configs.extend(extra);
     }
-    eprintln!("# threads: {}, steps: {steps} (median after 2 warm-up)", candle_core::utils::get_num_threads());
+    eprintln!(
+        "# threads: {}, steps: {steps} (median after 2 warm-up)",
+        candle_core::utils::get_num_threads()
+    );
     if !json {
-        println!("{:<28} {:>10} {:>10} {:>8} {:>12}", "config", "median_s", "samples/s", "GFLOP/s", "peak_MiB");
+        println!(
+            "{:<28} {:>10} {:>10} {:>8} {:>12}",
+            "config", "median_s", "samples/s", "GFLOP/s", "peak_MiB"
+        );
     }
     for c in &configs {
         let m = measure(c, steps)?;

@@ -649,10 +649,7 @@ mod import {
         o.name = "tiktok".into();
         std::fs::write(o.root.join("tiktok.toml"), "").unwrap();
         let msg = import_frames(&o, &mut |_, _| {}).unwrap_err().to_string();
-        assert!(
-            msg.contains("tiktok.toml") && msg.contains("another name"),
-            "{msg}"
-        );
+        assert!(msg.contains("tiktok.toml") && msg.contains("another name"), "{msg}");
         assert_eq!(entries(&o.root), ["tiktok.toml"]);
     }
 
@@ -865,10 +862,8 @@ mod preview {
             &gif,
         )
         .unwrap();
-        let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
-            std::fs::File::open(&gif).unwrap(),
-        ))
-        .unwrap();
+        let decoder =
+            image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&gif).unwrap())).unwrap();
         let frames = decoder.into_frames().collect_frames().unwrap();
         assert_eq!(frames.len(), 6);
         assert_eq!(frames[0].buffer().dimensions(), (2 * 65 - 1, 64));
@@ -899,9 +894,6 @@ mod versions {
             "{msg}"
         );
         ensure_built(&root, "o").unwrap();
-        assert_eq!(
-            Manifest::read(&ds).unwrap().format,
-            entprog::data::shards::FORMAT
-        );
+        assert_eq!(Manifest::read(&ds).unwrap().format, entprog::data::shards::FORMAT);
     }
 }

@@ -35,9 +35,12 @@ fn randomized_tiny(identity: &str) -> Denoiser {
     let normal = Normal::new(0.0f32, 0.2).unwrap();
     for p in model.params() {
         let zero = p.unit == identity && (p.name.contains("adaln") || p.name.contains("pose_proj"));
-        let v: Vec<f32> =
-            (0..p.var.elem_count()).map(|_| if zero { 0.0 } else { normal.sample(&mut rng) }).collect();
-        p.var.set(&Tensor::from_vec(v, p.var.dims(), &Device::Cpu).unwrap()).unwrap();
+        let v: Vec<f32> = (0..p.var.elem_count())
+            .map(|_| if zero { 0.0 } else { normal.sample(&mut rng) })
+            .collect();
+        p.var
+            .set(&Tensor::from_vec(v, p.var.dims(), &Device::Cpu).unwrap())
+            .unwrap();
     }
     model
 }
@@ -49,7 +52,13 @@ fn samples(ds: &Arc<Dataset>, per_batch: usize) -> Vec<DenoiserSamples> {
 }
 
 fn settings() -> ScoreSettings {
-    ScoreSettings { draws: 4, resamples: 50, knn_dims: 3, knn_k: 1, seed: 7 }
+    ScoreSettings {
+        draws: 4,
+        resamples: 50,
+        knn_dims: 3,
+        knn_k: 1,
+        seed: 7,
+    }
 }
 
 #[test]
@@ -61,11 +70,17 @@ fn an_identity_block_has_zero_cei_and_others_do_not() {
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
     let scores = score_blocks(&mut model, &inputs, &settings()).unwrap();
     let by_id = |id: &str| scores.iter().find(|s| s.id.to_string() == id).unwrap();
-    assert_eq!(by_id("spatial.01").cei.mean, 0.0, "skipping an identity block changes nothing");
+    assert_eq!(
+        by_id("spatial.01").cei.mean,
+        0.0,
+        "skipping an identity block changes nothing"
+    );
     assert_eq!(by_id("spatial.01").knn.as_ref().unwrap().mean, 0.0);
     let nonzero = scores.iter().filter(|s| s.cei.mean.abs() > 1e-4).count();
     assert!(nonzero >= scores.len() - 1, "{scores:?}");
-    assert!(scores.iter().all(|s| s.cei.se.is_finite() && s.cei.per_condition.len() == 6));
+    assert!(scores
+        .iter()
+        .all(|s| s.cei.se.is_finite() && s.cei.per_condition.len() == 6));
     // Every gate is restored after scoring.
     assert!(model.gates().with(entprog::model::Gate::Skipped).is_empty());
 }
@@ -87,7 +102,13 @@ fn cei_is_deterministic_and_does_not_depend_on_batching() {
     for (x, y) in a.iter().zip(&c) {
         assert_eq!(x.id, y.id);
         // Batching changes GEMM blocking and so float rounding only.
-        assert!((x.cei.mean - y.cei.mean).abs() < 1e-4, "{}: {} vs {}", x.id, x.cei.mean, y.cei.mean);
+        assert!(
+            (x.cei.mean - y.cei.mean).abs() < 1e-4,
+            "{}: {} vs {}",
+            x.id,
+            x.cei.mean,
+            y.cei.mean
+        );
     }
 }
 

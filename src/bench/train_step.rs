@@ -60,7 +60,12 @@ impl BenchConfig {
             && ["image", "video"].contains(parts.get(1)?)
             && ["full", "last25"].contains(parts.get(2)?)
             && parts.len() <= 4;
-        ok.then(|| Self { preset: parts[0].into(), mode: parts[1].into(), pattern: parts[2].into(), kernels })
+        ok.then(|| Self {
+            preset: parts[0].into(),
+            mode: parts[1].into(),
+            pattern: parts[2].into(),
+            kernels,
+        })
     }
 }
 
@@ -71,7 +76,12 @@ pub fn default_configs() -> Vec<BenchConfig> {
     for preset in ["tiny", "default"] {
         for mode in ["image", "video"] {
             for pattern in ["full", "last25"] {
-                out.push(BenchConfig { preset: preset.into(), mode: mode.into(), pattern: pattern.into(), kernels: Kernels::Fused });
+                out.push(BenchConfig {
+                    preset: preset.into(),
+                    mode: mode.into(),
+                    pattern: pattern.into(),
+                    kernels: Kernels::Fused,
+                });
             }
         }
     }
@@ -89,7 +99,11 @@ pub fn pattern_plan(pattern: &str, depth: usize) -> GatePlan {
         trainable.push(format!("spatial.{i:02}"));
         trainable.push(format!("temporal.{i:02}"));
     }
-    GatePlan { default: Gate::Frozen, trainable, ..GatePlan::default() }
+    GatePlan {
+        default: Gate::Frozen,
+        trainable,
+        ..GatePlan::default()
+    }
 }
 
 /// One measured configuration.
@@ -161,7 +175,10 @@ mod tests {
         for c in default_configs() {
             assert_eq!(BenchConfig::parse(&c.name()), Some(c.clone()));
         }
-        assert_eq!(BenchConfig::parse("default-image-last25-plain").unwrap().kernels, Kernels::Plain);
+        assert_eq!(
+            BenchConfig::parse("default-image-last25-plain").unwrap().kernels,
+            Kernels::Plain
+        );
         assert_eq!(BenchConfig::parse("default-image-half"), None);
         assert_eq!(BenchConfig::parse("huge-image-full"), None);
     }

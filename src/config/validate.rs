@@ -29,7 +29,10 @@ pub trait Validate {
 /// Helper: push an error unless `ok`.
 pub fn check(out: &mut Vec<Invalid>, ok: bool, key: impl Into<String>, message: impl Into<String>) {
     if !ok {
-        out.push(Invalid { key: key.into(), message: message.into() });
+        out.push(Invalid {
+            key: key.into(),
+            message: message.into(),
+        });
     }
 }
 

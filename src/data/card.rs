@@ -14,10 +14,7 @@ pub fn card(m: &Manifest, description: &str) -> String {
         "license: other\n"
     };
     y += "task_categories:\n- image-to-video\n- image-to-image\n";
-    y += &format!(
-        "tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n",
-        m.kind
-    );
+    y += &format!("tags:\n- human-dance\n- pose-guided\n- entprog\n- {}\n", m.kind);
     y += "configs:\n- config_name: default\n  data_files:\n";
     for split in m.splits.keys() {
         y += &format!("  - split: {split}\n    path: data/{split}-*\n");
@@ -28,21 +25,13 @@ pub fn card(m: &Manifest, description: &str) -> String {
     y += "  - name: keypoints\n    sequence: float32\n  - name: mask\n    dtype: image\n";
     y += "  splits:\n";
     for (split, info) in &m.splits {
-        let bytes: u64 = m
-            .shards
-            .iter()
-            .filter(|s| &s.split == split)
-            .map(|s| s.bytes)
-            .sum();
+        let bytes: u64 = m.shards.iter().filter(|s| &s.split == split).map(|s| s.bytes).sum();
         y += &format!(
             "  - name: {split}\n    num_bytes: {bytes}\n    num_examples: {}\n",
             info.frames
         );
     }
-    y += &format!(
-        "  download_size: {}\n",
-        m.shards.iter().map(|s| s.bytes).sum::<u64>()
-    );
+    y += &format!("  download_size: {}\n", m.shards.iter().map(|s| s.bytes).sum::<u64>());
     y += "---\n\n";
     y += &format!("# {}\n\n{description}\n\n", m.name);
     y += &format!(

@@ -284,23 +284,16 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             let dir = ensure_built(&root, &dataset)?;
             let start = Instant::now();
             let ds = std::sync::Arc::new(Dataset::open(&dir)?);
-            say(format!(
-                "opened {dataset} in {:.3} s",
-                start.elapsed().as_secs_f64()
-            ));
+            say(format!("opened {dataset} in {:.3} s", start.elapsed().as_secs_f64()));
             let device = candle_core::Device::Cpu;
             for t in [1, clip_frames] {
-                let loader =
-                    super::loader::Loader::new(ds.clone(), Split::Train, t, 1, batch_size, 0);
+                let loader = super::loader::Loader::new(ds.clone(), Split::Train, t, 1, batch_size, 0);
                 let start = Instant::now();
                 for step in 0..steps {
                     loader.batch(step, &device)?;
                 }
                 let per = start.elapsed().as_secs_f64() / steps.max(1) as f64;
-                say(format!(
-                    "batch of {batch_size} x {t} frames: {:.3} ms",
-                    per * 1e3
-                ));
+                say(format!("batch of {batch_size} x {t} frames: {:.3} ms", per * 1e3));
             }
         }
         DataCommand::Import {

@@ -64,9 +64,7 @@ impl Video {
     }
     /// Person mask of frame `f`, `[h, w]`, when the dataset has it.
     pub fn mask(&self, f: usize) -> Option<&[u8]> {
-        self.mask
-            .as_ref()
-            .map(|m| &m[f * self.plane..][..self.plane])
+        self.mask.as_ref().map(|m| &m[f * self.plane..][..self.plane])
     }
 }
 
@@ -80,25 +78,14 @@ pub struct Dataset {
 }
 
 /// Decodes one stored PNG; `what` names it in errors (`video 3 frame 7 pose`).
-fn decode(
-    path: &Path,
-    what: &str,
-    png: &[u8],
-    (w, h): (usize, usize),
-    grey: bool,
-) -> Result<Vec<u8>, DataError> {
+fn decode(path: &Path, what: &str, png: &[u8], (w, h): (usize, usize), grey: bool) -> Result<Vec<u8>, DataError> {
     let err = |m: String| DataError::Image {
         path: path.to_path_buf(),
         message: format!("{what}: {m}"),
     };
-    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
-        .map_err(|e| err(e.to_string()))?;
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).map_err(|e| err(e.to_string()))?;
     if (img.width() as usize, img.height() as usize) != (w, h) {
-        return Err(err(format!(
-            "{}x{}, expected {w}x{h}",
-            img.width(),
-            img.height()
-        )));
+        return Err(err(format!("{}x{}, expected {w}x{h}", img.width(), img.height())));
     }
     Ok(if grey {
         img.into_luma8().into_raw()
@@ -133,21 +120,12 @@ fn assemble(path: &Path, rows: &[Row], w: usize, h: usize) -> Result<Video, Data
         if r.frame_idx as usize != f {
             return Err(DataError::Parquet {
                 path: path.into(),
-                message: format!(
-                    "video {id}: frame_idx {} where {f} was expected",
-                    r.frame_idx
-                ),
+                message: format!("video {id}: frame_idx {} where {f} was expected", r.frame_idx),
             });
         }
         let what = |c: &str| format!("video {id} frame {} {c}", r.frame_idx);
-        planar(
-            &decode(path, &what("image"), &r.image, (w, h), false)?,
-            &mut v.rgb,
-        );
-        planar(
-            &decode(path, &what("pose"), &r.pose, (w, h), false)?,
-            &mut v.pose,
-        );
+        planar(&decode(path, &what("image"), &r.image, (w, h), false)?, &mut v.rgb);
+        planar(&decode(path, &what("pose"), &r.pose, (w, h), false)?, &mut v.pose);
         v.keypoints.push(Keypoints::from_flat(&r.keypoints));
         if let (Some(m), Some(png)) = (v.mask.as_mut(), r.mask.as_ref()) {
             m.extend(decode(path, &what("mask"), png, (w, h), true)?);
@@ -168,9 +146,7 @@ impl Dataset {
             let rows = read_parquet(&path)?;
             let mut groups: Vec<&[Row]> = rows.chunk_by(|a, b| a.video_id == b.video_id).collect();
             groups.retain(|g| !g.is_empty());
-            let videos = par_map(groups.len(), worker_threads(), &|i| {
-                assemble(&path, groups[i], w, h)
-            });
+            let videos = par_map(groups.len(), worker_threads(), &|i| assemble(&path, groups[i], w, h));
             let k = match shard.split.as_str() {
                 "train" => 0,
                 "test" => 1,

@@ -100,10 +100,7 @@ impl Loader {
     ) -> Self {
         let (clip_frames, stride) = (clip_frames.max(1), stride.max(1));
         let span = (clip_frames - 1) * stride + 1;
-        let items = [
-            clip_items(&ds, Split::Train, span),
-            clip_items(&ds, Split::Test, span),
-        ];
+        let items = [clip_items(&ds, Split::Train, span), clip_items(&ds, Split::Test, span)];
         Loader {
             ds,
             split,
@@ -124,13 +121,7 @@ impl Loader {
     fn items(&self, split: Split) -> Result<&[Item], DataError> {
         let items = &self.items[split as usize];
         if items.is_empty() {
-            let longest = self
-                .ds
-                .videos(split)
-                .iter()
-                .map(|v| v.frames())
-                .max()
-                .unwrap_or(0);
+            let longest = self.ds.videos(split).iter().map(|v| v.frames()).max().unwrap_or(0);
             return Err(DataError::Loader(format!(
                 "no clip of {} frames with stride {} fits in the {} split (longest video: {longest} frames)",
                 self.clip_frames,
@@ -175,35 +166,15 @@ impl Loader {
     }
 
     /// Fixed batch `index` from any split (e.g. a fixed training batch for probes).
-    pub fn fixed_batch_from(
-        &self,
-        split: Split,
-        index: u64,
-        device: &Device,
-    ) -> Result<Batch, DataError> {
+    pub fn fixed_batch_from(&self, split: Split, index: u64, device: &Device) -> Result<Batch, DataError> {
         let items = self.items(split)?;
         let n = items.len() as u64;
-        let perm = permutation(
-            items.len(),
-            self.seed,
-            &format!("data-fixed-{}", split.name()),
-            0,
-        );
+        let perm = permutation(items.len(), self.seed, &format!("data-fixed-{}", split.name()), 0);
         let b = self.batch_size as u64;
         let picks: Vec<(Item, u64)> = (0..b)
-            .map(|i| {
-                (
-                    items[perm[((index * b + i) % n) as usize] as usize],
-                    index * b + i,
-                )
-            })
+            .map(|i| (items[perm[((index * b + i) % n) as usize] as usize], index * b + i))
             .collect();
-        self.assemble(
-            split,
-            &picks,
-            &format!("data-fixed-reference-{}", split.name()),
-            device,
-        )
+        self.assemble(split, &picks, &format!("data-fixed-reference-{}", split.name()), device)
     }
 
     /// Converts the picked clips (with their stream positions) into tensors.
@@ -224,9 +195,7 @@ impl Loader {
         let mut frame_idx = Vec::with_capacity(b);
         for &(item, pos) in picks {
             let video = &self.ds.videos(split)[item.video as usize];
-            let idx: Vec<u32> = (0..t)
-                .map(|k| item.start + (k * self.stride) as u32)
-                .collect();
+            let idx: Vec<u32> = (0..t).map(|k| item.start + (k * self.stride) as u32).collect();
             let r = reference_frame(
                 video.frames(),
                 item.start as usize,
@@ -253,12 +222,7 @@ impl Loader {
 
 /// A reference frame of a video with `frames` frames for the clip `[start, start + span)`:
 /// uniformly outside the clip when there is room, else any other frame than the first target.
-fn reference_frame(
-    frames: usize,
-    start: usize,
-    span: usize,
-    rng: &mut crate::seed::Stream,
-) -> usize {
+fn reference_frame(frames: usize, start: usize, span: usize, rng: &mut crate::seed::Stream) -> usize {
     let outside = frames.saturating_sub(span);
     if outside > 0 {
         let k = rng.random_range(0..outside);

@@ -82,10 +82,7 @@ pub(super) fn paint_at(fill: &Fill, p: V2) -> [f32; 3] {
             Texture::Solid => false,
             Texture::Stripes => b.rem_euclid(1.0) < 0.45,
             Texture::Dots => {
-                let (x, y) = (
-                    a.rem_euclid(1.0) - 0.5,
-                    (b + 0.5 * a.floor()).rem_euclid(1.0) - 0.5,
-                );
+                let (x, y) = (a.rem_euclid(1.0) - 0.5, (b + 0.5 * a.floor()).rem_euclid(1.0) - 0.5);
                 x * x + y * y < 0.09
             }
             Texture::Checks => (a.floor() + b.floor()).rem_euclid(2.0) < 1.0,
@@ -97,15 +94,7 @@ pub(super) fn paint_at(fill: &Fill, p: V2) -> [f32; 3] {
 }
 
 /// A shaded surface spanning `a` -> `b` (pixels) of half-width `half` pixels.
-fn surface(
-    base: [f32; 3],
-    cloth: Option<&Garment>,
-    a: V2,
-    b: V2,
-    half: f64,
-    unit: f64,
-    squash: f64,
-) -> Fill {
+fn surface(base: [f32; 3], cloth: Option<&Garment>, a: V2, b: V2, half: f64, unit: f64, squash: f64) -> Fill {
     let d = b - a;
     let len = d.len().max(1e-9);
     let v = d * (1.0 / len);
@@ -163,16 +152,7 @@ pub(super) fn off(p: P3, d: P3) -> P3 {
 
 /// A tapered capsule between two joints.
 #[allow(clippy::too_many_arguments)]
-fn limb_part(
-    b: &Posed,
-    a: P3,
-    e: P3,
-    ra: f64,
-    re: f64,
-    base: [f32; 3],
-    cloth: Option<&Garment>,
-    order: u8,
-) -> Part {
+fn limb_part(b: &Posed, a: P3, e: P3, ra: f64, re: f64, base: [f32; 3], cloth: Option<&Garment>, order: u8) -> Part {
     let (pa, da) = b.px(a);
     let (pe, de) = b.px(e);
     let (ra, re) = (b.r(ra), b.r(re));
@@ -346,10 +326,7 @@ fn torso_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
     for k in 0..2 {
         let s = if k == 0 { -1.0 } else { 1.0 };
         for dz in [-half_d, half_d] {
-            pelvis.push(off(
-                sk.pelvis,
-                [s * (body.hip_w / 2.0 + body.leg_r * 0.9), waist_y, dz],
-            ));
+            pelvis.push(off(sk.pelvis, [s * (body.hip_w / 2.0 + body.leg_r * 0.9), waist_y, dz]));
             if o.dress {
                 let hem = lerp3(sk.hip[k], sk.knee[k], 0.8);
                 pelvis.push(off(hem, [s * (body.leg_r + 0.07), 0.0, dz * 1.6]));
@@ -389,8 +366,7 @@ fn torso_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         if b.yaw.cos() > 0.35 {
             let chest = lerp3(sk.neck, sk.pelvis, 0.33);
             let (w, h) = (0.045, 0.035);
-            let quad = [[-w, h], [w, h], [w, -h], [-w, -h]]
-                .map(|[x, y]| b.px(off(chest, [x, y, half_d])).0);
+            let quad = [[-w, h], [w, h], [w, -h], [-w, -h]].map(|[x, y]| b.px(off(chest, [x, y, half_d])).0);
             parts.push(Part {
                 depth: pelvis_d,
                 order: 4,
@@ -420,15 +396,7 @@ fn head_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         depth,
         order: 6,
         shape: Shape::capsule(neck_px, head_px, b.r(r * 0.4)),
-        fill: surface(
-            id.skin,
-            None,
-            neck_px,
-            head_px,
-            b.r(r * 0.4),
-            b.cam.scale,
-            1.0,
-        ),
+        fill: surface(id.skin, None, neck_px, head_px, b.r(r * 0.4), b.cam.scale, 1.0),
     });
     if id.long_hair {
         let back = off(sk.head, [0.0, 0.0, -r * 0.8]);
@@ -468,15 +436,7 @@ fn head_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         let side = b.yaw.sin();
         let c = head_px + v2(side * rx * 0.3, ry * 0.2);
         let face = ellipse(c, 0.78 * (0.55 + 0.45 * facing.max(0.0)), 0.78);
-        let fill = surface(
-            id.skin,
-            None,
-            c - v2(0.0, ry),
-            c + v2(0.0, ry),
-            rx * 0.8,
-            scale,
-            1.0,
-        );
+        let fill = surface(id.skin, None, c - v2(0.0, ry), c + v2(0.0, ry), rx * 0.8, scale, 1.0);
         parts.push(Part {
             depth,
             order: 9,
@@ -521,15 +481,7 @@ mod tests {
             texture: Texture::Stripes,
             period: 0.1,
         };
-        let fill = surface(
-            [1.0; 3],
-            Some(&g),
-            v2(0.0, 0.0),
-            v2(0.0, 100.0),
-            10.0,
-            100.0,
-            1.0,
-        );
+        let fill = surface([1.0; 3], Some(&g), v2(0.0, 0.0), v2(0.0, 100.0), 10.0, 100.0, 1.0);
         // Along the part (v), stripes alternate every half period (5 px at 100 px per unit).
         assert_eq!(paint_at(&fill, v2(0.0, 2.0)), [0.0; 3]);
         assert_eq!(paint_at(&fill, v2(0.0, 7.0)), [1.0; 3]);
@@ -572,26 +524,15 @@ mod tests {
         );
         parts.sort_by(|a, b| a.depth.total_cmp(&b.depth).then(a.order.cmp(&b.order)));
         let torso = parts.iter().position(|p| p.order == 2).unwrap();
-        let arms = |r: std::ops::Range<usize>| {
-            parts[r]
-                .iter()
-                .filter(|p| (10..=12).contains(&p.order))
-                .count()
-        };
+        let arms = |r: std::ops::Range<usize>| parts[r].iter().filter(|p| (10..=12).contains(&p.order)).count();
         (arms(0..torso), arms(torso + 1..parts.len()))
     }
 
     #[test]
     fn in_a_side_view_the_far_arm_passes_behind_the_torso_and_the_near_one_in_front() {
         let (before, after) = arms_around_torso(std::f64::consts::FRAC_PI_2);
-        assert!(
-            before >= 3 && after >= 3,
-            "{before} arm parts behind, {after} in front"
-        );
+        assert!(before >= 3 && after >= 3, "{before} arm parts behind, {after} in front");
         let (before, after) = arms_around_torso(0.0);
-        assert_eq!(
-            before, 0,
-            "facing the camera, both arms are in front ({after})"
-        );
+        assert_eq!(before, 0, "facing the camera, both arms are in front ({after})");
     }
 }

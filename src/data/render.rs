@@ -46,20 +46,11 @@ pub struct VideoPlan {
 impl VideoPlan {
     /// Draws video `video` of a profile: identity `video mod identities`, and its own scene, dance and camera.
     pub fn new(p: &DatasetProfile, video: usize) -> VideoPlan {
-        let person = if p.identities == 0 {
-            video
-        } else {
-            video % p.identities
-        };
-        let identity =
-            Identity::sample(&mut stream(p.seed, "identity", person as u64), &p.clothing);
+        let person = if p.identities == 0 { video } else { video % p.identities };
+        let identity = Identity::sample(&mut stream(p.seed, "identity", person as u64), &p.clothing);
         let scenery = Scenery::sample(&mut stream(p.seed, "scene", video as u64), &p.scene);
         let duration = p.frames_per_video as f64 / p.fps;
-        let motion = Choreography::sample(
-            &mut stream(p.seed, "motion", video as u64),
-            &p.motion,
-            duration,
-        );
+        let motion = Choreography::sample(&mut stream(p.seed, "motion", video as u64), &p.motion, duration);
         let mut bounds = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
         for f in 0..p.frames_per_video {
             let b = figure_box(&identity, &motion, f as f64 / p.fps);
@@ -99,9 +90,7 @@ impl VideoPlan {
         let t = f as f64 / self.fps;
         let pose = self.motion.pose_at(t);
         let sk = Skeleton::new(&self.identity.body, &pose);
-        let cam = self
-            .camera
-            .at(t, figure_box(&self.identity, &self.motion, t));
+        let cam = self.camera.at(t, figure_box(&self.identity, &self.motion, t));
         let mut canvas = Canvas::new(self.width, self.height, [0.0; 3]);
         self.scenery.draw(&mut canvas, &cam, t, self.motion.beat_s);
         let body = Posed {
@@ -117,12 +106,7 @@ impl VideoPlan {
                 ry: 0.035,
                 angle: 0.0,
             };
-            canvas.fill(
-                &world_shape(&shadow, &cam),
-                &Paint::Solid([0.0; 3]),
-                0.22,
-                None,
-            );
+            canvas.fill(&world_shape(&shadow, &cam), &Paint::Solid([0.0; 3]), 0.22, None);
         }
         let mut mask = vec![0.0f32; self.width * self.height];
         let mut parts = figure_parts(&self.identity, &body);
@@ -152,17 +136,9 @@ fn figure_box(id: &Identity, motion: &Choreography, t: f64) -> [f64; 4] {
     let sk = Skeleton::new(&id.body, &pose);
     let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
     let pts = [sk.head, sk.neck, sk.pelvis].into_iter().chain(
-        [
-            sk.shoulder,
-            sk.elbow,
-            sk.wrist,
-            sk.hip,
-            sk.knee,
-            sk.ankle,
-            sk.toe,
-        ]
-        .into_iter()
-        .flatten(),
+        [sk.shoulder, sk.elbow, sk.wrist, sk.hip, sk.knee, sk.ankle, sk.toe]
+            .into_iter()
+            .flatten(),
     );
     for p in pts {
         let (x, y, _) = view(p, pose.yaw, sk.pelvis);

@@ -26,9 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array,
-};
+use arrow::array::{Array, ArrayRef, BinaryArray, Float32Array, ListArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -200,14 +198,7 @@ fn record_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     );
     RecordBatch::try_new(
         Arc::new(schema()),
-        vec![
-            Arc::new(video),
-            Arc::new(frame),
-            image,
-            pose,
-            Arc::new(kp),
-            mask,
-        ],
+        vec![Arc::new(video), Arc::new(frame), image, pose, Arc::new(kp), mask],
     )
 }
 
@@ -221,10 +212,7 @@ pub fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), DataError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(rows.len().max(1)))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            "huggingface".to_string(),
-            hf_features(),
-        )]))
+        .set_key_value_metadata(Some(vec![KeyValue::new("huggingface".to_string(), hf_features())]))
         .build();
     let file = File::create(path).map_err(DataError::io(path))?;
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
@@ -267,10 +255,7 @@ pub fn read_parquet(path: &Path) -> Result<Vec<Row>, DataError> {
         };
         let (video, frame) = (u32s("video_id")?, u32s("frame_idx")?);
         let (image, pose, mask) = (binary("image")?, binary("pose")?, binary("mask")?);
-        let kp = col("keypoints")?
-            .as_any()
-            .downcast_ref::<ListArray>()
-            .cloned();
+        let kp = col("keypoints")?.as_any().downcast_ref::<ListArray>().cloned();
         let kp = kp.ok_or_else(|| err("column `keypoints` is not a list".into()))?;
         for i in 0..batch.num_rows() {
             let values = kp.value(i);
@@ -481,10 +466,7 @@ mod tests {
 
     #[test]
     fn shards_never_split_a_video() {
-        assert_eq!(
-            plan_shards(&[10, 10, 10, 10, 10], 25),
-            vec![0..2, 2..4, 4..5]
-        );
+        assert_eq!(plan_shards(&[10, 10, 10, 10, 10], 25), vec![0..2, 2..4, 4..5]);
         assert_eq!(plan_shards(&[40, 5], 25), vec![0..1, 1..2]);
         assert_eq!(plan_shards(&[], 25), Vec::<std::ops::Range<usize>>::new());
     }

@@ -143,21 +143,49 @@ pub struct CeiConfig {
 
 impl Default for CeiConfig {
     fn default() -> Self {
-        Self { conditions: 125, draws: 8, batch_conditions: 4, resamples: 200, knn_dims: 4, knn_k: 2 }
+        Self {
+            conditions: 125,
+            draws: 8,
+            batch_conditions: 4,
+            resamples: 200,
+            knn_dims: 4,
+            knn_k: 2,
+        }
     }
 }
 
 impl crate::config::Validate for CeiConfig {
     fn validate(&self, prefix: &str, out: &mut Vec<crate::config::Invalid>) {
         use crate::config::{check, key};
-        check(out, self.conditions >= 2, key(prefix, "conditions"), format!("{} is out of range, expected >= 2", self.conditions));
-        check(out, self.draws >= 2, key(prefix, "draws"), format!("{} is out of range, expected >= 2 (a spread needs two draws)", self.draws));
-        check(out, self.batch_conditions >= 1, key(prefix, "batch_conditions"), "0 is out of range, expected >= 1");
+        check(
+            out,
+            self.conditions >= 2,
+            key(prefix, "conditions"),
+            format!("{} is out of range, expected >= 2", self.conditions),
+        );
+        check(
+            out,
+            self.draws >= 2,
+            key(prefix, "draws"),
+            format!(
+                "{} is out of range, expected >= 2 (a spread needs two draws)",
+                self.draws
+            ),
+        );
+        check(
+            out,
+            self.batch_conditions >= 1,
+            key(prefix, "batch_conditions"),
+            "0 is out of range, expected >= 1",
+        );
         check(
             out,
             self.knn_dims == 0 || self.knn_k < self.draws,
             key(prefix, "knn_k"),
-            format!("{} is out of range, expected below cei.draws = {}", self.knn_k, self.draws),
+            format!(
+                "{} is out of range, expected below cei.draws = {}",
+                self.knn_k, self.draws
+            ),
         );
     }
 }

@@ -55,7 +55,13 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
         config_toml: exp.to_toml(),
     };
     let mut rd = match RunDir::open(&spec)? {
-        Opened::Cached { dir, .. } => return Ok(CeiOutcome { dir, cached: true, scores: Vec::new() }),
+        Opened::Cached { dir, .. } => {
+            return Ok(CeiOutcome {
+                dir,
+                cached: true,
+                scores: Vec::new(),
+            })
+        }
         Opened::Fresh(rd) => rd,
     };
     let device = Device::Cpu;
@@ -67,7 +73,9 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
     }
     let ds = cfg.data.open()?;
     let c = &cfg.cei;
-    let loader = cfg.data.loader(ds, crate::data::Split::Test, c.batch_conditions, cfg.seed);
+    let loader = cfg
+        .data
+        .loader(ds, crate::data::Split::Test, c.batch_conditions, cfg.seed);
     let batches = denoiser_samples(
         &loader,
         trainer.schedule(),
@@ -79,14 +87,23 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
         &device,
     )?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
-    let settings =
-        ScoreSettings { draws: c.draws, resamples: c.resamples, knn_dims: c.knn_dims, knn_k: c.knn_k, seed: cfg.seed };
+    let settings = ScoreSettings {
+        draws: c.draws,
+        resamples: c.resamples,
+        knn_dims: c.knn_dims,
+        knn_k: c.knn_k,
+        seed: cfg.seed,
+    };
     let scores = score_blocks(&mut trainer.model, &inputs, &settings)?;
     let rows = block_rows(&spec.run_id(), &scores, &trainer.model);
     write_table(rd.path(), rows)?;
     let dir = rd.path().to_path_buf();
     rd.complete(&["blocks.parquet"])?;
-    Ok(CeiOutcome { dir, cached: false, scores })
+    Ok(CeiOutcome {
+        dir,
+        cached: false,
+        scores,
+    })
 }
 
 /// One row per block per scorer (`cei`, `abs_cei`, `knn_cei`), ranked within each scorer.
@@ -110,9 +127,18 @@ pub fn block_rows<M: Blocks>(run: &str, scores: &[BlockScore], model: &M) -> Vec
         }
     };
     add("cei", scores.iter().map(|s| (s.cei.mean, Some(s.cei.se))).collect());
-    add("abs_cei", scores.iter().map(|s| (s.cei.mean.abs(), Some(s.cei.se))).collect());
+    add(
+        "abs_cei",
+        scores.iter().map(|s| (s.cei.mean.abs(), Some(s.cei.se))).collect(),
+    );
     if scores.iter().all(|s| s.knn.is_some()) {
-        add("knn_cei", scores.iter().map(|s| s.knn.as_ref().map_or((f64::NAN, None), |k| (k.mean, Some(k.se)))).collect());
+        add(
+            "knn_cei",
+            scores
+                .iter()
+                .map(|s| s.knn.as_ref().map_or((f64::NAN, None), |k| (k.mean, Some(k.se))))
+                .collect(),
+        );
     }
     rows
 }
@@ -124,11 +150,21 @@ fn gate_name(g: Gate) -> &'static str {
 /// The ranked table `entprog cei` prints.
 pub fn ranked_table(scores: &[BlockScore]) -> String {
     let order = order_by_score(&scores.iter().map(|s| s.cei.mean).collect::<Vec<_>>());
-    let mut out = format!("{:>4}  {:<14} {:>10} {:>9} {:>10}\n", "rank", "block", "cei", "se", "knn_cei");
+    let mut out = format!(
+        "{:>4}  {:<14} {:>10} {:>9} {:>10}\n",
+        "rank", "block", "cei", "se", "knn_cei"
+    );
     for (r, &i) in order.iter().enumerate() {
         let s = &scores[i];
         let knn = s.knn.as_ref().map_or("-".to_string(), |k| format!("{:.5}", k.mean));
-        out.push_str(&format!("{:>4}  {:<14} {:>10.5} {:>9.5} {:>10}\n", r, s.id.to_string(), s.cei.mean, s.cei.se, knn));
+        out.push_str(&format!(
+            "{:>4}  {:<14} {:>10.5} {:>9.5} {:>10}\n",
+            r,
+            s.id.to_string(),
+            s.cei.mean,
+            s.cei.se,
+            knn
+        ));
     }
     out
 }

@@ -104,11 +104,19 @@ pub fn score_blocks<M: Blocks>(
         if before == Gate::Skipped {
             continue;
         }
-        model.set_block_gate(info.id, Gate::Skipped).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        model
+            .set_block_gate(info.id, Gate::Skipped)
+            .map_err(|e| ScoreError::Model(Box::new(e)))?;
         let skipped = predictions(model, batches, s.draws);
-        model.set_block_gate(info.id, before).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        model
+            .set_block_gate(info.id, before)
+            .map_err(|e| ScoreError::Model(Box::new(e)))?;
         let (skipped, _) = skipped?;
-        let per: Vec<f64> = base.iter().zip(&skipped).map(|(b, k)| condition_cei(b, k, dim)).collect();
+        let per: Vec<f64> = base
+            .iter()
+            .zip(&skipped)
+            .map(|(b, k)| condition_cei(b, k, dim))
+            .collect();
         let knn = proj.as_ref().map(|p| {
             let per: Vec<f64> = base
                 .iter()
@@ -117,7 +125,11 @@ pub fn score_blocks<M: Blocks>(
                 .collect();
             estimate(per, s.resamples, s.seed, (1 << 32) | i as u64)
         });
-        scores.push(BlockScore { id: info.id, cei: estimate(per, s.resamples, s.seed, i as u64), knn });
+        scores.push(BlockScore {
+            id: info.id,
+            cei: estimate(per, s.resamples, s.seed, i as u64),
+            knn,
+        });
     }
     Ok(scores)
 }
