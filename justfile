@@ -7,9 +7,18 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", "/var/tmp/entp
 test:
     cargo test --release
 
-# Benchmarks of the harness (not part of the tests).
+# Benchmarks (not tests): train step fused and plain, kernels, allocator; PyTorch twin in bench/.
 bench:
+    cargo run --release -- bench train-step --plain
+    cargo run --release -- bench kernels
     cargo run --release -- bench alloc
+
+# The paper's training stages in order, each from the previous checkpoint.
+stages:
+    cargo run --release -- train experiments/foundation.toml
+    cargo run --release -- train experiments/stage1.toml
+    cargo run --release -- train experiments/stage2.toml
+    cargo run --release -- train experiments/stage3.toml
 
 # Reproduce a paper table or figure: just reproduce table3
 reproduce TARGET:
