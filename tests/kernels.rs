@@ -204,3 +204,40 @@ fn candle_softmax_last_dim_drops_gradients() {
     let grads = p.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
     assert!(grads.get(q.as_tensor()).is_none());
 }
+
+#[test]
+fn fused_adamw_matches_the_composition_over_several_steps() {
+    use entprog::model::Param;
+    use entprog::train::adamw::{AdamW, AdamWParams};
+    let hp = AdamWParams {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+    };
+    let init = randn(&[3, 70_000], "w");
+    let run = |fused: bool| {
+        let p = Param {
+            name: "w".into(),
+            unit: "u".into(),
+            var: Var::from_tensor(&init).unwrap(),
+        };
+        let mut opt = AdamW::new(hp).with_fused(fused);
+        for step in 0..3 {
+            let loss = p
+                .var
+                .as_tensor()
+                .sqr()
+                .unwrap()
+                .mul(&randn(&[3, 70_000], &format!("g{step}")))
+                .unwrap();
+            let grads = loss.sum_all().unwrap().backward().unwrap();
+            opt.step(&[&p], &grads, 1e-2, if step == 1 { 0.5 } else { 1.0 })
+                .unwrap();
+        }
+        (p.var.as_tensor().clone(), opt.moments("w").unwrap().v.clone())
+    };
+    let ((wf, vf), (wp, vp)) = (run(true), run(false));
+    assert_close(&wf, &wp, 1e-6, "weights after 3 steps");
+    assert_close(&vf, &vp, 1e-6, "second moments after 3 steps");
+}

@@ -10,6 +10,7 @@
 //! (`Tensor::track_op`): a frozen prefix's output needs no input gradient,
 //! and skipping it is where freezing saves time.
 
+pub mod adamw;
 pub mod attention;
 pub mod bench;
 pub mod gelu;

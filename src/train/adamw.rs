@@ -46,6 +46,9 @@ pub struct Moments {
 pub struct AdamW {
     /// Hyper-parameters.
     pub params: AdamWParams,
+    /// Update CPU f32 parameters with the fused kernel (`crate::kernels::adamw`)
+    /// instead of the candle composition; same arithmetic, one pass.
+    pub fused: bool,
     state: BTreeMap<String, Moments>,
 }
 
@@ -54,8 +57,15 @@ impl AdamW {
     pub fn new(params: AdamWParams) -> Self {
         Self {
             params,
+            fused: true,
             state: BTreeMap::new(),
         }
+    }
+
+    /// Chooses the fused update (the default) or the candle composition.
+    pub fn with_fused(mut self, fused: bool) -> Self {
+        self.fused = fused;
+        self
     }
 
     /// State of parameter `name`, if it has ever been updated.
@@ -87,7 +97,8 @@ impl AdamW {
             let Some(g) = grads.get(p.var.as_tensor()) else {
                 continue;
             };
-            let g = if grad_scale == 1.0 {
+            let fused = self.fused && g.device().is_cpu() && g.dtype() == candle_core::DType::F32;
+            let g = if grad_scale == 1.0 || fused {
                 g.clone()
             } else {
                 g.affine(grad_scale, 0.0)?
@@ -104,6 +115,22 @@ impl AdamW {
                 }
             };
             st.step += 1;
+            if fused {
+                let s = crate::kernels::adamw::AdamWStep {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    grad_scale,
+                    bc1: 1.0 - beta1.powi(st.step as i32),
+                    bc2: 1.0 - beta2.powi(st.step as i32),
+                };
+                let (w, m, v) = crate::kernels::adamw::adamw_update(p.var.as_tensor(), &g, &st.m, &st.v, s)?;
+                (st.m, st.v) = (m, v);
+                p.var.set(&w)?;
+                continue;
+            }
             st.m = ((&st.m * beta1)? + (&g * (1.0 - beta1))?)?;
             st.v = ((&st.v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let m_hat = (&st.m / (1.0 - beta1.powi(st.step as i32)))?;

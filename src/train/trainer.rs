@@ -157,7 +157,7 @@ impl Trainer {
         };
         let schedule = diffusion.build();
         Ok(Self {
-            opt: AdamW::new(train.adamw()),
+            opt: AdamW::new(train.adamw()).with_fused(model.config().kernels == crate::model::ops::Kernels::Fused),
             model,
             ema,
             train,
