@@ -37,6 +37,16 @@ pub(crate) fn min_len(per_item: usize) -> usize {
     CHUNK.div_ceil(per_item.max(1))
 }
 
+/// `b` mutable chunks of `len` elements each of `v`, or `b` empty chunks when
+/// `len` is 0 (a gradient that is not wanted), for zipping per-sample work.
+pub(crate) fn split(v: &mut [f32], len: usize, b: usize) -> Vec<&mut [f32]> {
+    if len == 0 {
+        (0..b).map(|_| <&mut [f32]>::default()).collect()
+    } else {
+        v.chunks_mut(len).collect()
+    }
+}
+
 /// The f32 slice of a contiguous CPU storage.
 pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     let Some((start, end)) = l.contiguous_offsets() else {

@@ -11,7 +11,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{data, min_len, slice, tensor_like};
+use super::{data, min_len, slice, split, tensor_like};
 
 #[inline(always)]
 fn stats(x: &[f32], eps: f32) -> (f32, f32) {
@@ -155,15 +155,6 @@ impl CustomOp3 for ModulatedLayerNorm {
             (None, None)
         };
         Ok((dx, dshift, dscale))
-    }
-}
-
-/// `b` mutable chunks of `len` elements each (empty chunks when `len` is 0).
-fn split(v: &mut [f32], len: usize, b: usize) -> Vec<&mut [f32]> {
-    if len == 0 {
-        (0..b).map(|_| <&mut [f32]>::default()).collect()
-    } else {
-        v.chunks_mut(len).collect()
     }
 }
 

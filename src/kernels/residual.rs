@@ -9,7 +9,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{data, min_len, slice, tensor_like};
+use super::{data, min_len, slice, split, tensor_like};
 
 #[inline(always)]
 fn fwd_sample(x: &[f32], y: &[f32], gate: &[f32], out: &mut [f32]) {
@@ -106,16 +106,8 @@ impl CustomOp3 for GatedResidual {
         let b = yd.len() / (n * c);
         let mut dy = vec![0f32; if want_y { yd.len() } else { 0 }];
         let mut dgate = vec![0f32; if want_gate { b * c } else { 0 }];
-        let dy_chunks: Vec<&mut [f32]> = if want_y {
-            dy.chunks_mut(n * c).collect()
-        } else {
-            (0..b).map(|_| <&mut [f32]>::default()).collect()
-        };
-        let dg_chunks: Vec<&mut [f32]> = if want_gate {
-            dgate.chunks_mut(c).collect()
-        } else {
-            (0..b).map(|_| <&mut [f32]>::default()).collect()
-        };
+        let dy_chunks = split(&mut dy, if want_y { n * c } else { 0 }, b);
+        let dg_chunks = split(&mut dgate, if want_gate { c } else { 0 }, b);
         (0..b)
             .into_par_iter()
             .zip(dy_chunks.into_par_iter().zip(dg_chunks.into_par_iter()))
