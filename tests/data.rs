@@ -787,6 +787,7 @@ mod sharing {
             clip_frames: 3,
             stride: 2,
             eval_batches: 1,
+            mix: vec![],
         };
         let ds = cfg.open().unwrap();
         let b = cfg.loader(ds, Split::Test, 2, 0).batch(0, &Device::Cpu).unwrap();
@@ -895,5 +896,53 @@ mod versions {
         );
         ensure_built(&root, "o").unwrap();
         assert_eq!(Manifest::read(&ds).unwrap().format, entprog::data::shards::FORMAT);
+    }
+}
+
+mod mixing {
+    use super::*;
+    use candle_core::Device;
+    use entprog::data::{DataConfig, Split};
+
+    #[test]
+    fn a_mix_alternates_whole_batches_between_datasets_by_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(dir.path(), "a", "tiktok", SMALL);
+        std::fs::write(root.join("b.toml"), format!("base = \"bilibili\"\n{SMALL}\n")).unwrap();
+        let cfg = DataConfig {
+            dataset: "a".into(),
+            mix: vec!["b".into()],
+            root: root.clone(),
+            ..DataConfig::default()
+        };
+        let mixed = cfg.mixed_loader(Split::Train, 2, 5).unwrap();
+        assert_eq!(mixed.len(), 2);
+        let single = DataConfig {
+            mix: vec![],
+            ..cfg.clone()
+        }
+        .mixed_loader(Split::Train, 2, 5)
+        .unwrap();
+        let dev = Device::Cpu;
+        let ids = |b: entprog::data::Batch| b.frames.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Even steps are the first dataset's own steps 0, 1, ...; odd steps come from the other.
+        assert_eq!(ids(mixed.batch(0, &dev).unwrap()), ids(single.batch(0, &dev).unwrap()));
+        assert_eq!(ids(mixed.batch(2, &dev).unwrap()), ids(single.batch(1, &dev).unwrap()));
+        assert_ne!(ids(mixed.batch(1, &dev).unwrap()), ids(single.batch(0, &dev).unwrap()));
+        // A pure function of the step (resume draws the same batch).
+        assert_eq!(ids(mixed.batch(3, &dev).unwrap()), ids(mixed.batch(3, &dev).unwrap()));
+    }
+
+    #[test]
+    fn a_dataset_listed_twice_is_refused() {
+        use entprog::config::Validate;
+        let cfg = DataConfig {
+            mix: vec!["tiktok".into()],
+            ..DataConfig::default()
+        };
+        let mut out = Vec::new();
+        cfg.validate("data", &mut out);
+        assert_eq!(out[0].key, "data.mix");
+        assert!(out[0].message.contains("listed twice"), "{}", out[0].message);
     }
 }

@@ -21,6 +21,11 @@ use crate::config::{check, key, Invalid, Validate};
 pub struct DataConfig {
     /// Dataset name: `<root>/<dataset>.toml` (synthetic, built on demand) or an imported `<root>/<dataset>/`.
     pub dataset: String,
+    /// More datasets whose batches interleave with `dataset`'s in training:
+    /// step s draws a whole batch from dataset s mod k (k = 1 + this list's
+    /// length), at that dataset's own step s div k. The foundation pretrains
+    /// on all three dance datasets this way.
+    pub mix: Vec<String>,
     /// Folder holding the dataset profiles and the built datasets.
     pub root: PathBuf,
     /// Frames per clip, T (1 = image mode: reference + one target frame and its pose).
@@ -35,6 +40,7 @@ impl Default for DataConfig {
     fn default() -> Self {
         Self {
             dataset: "tiktok".into(),
+            mix: Vec::new(),
             root: PathBuf::from("datasets"),
             clip_frames: 1,
             stride: 1,
@@ -50,6 +56,29 @@ impl DataConfig {
         Ok(Arc::new(Dataset::open(&dir)?))
     }
 
+    /// `dataset` then the `mix` datasets, in batch order.
+    pub fn names(&self) -> Vec<&str> {
+        std::iter::once(self.dataset.as_str())
+            .chain(self.mix.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Training loaders of every dataset in [`Self::names`]; the first keeps
+    /// `seed`, the others draw their order from derived seeds.
+    pub fn mixed_loader(&self, split: Split, batch_size: usize, seed: u64) -> Result<MixedLoader, DataError> {
+        let mut loaders = Vec::new();
+        for (i, name) in self.names().into_iter().enumerate() {
+            let ds = Arc::new(Dataset::open(&ensure_built(&self.root, name)?)?);
+            let s = if i == 0 {
+                seed
+            } else {
+                crate::seed::derive_seed(seed, "data-mix", i as u64)
+            };
+            loaders.push(self.loader(ds, split, batch_size, s));
+        }
+        Ok(MixedLoader { loaders })
+    }
+
     /// A loader over `ds` with this section's clip shape.
     pub fn loader(&self, ds: Arc<Dataset>, split: Split, batch_size: usize, seed: u64) -> Loader {
         Loader::new(ds, split, self.clip_frames, self.stride, batch_size, seed)
@@ -58,6 +87,31 @@ impl DataConfig {
     /// Frames a clip spans in its video: (T - 1) * stride + 1.
     pub fn clip_span(&self) -> usize {
         (self.clip_frames.max(1) - 1) * self.stride.max(1) + 1
+    }
+}
+
+/// Batches that alternate between datasets by step (see [`DataConfig::mix`]):
+/// a pure function of the step, so resume draws what an uninterrupted run draws.
+#[derive(Debug)]
+pub struct MixedLoader {
+    loaders: Vec<Loader>,
+}
+
+impl MixedLoader {
+    /// The batch of training step `step`: dataset `step mod k`, its step `step div k`.
+    pub fn batch(&self, step: u64, device: &candle_core::Device) -> Result<super::Batch, DataError> {
+        let k = self.loaders.len() as u64;
+        self.loaders[(step % k) as usize].batch(step / k, device)
+    }
+
+    /// Number of datasets mixed.
+    pub fn len(&self) -> usize {
+        self.loaders.len()
+    }
+
+    /// Never true: a mix holds at least the main dataset.
+    pub fn is_empty(&self) -> bool {
+        self.loaders.is_empty()
     }
 }
 
@@ -78,6 +132,20 @@ impl Validate for DataConfig {
                 self.dataset
             ),
         );
+        for (i, m) in self.mix.iter().enumerate() {
+            check(
+                out,
+                !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                k("mix"),
+                format!("entry {i}: {m:?} is not a dataset name, expected letters, digits, '-' or '_'"),
+            );
+            check(
+                out,
+                m != &self.dataset && !self.mix[..i].contains(m),
+                k("mix"),
+                format!("entry {i}: {m:?} is listed twice, expected each dataset once"),
+            );
+        }
         check(
             out,
             (1..=256).contains(&self.clip_frames),

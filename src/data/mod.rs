@@ -42,7 +42,7 @@ pub mod scene;
 pub mod shards;
 
 pub use cli::DataCommand;
-pub use config::DataConfig;
+pub use config::{DataConfig, MixedLoader};
 pub use dataset::{Dataset, Split, Video};
 pub use error::DataError;
 pub use generate::{build, ensure_built};

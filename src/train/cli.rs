@@ -151,10 +151,9 @@ pub fn train(args: &TrainArgs, quiet: bool) -> Result<(), CliError> {
     let exp = crate::config::Experiment::load(&args.experiment, &args.sets)?;
     let cfg = &exp.config;
     cfg.run.apply();
-    let ds = cfg.data.open()?;
     let loader = cfg
         .data
-        .loader(ds, crate::data::Split::Train, cfg.train.batch_size, cfg.seed);
+        .mixed_loader(crate::data::Split::Train, cfg.train.batch_size, cfg.seed)?;
     let mut source = |step: u64, device: &candle_core::Device| {
         let b = loader.batch(step, device).map_err(|e| e.to_string())?;
         Ok(super::trainer::TrainBatch {
