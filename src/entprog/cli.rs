@@ -10,7 +10,7 @@ use candle_core::Device;
 use super::rank::{order_by_score, ranks};
 use super::score::{denoiser_samples, score_blocks, BlockScore, ScoreError, ScoreSettings};
 use crate::config::Experiment;
-use crate::model::{Blocks, Gate};
+use crate::model::Blocks;
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, RunSpec, TableError};
 use crate::train::trainer::{TrainError, Trainer};
 
@@ -122,7 +122,7 @@ pub fn block_rows<M: Blocks>(run: &str, scores: &[BlockScore], model: &M) -> Vec
                 score: vals[i].0,
                 score_se: vals[i].1,
                 rank: rank[i] as u32,
-                state: gate_name(model.block_gate(s.id)).into(),
+                state: model.block_gate(s.id).as_str().into(),
             });
         }
     };
@@ -141,10 +141,6 @@ pub fn block_rows<M: Blocks>(run: &str, scores: &[BlockScore], model: &M) -> Vec
         );
     }
     rows
-}
-
-fn gate_name(g: Gate) -> &'static str {
-    g.as_str()
 }
 
 /// The ranked table `entprog cei` prints.
