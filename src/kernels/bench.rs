@@ -2,10 +2,12 @@
 //! against the plain candle composition it replaces, at the sizes of the
 //! `default` model preset's training step (batch 16, 64 tokens, width 64,
 //! 4 heads, MLP ratio 4). Medians of repeated runs; one JSON line per kernel.
+//! The plain side is the model's own `Kernels::Plain` path (`model/ops.rs`).
 
-use candle_core::{Device, Result, Tensor, Var, D};
+use candle_core::{Device, Result, Tensor, Var};
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::model::ops::{self, Kernels};
 use crate::seed::stream;
 
 fn randn(shape: &[usize], purpose: &str) -> Result<Tensor> {
@@ -30,26 +32,6 @@ fn time_fwd_bwd(inputs: &[Tensor], reps: usize, f: &dyn Fn(&[Tensor]) -> Result<
     times.remove(0); // warm-up
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
-}
-
-fn plain_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    let (q, k, v) = (
-        q.transpose(1, 2)?.contiguous()?,
-        k.transpose(1, 2)?.contiguous()?,
-        v.transpose(1, 2)?.contiguous()?,
-    );
-    let scale = 1.0 / (q.dim(D::Minus1)? as f64).sqrt();
-    let p = candle_nn::ops::softmax(&(q.matmul(&k.t()?)? * scale)?, D::Minus1)?;
-    p.matmul(&v)?.transpose(1, 2)?.contiguous()
-}
-
-fn plain_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let xc = x.broadcast_sub(&mean)?;
-    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-    let xh = xc.broadcast_div(&(var + 1e-6)?.sqrt()?)?;
-    xh.broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
-        .broadcast_add(&shift.unsqueeze(1)?)
 }
 
 /// Runs the comparison and prints one JSON object per kernel.
@@ -82,7 +64,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, m, h, d], "v")?,
             ],
             Box::new(|t| super::attention(&t[0], &t[1], &t[2])),
-            Box::new(|t| plain_attention(&t[0], &t[1], &t[2])),
+            Box::new(|t| ops::attention(&t[0], &t[1], &t[2], Kernels::Plain)),
         ),
         (
             "modulated_norm_16x64x64",
@@ -92,7 +74,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, c], "scale")?,
             ],
             Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6)),
-            Box::new(|t| plain_norm(&t[0], &t[1], &t[2])),
+            Box::new(|t| ops::modulated_norm(&t[0], &t[1], &t[2], 1e-6, Kernels::Plain)),
         ),
         (
             "gated_residual_16x64x64",
@@ -102,7 +84,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, c], "gate")?,
             ],
             Box::new(|t| super::gated_residual(&t[0], &t[1], &t[2])),
-            Box::new(|t| t[0].broadcast_add(&t[1].broadcast_mul(&t[2].unsqueeze(1)?)?)),
+            Box::new(|t| ops::gated_residual(&t[0], &t[1], &t[2], Kernels::Plain)),
         ),
     ];
     for (name, inputs, fused, plain) in cases {
