@@ -8,7 +8,7 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use entprog::data::{ensure_built, Dataset, Loader, Split};
 use entprog::diffusion::DiffusionConfig;
-use entprog::entprog::score::{denoiser_samples, score_blocks, DenoiserSamples, ScoreSettings};
+use entprog::entprog::score::{active_blocks, denoiser_samples, score_blocks, DenoiserSamples, ScoreSettings};
 use entprog::model::{Denoiser, ModelConfig};
 use entprog::seed::stream;
 use rand_distr::{Distribution, Normal};
@@ -68,7 +68,8 @@ fn an_identity_block_has_zero_cei_and_others_do_not() {
     let mut model = randomized_tiny("spatial.01");
     let batches = samples(&ds, 3);
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
-    let scores = score_blocks(&mut model, &inputs, &settings()).unwrap();
+    let ids = active_blocks(&model);
+    let scores = score_blocks(&mut model, &inputs, &ids, &settings()).unwrap();
     let by_id = |id: &str| scores.iter().find(|s| s.id.to_string() == id).unwrap();
     assert_eq!(
         by_id("spatial.01").cei.mean,
@@ -93,7 +94,8 @@ fn cei_is_deterministic_and_does_not_depend_on_batching() {
     let run = |model: &mut Denoiser, per_batch: usize| {
         let batches = samples(&ds, per_batch);
         let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
-        score_blocks(model, &inputs, &settings()).unwrap()
+        let ids = active_blocks(model);
+        score_blocks(model, &inputs, &ids, &settings()).unwrap()
     };
     let a = run(&mut model, 2);
     let b = run(&mut model, 2);
@@ -119,6 +121,9 @@ fn a_fresh_model_that_predicts_zero_everywhere_is_refused_with_a_reason() {
     let mut model = ModelConfig::tiny().build(0, &Device::Cpu).unwrap();
     let batches = samples(&ds, 3);
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
-    let e = score_blocks(&mut model, &inputs, &settings()).unwrap_err().to_string();
+    let ids = active_blocks(&model);
+    let e = score_blocks(&mut model, &inputs, &ids, &settings())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no spread") && e.contains("train.init_from"), "{e}");
 }

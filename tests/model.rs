@@ -374,7 +374,7 @@ mod costs {
 
 mod blocks_trait {
     use super::*;
-    use entprog::model::Blocks;
+    use entprog::model::{BlockId, Blocks};
 
     /// A minimal CEI written only against the trait: log of the ratio of the
     /// prediction's standard deviation with block b skipped to without.
@@ -428,6 +428,42 @@ mod blocks_trait {
             model.gates().iter().all(|(_, g)| g == Gate::Trainable),
             "gates restored"
         );
+    }
+
+    #[test]
+    fn prefix_reuse_predicts_exactly_what_a_full_rerun_does() {
+        let _serial = serial();
+        let cfg = ModelConfig::tiny();
+        let mut model = cfg.build(0, &Device::Cpu).unwrap();
+        randomise(&model);
+        model.set_gate("spatial.02", Gate::Skipped).unwrap();
+        model.set_gate("temporal.00", Gate::Frozen).unwrap();
+        let d = data(&cfg, 2, 2);
+        let input = inputs(&d);
+        // Out of forward order, with a repeat and an already-skipped block.
+        let ids: Vec<BlockId> = ["temporal.03", "reference.00", "spatial.00", "spatial.02", "temporal.03"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let fast = model.predict_each_skipped(&input, &ids).unwrap();
+        assert_eq!(fast.len(), ids.len());
+        for (id, fast) in ids.iter().zip(&fast) {
+            let gate = model.block_gate(*id);
+            model.set_block_gate(*id, Gate::Skipped).unwrap();
+            let slow = model.predict(&input).unwrap();
+            model.set_block_gate(*id, gate).unwrap();
+            let diff = (fast - &slow)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert_eq!(diff, 0.0, "{id}: prefix reuse is bit-identical");
+        }
+        assert_eq!(model.gates().get("spatial.02"), Gate::Skipped, "gates restored");
+        assert_eq!(model.gates().get("reference.00"), Gate::Trainable);
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 
 use super::rank::{order_by_score, ranks};
-use super::score::{denoiser_samples, score_blocks, BlockScore, ScoreError, ScoreSettings};
+use super::score::{active_blocks, denoiser_samples, score_blocks, BlockScore, ScoreError, ScoreSettings};
 use crate::config::Experiment;
 use crate::model::Blocks;
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, RunSpec, TableError};
@@ -94,7 +94,8 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
         knn_k: c.knn_k,
         seed: cfg.seed,
     };
-    let scores = score_blocks(&mut trainer.model, &inputs, &settings)?;
+    let ids = active_blocks(&trainer.model);
+    let scores = score_blocks(&mut trainer.model, &inputs, &ids, &settings)?;
     let rows = block_rows(&spec.run_id(), &scores, &trainer.model);
     write_table(rd.path(), rows)?;
     let dir = rd.path().to_path_buf();

@@ -7,9 +7,8 @@
 //! dataset's test split) x K draws of (tau, noise) each, N = C K in all. A
 //! batch holds whole conditions: sample j of a batch belongs to condition
 //! j / K. Every pass sees the same batches, so the skip/baseline ratio is
-//! paired. Each pass reruns the whole network; reusing the activations of
-//! the prefix before the skipped block would need a prefix-caching forward
-//! in the trait (noted for the Ent-Prog core issue).
+//! paired. Skipped passes reuse the forward prefix before the skipped block
+//! ([`Blocks::predict_each_skipped`]).
 
 use candle_core::{Device, Tensor};
 use rand::Rng;
@@ -65,6 +64,17 @@ pub struct BlockScore {
     pub knn: Option<Estimate>,
 }
 
+/// `pred` `[b, ...]` grouped by condition: `[b / draws][draws * dim]`.
+fn by_condition(pred: &Tensor, draws: usize) -> Result<(Vec<Vec<f32>>, usize), ScoreError> {
+    let b = pred.dim(0)?;
+    if b % draws != 0 {
+        return Err(ScoreError::Ragged { batch: b, draws });
+    }
+    let dim = pred.elem_count() / b;
+    let v = pred.flatten_all()?.to_vec1::<f32>()?;
+    Ok((v.chunks(draws * dim).map(|c| c.to_vec()).collect(), dim))
+}
+
 /// Predictions under the current gates, grouped by condition:
 /// `[conditions][draws * dim]`.
 pub fn predictions<M: Blocks>(
@@ -76,62 +86,79 @@ pub fn predictions<M: Blocks>(
     let mut dim = 0;
     for input in batches {
         let pred = model.predict(input).map_err(|e| ScoreError::Model(Box::new(e)))?;
-        let b = pred.dim(0)?;
-        if b % draws != 0 {
-            return Err(ScoreError::Ragged { batch: b, draws });
-        }
-        dim = pred.elem_count() / b;
-        let v = pred.flatten_all()?.to_vec1::<f32>()?;
-        out.extend(v.chunks(draws * dim).map(|c| c.to_vec()));
+        let (groups, d) = by_condition(&pred, draws)?;
+        dim = d;
+        out.extend(groups);
     }
     Ok((out, dim))
 }
 
-/// CEI (and kNN CEI) of every block that is not already skipped.
+/// The blocks [`score_blocks`] scores by default: every block not already skipped.
+pub fn active_blocks<M: Blocks>(model: &M) -> Vec<BlockId> {
+    model
+        .blocks()
+        .into_iter()
+        .map(|b| b.id)
+        .filter(|&id| model.block_gate(id) != Gate::Skipped)
+        .collect()
+}
+
+/// CEI (and kNN CEI) of each block of `ids`, in that order. Per batch: one
+/// baseline pass, then every block skipped in turn through
+/// [`Blocks::predict_each_skipped`] (which reuses the forward prefix), and
+/// the per-condition values are kept; the predictions are dropped.
 pub fn score_blocks<M: Blocks>(
     model: &mut M,
     batches: &[M::Input<'_>],
+    ids: &[BlockId],
     s: &ScoreSettings,
-) -> Result<Vec<BlockScore>, ScoreError> {
-    let (base, dim) = predictions(model, batches, s.draws)?;
-    if let Some(condition) = base.iter().position(|p| !super::cei::log_sigma(p, dim).is_finite()) {
-        return Err(ScoreError::NoSpread { condition });
-    }
-    let proj = (s.knn_dims > 0).then(|| projection(dim, s.knn_dims, s.seed));
-    let mut scores = Vec::new();
-    for (i, info) in model.blocks().into_iter().enumerate() {
-        let before = model.block_gate(info.id);
-        if before == Gate::Skipped {
-            continue;
+) -> Result<Vec<BlockScore>, ScoreError>
+where
+    M::Error: From<crate::model::GateError>,
+{
+    let order: Vec<BlockId> = model.blocks().into_iter().map(|b| b.id).collect();
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); ids.len()];
+    let mut per_knn: Vec<Vec<f64>> = vec![Vec::new(); ids.len()];
+    let mut proj = None;
+    let mut first_condition = 0;
+    for input in batches {
+        let pred = model.predict(input).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        let (base, dim) = by_condition(&pred, s.draws)?;
+        if let Some(c) = base.iter().position(|p| !super::cei::log_sigma(p, dim).is_finite()) {
+            return Err(ScoreError::NoSpread {
+                condition: first_condition + c,
+            });
         }
-        model
-            .set_block_gate(info.id, Gate::Skipped)
+        first_condition += base.len();
+        let proj = proj.get_or_insert_with(|| (s.knn_dims > 0).then(|| projection(dim, s.knn_dims, s.seed)));
+        let skipped = model
+            .predict_each_skipped(input, ids)
             .map_err(|e| ScoreError::Model(Box::new(e)))?;
-        let skipped = predictions(model, batches, s.draws);
-        model
-            .set_block_gate(info.id, before)
-            .map_err(|e| ScoreError::Model(Box::new(e)))?;
-        let (skipped, _) = skipped?;
-        let per: Vec<f64> = base
-            .iter()
-            .zip(&skipped)
-            .map(|(b, k)| condition_cei(b, k, dim))
-            .collect();
-        let knn = proj.as_ref().map(|p| {
-            let per: Vec<f64> = base
-                .iter()
-                .zip(&skipped)
-                .map(|(b, k)| condition_knn_cei(b, k, dim, p, s.knn_dims, s.knn_k))
-                .collect();
-            estimate(per, s.resamples, s.seed, (1 << 32) | i as u64)
-        });
-        scores.push(BlockScore {
-            id: info.id,
-            cei: estimate(per, s.resamples, s.seed, i as u64),
-            knn,
-        });
+        for (i, pred) in skipped.iter().enumerate() {
+            let (skipped, _) = by_condition(pred, s.draws)?;
+            for (b, k) in base.iter().zip(&skipped) {
+                per[i].push(condition_cei(b, k, dim));
+                if let Some(p) = proj {
+                    per_knn[i].push(condition_knn_cei(b, k, dim, p, s.knn_dims, s.knn_k));
+                }
+            }
+        }
     }
-    Ok(scores)
+    Ok(ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            // Bootstrap keys follow the block's place in the model, so a
+            // block's estimate does not depend on which others are scored.
+            let key = order.iter().position(|&o| o == id).unwrap_or(i) as u64;
+            BlockScore {
+                id,
+                cei: estimate(std::mem::take(&mut per[i]), s.resamples, s.seed, key),
+                knn: (s.knn_dims > 0)
+                    .then(|| estimate(std::mem::take(&mut per_knn[i]), s.resamples, s.seed, (1 << 32) | key)),
+            }
+        })
+        .collect())
 }
 
 /// Owned tensors of one scoring batch of the denoiser (see [`Inputs`]).

@@ -234,6 +234,28 @@ pub trait Blocks {
     fn block_gate(&self, id: BlockId) -> Gate;
     /// Changes a block's gate; takes effect at the next forward pass.
     fn set_block_gate(&mut self, id: BlockId, gate: Gate) -> Result<(), GateError>;
+    /// The prediction with each of `ids` skipped in turn (one tensor per id,
+    /// the other gates as they are). The default reruns the whole network per
+    /// id; a model overrides it to reuse the forward prefix before each block,
+    /// which is identical up to the block and so need not be recomputed.
+    fn predict_each_skipped(
+        &mut self,
+        input: &Self::Input<'_>,
+        ids: &[BlockId],
+    ) -> Result<Vec<candle_core::Tensor>, Self::Error>
+    where
+        Self::Error: From<GateError>,
+    {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let before = self.block_gate(id);
+            self.set_block_gate(id, Gate::Skipped)?;
+            let pred = self.predict(input);
+            self.set_block_gate(id, before)?;
+            out.push(pred?);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -304,7 +304,8 @@ impl Denoiser {
         })
     }
 
-    fn forward_inner(&self, inp: &Inputs) -> Result<Tensor> {
+    /// Conditioning and embedded tokens of a forward pass, before the first block.
+    fn prepare(&self, inp: &Inputs) -> Result<(Conditioning, Tensor)> {
         let (b, t, ch, h, w) = inp.x_t.dims5()?;
         let keep = match inp.cond_keep {
             Some(k) => Tensor::from_slice(k, b, &self.device)?,
@@ -329,23 +330,99 @@ impl Denoiser {
             reference,
             t,
         };
-        let mut x = self
+        let x = self
             .embed
             .forward(&inp.x_t.reshape((b * t, ch, h, w))?, self.trains("embed"))?;
+        Ok((cond, x))
+    }
+
+    /// The denoiser's main-path blocks in forward order: `spatial.00`,
+    /// `temporal.00`, `spatial.01`, ...
+    fn main_path(&self) -> Vec<BlockId> {
+        let mut ids = Vec::with_capacity(self.spatial.len() + self.temporal.len());
         for (i, block) in self.spatial.iter().enumerate() {
-            let unit = block.id.to_string();
-            if self.runs(&unit) {
-                x = block.forward(&x, &cond, self.trains(&unit))?;
-            }
+            ids.push(block.id);
             if let Some(tb) = self.temporal.get(i) {
-                let unit = tb.id.to_string();
-                if self.runs(&unit) {
-                    x = tb.forward(&x, t, self.trains(&unit))?;
-                }
+                ids.push(tb.id);
             }
         }
-        let out = self.final_layer.forward(&x, &cond.c, self.trains("final"))?;
-        unpatchify(&out, self.cfg.patch, 3)?.reshape((b, t, ch, h, w))
+        ids
+    }
+
+    /// Runs main-path block `id` on `x` unless its gate skips it.
+    fn run_block(&self, id: BlockId, x: Tensor, cond: &Conditioning) -> Result<Tensor> {
+        let unit = id.to_string();
+        if !self.runs(&unit) {
+            return Ok(x);
+        }
+        let tr = self.trains(&unit);
+        match id.kind {
+            BlockKind::Spatial => self.spatial[id.index].forward(&x, cond, tr),
+            BlockKind::Temporal => self.temporal[id.index].forward(&x, cond.t, tr),
+            BlockKind::Reference => unreachable!("reference blocks run inside the reference encoder"),
+        }
+    }
+
+    /// The final layer and unpatchify: tokens -> eps_hat `[b, t, 3, H, W]`.
+    fn finish(&self, x: &Tensor, cond: &Conditioning, dims: &[usize]) -> Result<Tensor> {
+        let out = self.final_layer.forward(x, &cond.c, self.trains("final"))?;
+        unpatchify(&out, self.cfg.patch, 3)?.reshape(dims)
+    }
+
+    fn forward_inner(&self, inp: &Inputs) -> Result<Tensor> {
+        let (cond, mut x) = self.prepare(inp)?;
+        for id in self.main_path() {
+            x = self.run_block(id, x, &cond)?;
+        }
+        self.finish(&x, &cond, inp.x_t.dims())
+    }
+
+    /// Predictions with each of `ids` skipped in turn, main-path blocks
+    /// reusing the shared prefix: one pass to the deepest requested block
+    /// keeps the tokens entering each, and each skipped prediction reruns
+    /// only the blocks after it. Reference blocks change the reference
+    /// tokens every spatial block reads, so they rerun the whole network.
+    fn each_skipped_inner(&mut self, inp: &Inputs, ids: &[BlockId]) -> std::result::Result<Vec<Tensor>, ModelError> {
+        let tensor = |e| ModelError::Tensor {
+            context: "denoiser forward (prefix reuse)".into(),
+            source: e,
+        };
+        self.check_inputs(inp)?;
+        let path = self.main_path();
+        let mut out: Vec<Option<Tensor>> = vec![None; ids.len()];
+        for (slot, &id) in ids.iter().enumerate() {
+            if id.kind == BlockKind::Reference {
+                let before = self.gates.block(id);
+                self.gates.set(&id.to_string(), Gate::Skipped)?;
+                let pred = self.forward(inp);
+                self.gates.set(&id.to_string(), before)?;
+                out[slot] = Some(pred?);
+            } else if !path.contains(&id) {
+                return Err(GateError::UnknownUnit {
+                    unit: id.to_string(),
+                    known: path.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+                }
+                .into());
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            return Ok(out.into_iter().flatten().collect());
+        }
+        let (cond, mut x) = self.prepare(inp).map_err(tensor)?;
+        for (j, &id) in path.iter().enumerate() {
+            for (slot, _) in ids.iter().enumerate().filter(|(_, &s)| s == id) {
+                let mut y = x.clone();
+                for &later in &path[j + 1..] {
+                    y = self.run_block(later, y, &cond).map_err(tensor)?;
+                }
+                out[slot] = Some(self.finish(&y, &cond, inp.x_t.dims()).map_err(tensor)?);
+            }
+            if out.iter().all(Option::is_some) {
+                break;
+            }
+            x = self.run_block(id, x, &cond).map_err(tensor)?;
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Reference image `[b, 3, H, W]` -> tokens `[b, N, d]`.
@@ -445,5 +522,13 @@ impl Blocks for Denoiser {
 
     fn set_block_gate(&mut self, id: BlockId, gate: Gate) -> std::result::Result<(), GateError> {
         self.gates.set(&id.to_string(), gate)
+    }
+
+    fn predict_each_skipped(
+        &mut self,
+        input: &Inputs<'_>,
+        ids: &[BlockId],
+    ) -> std::result::Result<Vec<Tensor>, ModelError> {
+        self.each_skipped_inner(input, ids)
     }
 }
