@@ -37,6 +37,11 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Rebuild a finished run's schedule from its Parquet files and check it against what ran.
+    Replay {
+        /// Run folder (e.g. results/<experiment>/train/seed-0).
+        dir: std::path::PathBuf,
+    },
     /// Build, inspect, preview and import datasets.
     Data {
         #[command(subcommand)]
@@ -137,6 +142,38 @@ fn run(cli: Cli) -> Result<()> {
                 println!("wrote {}", out.dir.join("blocks.parquet").display());
             }
             Ok(())
+        }
+        Command::Replay { dir } => {
+            let r = entprog::entprog::replay::replay(&dir)?;
+            for s in &r.stages {
+                println!(
+                    "k{} steps {}..{}  m = {:>3}  trainable: {}",
+                    s.index,
+                    s.start,
+                    s.start + s.steps,
+                    s.m,
+                    s.trainable.join(" ")
+                );
+                for (m, ce) in &s.ce {
+                    println!(
+                        "    candidate m = {m:>3}  CE = {}",
+                        ce.map_or("-".into(), |v| format!("{v:.4e}"))
+                    );
+                }
+            }
+            if r.mismatches.is_empty() {
+                println!("replay matches the run: {}", dir.display());
+                Ok(())
+            } else {
+                for m in &r.mismatches {
+                    println!("mismatch: {m}");
+                }
+                anyhow::bail!(
+                    "{}: the files disagree with the replayed schedule in {} places",
+                    dir.display(),
+                    r.mismatches.len()
+                )
+            }
         }
         Command::Data { cmd } => Ok(entprog::data::cli::run(cmd, cli.quiet)?),
         Command::Bench {

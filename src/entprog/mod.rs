@@ -5,10 +5,14 @@
 
 pub mod cei;
 pub mod cli;
+pub mod heldout;
 pub mod knn;
+pub mod progressive;
 pub mod rank;
+pub mod replay;
 pub mod schedule;
 pub mod score;
+pub mod scorers;
 pub mod supernet;
 
 pub use schedule::{Clock, Plan, ScheduleConfig, ScheduleKind, Stage, StageBlocks};

@@ -70,6 +70,9 @@ pub struct ScheduleConfig {
     pub clock: Clock,
     /// Re-score blocks at each stage start (the paper's future work).
     pub rerank: bool,
+    /// Take blocks from the bottom of the priority order instead (Figure 1d's
+    /// "least important" arm, and a sanity check of any scorer).
+    pub reverse: bool,
     /// Run inactive (frozen) blocks as identities instead of frozen (an
     /// ablation: the paper keeps frozen blocks in the forward pass).
     pub skip_inactive: bool,
@@ -91,6 +94,7 @@ impl Default for ScheduleConfig {
             heldout_batches: 2,
             clock: Clock::Flops,
             rerank: false,
+            reverse: false,
             skip_inactive: false,
         }
     }

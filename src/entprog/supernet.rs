@@ -61,6 +61,51 @@ pub fn choose(ce: &[(usize, Option<f64>)]) -> Option<usize> {
     best.map(|(m, _)| m)
 }
 
+/// One candidate's chunk of supernet steps: steps `[start, start + len)` of
+/// the run, round `round`, training the top-`m` blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSpan {
+    pub m: usize,
+    pub round: usize,
+    pub start: u64,
+    pub len: u64,
+}
+
+impl ChunkSpan {
+    /// First step after the chunk.
+    pub fn end(&self) -> u64 {
+        self.start + self.len
+    }
+}
+
+/// The supernet phase of a stage starting at step `start`: `rounds` rounds,
+/// each training every candidate for `steps` steps in the seeded
+/// [`round_order`]. A pure function of the config and seed, so a resumed or
+/// replayed run lays it out identically.
+pub fn chunks(
+    seed: u64,
+    stage: usize,
+    start: u64,
+    candidates: &[usize],
+    rounds: usize,
+    steps: usize,
+) -> Vec<ChunkSpan> {
+    let mut out = Vec::with_capacity(rounds * candidates.len());
+    let mut at = start;
+    for round in 0..rounds {
+        for m in round_order(seed, stage, round, candidates) {
+            out.push(ChunkSpan {
+                m,
+                round,
+                start: at,
+                len: steps as u64,
+            });
+            at += steps as u64;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +135,20 @@ mod tests {
         assert_eq!(choose(&[(8, None), (4, None)]), Some(4));
         assert_eq!(choose(&[(8, Some(-0.1)), (4, None)]), Some(8));
         assert_eq!(choose(&[]), None);
+    }
+
+    #[test]
+    fn chunks_tile_the_phase_and_train_every_candidate_every_round() {
+        let c = chunks(5, 2, 100, &[3, 6, 9], 4, 2);
+        assert_eq!(c.len(), 12);
+        assert_eq!(c[0].start, 100);
+        assert!(c.windows(2).all(|w| w[0].end() == w[1].start));
+        for r in 0..4 {
+            let mut ms: Vec<usize> = c.iter().filter(|x| x.round == r).map(|x| x.m).collect();
+            ms.sort();
+            assert_eq!(ms, vec![3, 6, 9]);
+        }
+        assert_eq!(c, chunks(5, 2, 100, &[3, 6, 9], 4, 2));
     }
 
     #[test]

@@ -52,13 +52,20 @@ table! {
 
 table! {
     /// `supernet.parquet`: held-out loss of each candidate m at each eval point.
-    pub struct SupernetRow in "supernet" version 1 {
+    pub struct SupernetRow in "supernet" version 2 {
         run: String,
         stage: String,
         /// Candidate number of unfrozen blocks.
         candidate_m: u32,
-        /// Evaluation point s = 1..S.
+        /// Evaluation point s = 1..S: the candidate's s-th chunk of supernet steps.
         eval_point: u32,
+        /// First step of the chunk.
+        step_start: u64,
+        /// First step after the chunk.
+        step_end: u64,
+        /// Held-out loss before the chunk, l_m^(s-1).
+        loss_before: f64,
+        /// Held-out loss after the chunk, l_m^(s).
         heldout_loss: f64,
         /// Cumulative FLOPs of this candidate's supernet steps up to this point.
         clock_flops: f64,

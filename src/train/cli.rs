@@ -151,27 +151,22 @@ pub fn train(args: &TrainArgs, quiet: bool) -> Result<(), CliError> {
     let exp = crate::config::Experiment::load(&args.experiment, &args.sets)?;
     let cfg = &exp.config;
     cfg.run.apply();
-    let loader = cfg
-        .data
-        .mixed_loader(crate::data::Split::Train, cfg.train.batch_size, cfg.seed)?;
-    let mut source = |step: u64, device: &candle_core::Device| {
-        let b = loader.batch(step, device).map_err(|e| e.to_string())?;
-        Ok(super::trainer::TrainBatch {
-            reference: b.reference,
-            frames: b.frames,
-            poses: b.poses,
-        })
-    };
     let mode = ProgressMode::detect(quiet, std::time::Duration::from_secs_f64(cfg.output.log_every_s));
     let mut progress = Progress::new(format!("train {}", exp.name), cfg.train.steps, mode);
     let mut on_step = |r: &super::trainer::StepRecord| {
         progress.set_message(format!("loss {:.4} {:.2}s/step", r.loss, r.wall_s));
         progress.inc(1);
     };
-    let out = super::run::run_experiment(&exp, &mut source, &mut on_step)?;
+    let out = super::run::run_with_data(&exp, &mut on_step)?;
     progress.finish();
     let what = if out.cached { "reused" } else { "finished" };
-    println!("{what}: {} (steps.parquet, last.safetensors)", out.dir.display());
+    println!(
+        "{what}: {} (steps.parquet, blocks.parquet, last.safetensors)",
+        out.dir.display()
+    );
+    if let Ok(summary) = super::run::summary(&out.dir) {
+        print!("{summary}");
+    }
     Ok(())
 }
 

@@ -15,5 +15,5 @@ pub mod trainer;
 pub use adamw::{AdamW, AdamWParams};
 pub use checkpoint::{Checkpoint, CheckpointError, LoadReport, TrainState};
 pub use config::{GatePlan, Stage, TrainConfig};
-pub use run::{run_experiment, RunError, RunOutcome};
+pub use run::{run_experiment, run_with_data, RunError, RunOutcome};
 pub use trainer::{should_checkpoint, BatchSource, StepRecord, StepSink, TrainBatch, TrainError, Trainer};

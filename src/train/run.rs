@@ -12,7 +12,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::Experiment;
-use crate::results::{write_table, Opened, RunDir, RunDirError, RunSpec, StepRow, TableError};
+use crate::entprog::progressive::{step_rows, ScheduleError, Scheduler};
+use crate::results::{write_table, Opened, RunDir, RunDirError, RunSpec, TableError};
 
 use super::trainer::{BatchSource, StepRecord, StepSink, TrainError, Trainer};
 
@@ -28,6 +29,12 @@ pub enum RunError {
     /// The step log could not be read or written.
     #[error("{path}: {message}")]
     Log { path: PathBuf, message: String },
+    /// The schedule could not be laid out or a decision failed.
+    #[error("{dir}: {source}")]
+    Schedule { dir: PathBuf, source: Box<ScheduleError> },
+    /// The dataset could not be opened.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     /// Writing a Parquet table failed.
     #[error(transparent)]
     Table(#[from] TableError),
@@ -109,25 +116,6 @@ fn open_log<'a>(
     })
 }
 
-/// `steps.parquet` rows of a run.
-fn step_rows(run: &str, stage: &str, records: &[StepRecord]) -> Vec<StepRow> {
-    records
-        .iter()
-        .map(|r| StepRow {
-            run: run.into(),
-            stage: stage.into(),
-            phase: "train".into(),
-            step: r.step,
-            m: None,
-            loss: r.loss as f64,
-            lr: r.lr,
-            wall_s: r.wall_s,
-            flops: r.flops.total() as f64,
-            peak_bytes: r.peak_bytes,
-        })
-        .collect()
-}
-
 /// Trains experiment `exp` on batches from `data` in its run folder, calling
 /// `on_step` after every step (progress display).
 pub fn run_experiment(
@@ -159,6 +147,16 @@ pub fn run_experiment(
         dir: dir.clone(),
         source: Box::new(source),
     };
+    let sched_err = |source: ScheduleError| match source {
+        ScheduleError::Train(t) => RunError::Train {
+            dir: dir.clone(),
+            source: t,
+        },
+        other => RunError::Schedule {
+            dir: dir.clone(),
+            source: Box::new(other),
+        },
+    };
     let result: Result<u64, RunError> = (|| {
         let model = cfg
             .model
@@ -175,18 +173,34 @@ pub fn run_experiment(
         }
         let resumed_at = trainer.step;
         let log = dir.join("steps.jsonl");
-        let mut sink = open_log(&log, &read_log(&log, resumed_at)?, on_step)?;
-        trainer.run(data, &mut sink, Some(&ckpt)).map_err(train_err)?;
-        let stage = serde_json::to_value(cfg.train.stage)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        write_table(&dir, step_rows(&spec.run_id(), &stage, &read_log(&log, u64::MAX)?))?;
+        let mut records = read_log(&log, resumed_at)?;
+        let mut sink = open_log(&log, &records, on_step)?;
+        let mut scheduler = Scheduler::new(cfg, &trainer, &dir).map_err(sched_err)?;
+        scheduler
+            .run(&mut trainer, data, &mut sink, &mut records, &ckpt)
+            .map_err(sched_err)?;
+        let run = spec.run_id();
+        write_table(&dir, step_rows(&run, &records))?;
+        write_table(&dir, scheduler.block_rows(&run, &records).map_err(sched_err)?)?;
+        let supernet = scheduler.supernet_rows(&run, &records).map_err(sched_err)?;
+        if !supernet.is_empty() {
+            write_table(&dir, supernet)?;
+        }
         Ok(resumed_at)
     })();
     match result {
         Ok(resumed_at) => {
-            rd.complete(&["steps.parquet", "last.safetensors", "steps.jsonl"])?;
+            let mut outputs = vec![
+                "steps.parquet",
+                "blocks.parquet",
+                "last.safetensors",
+                "steps.jsonl",
+                "decisions.jsonl",
+            ];
+            if dir.join("supernet.parquet").exists() {
+                outputs.push("supernet.parquet");
+            }
+            rd.complete(&outputs)?;
             Ok(RunOutcome {
                 dir,
                 cached: false,
@@ -198,4 +212,64 @@ pub fn run_experiment(
             Err(e)
         }
     }
+}
+
+/// Trains experiment `exp` on its own dataset (`[data]`, training split),
+/// as `entprog train` does.
+pub fn run_with_data(exp: &Experiment, on_step: &mut dyn FnMut(&StepRecord)) -> Result<RunOutcome, RunError> {
+    let cfg = &exp.config;
+    let loader = cfg
+        .data
+        .mixed_loader(crate::data::Split::Train, cfg.train.batch_size, cfg.seed)?;
+    let mut source = |step: u64, device: &candle_core::Device| {
+        let b = loader.batch(step, device).map_err(|e| e.to_string())?;
+        Ok(super::trainer::TrainBatch {
+            reference: b.reference,
+            frames: b.frames,
+            poses: b.poses,
+        })
+    };
+    run_experiment(exp, &mut source, on_step)
+}
+
+/// A few lines on a finished run: steps and seconds per phase, the scoring
+/// cost and the supernet's share, each stage's m (from `steps.jsonl` and
+/// `decisions.jsonl`).
+pub fn summary(dir: &Path) -> Result<String, RunError> {
+    use super::trainer::Phase;
+    use crate::entprog::progressive::{read_decisions, Decision};
+    let records = read_log(&dir.join("steps.jsonl"), u64::MAX)?;
+    let decisions = read_decisions(&dir.join("decisions.jsonl"), u64::MAX).map_err(|e| RunError::Log {
+        path: dir.join("decisions.jsonl"),
+        message: e.to_string(),
+    })?;
+    let wall = |p: Phase| records.iter().filter(|r| r.phase == p).map(|r| r.wall_s).sum::<f64>();
+    let count = |p: Phase| records.iter().filter(|r| r.phase == p).count();
+    let scoring: f64 = decisions
+        .iter()
+        .map(|d| match d {
+            Decision::Order { wall_s, .. } | Decision::HeldOut { wall_s, .. } => *wall_s,
+        })
+        .sum();
+    let (train, sup) = (wall(Phase::Train), wall(Phase::Supernet));
+    let total = train + sup + scoring;
+    let mut out = format!(
+        "steps: {} train ({train:.1} s) + {} supernet ({sup:.1} s); scoring and held-out evals {scoring:.1} s; \
+         supernet + scoring = {:.1}% of {total:.1} s\n",
+        count(Phase::Train),
+        count(Phase::Supernet),
+        100.0 * (sup + scoring) / total.max(1e-12)
+    );
+    let mut stage = usize::MAX;
+    for r in records.iter().filter(|r| r.phase == Phase::Train) {
+        if r.stage != stage {
+            stage = r.stage;
+            out.push_str(&format!(
+                "  k{stage}: from step {} m = {}\n",
+                r.step,
+                r.m.map_or("-".into(), |m| m.to_string())
+            ));
+        }
+    }
+    Ok(out)
 }

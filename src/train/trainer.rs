@@ -65,6 +65,36 @@ pub struct StepRecord {
     pub step_peak_bytes: u64,
     /// Scalars updated this step (trainable and reached by a gradient).
     pub trainable_params: usize,
+    /// Index of the schedule stage the step belongs to (0 without a schedule).
+    #[serde(default)]
+    pub stage: usize,
+    /// Whether a supernet or a regular training step.
+    #[serde(default)]
+    pub phase: Phase,
+    /// Unfrozen blocks m of a scheduled step.
+    #[serde(default)]
+    pub m: Option<u32>,
+}
+
+/// What kind of step a [`StepRecord`] is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Regular training.
+    #[default]
+    Train,
+    /// A Nested Diffusion Supernet step (PAPER.md §4).
+    Supernet,
+}
+
+impl Phase {
+    /// The name written to `steps.parquet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Train => "train",
+            Phase::Supernet => "supernet",
+        }
+    }
 }
 
 /// Where step records go.
@@ -361,6 +391,9 @@ impl Trainer {
             peak_bytes: memory.peak() as u64,
             step_peak_bytes: memory.peak_above_start() as u64,
             trainable_params,
+            stage: 0,
+            phase: Phase::Train,
+            m: None,
         })
     }
 }

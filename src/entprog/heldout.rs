@@ -1,0 +1,126 @@
+//! A small fixed held-out set (PAPER.md §4: "fixed tau, fixed noise"): the
+//! first test-split batches of the experiment's dataset, each with its own
+//! diffusion draw from the `heldout` streams and every condition kept. Its
+//! mean eps loss is what the supernet's convergence efficiency compares,
+//! and what the loss-on-skip and gradient scorers measure.
+
+use candle_core::{Device, Tensor};
+
+use crate::data::{Loader, Split};
+use crate::diffusion::{add_noise, draw_training_noise, eps_loss, NoiseSchedule};
+use crate::model::{BlockId, Blocks, Denoiser, Inputs, ModelError};
+use crate::seed::derive_seed;
+
+/// One held-out batch with its fixed draw.
+#[derive(Debug, Clone)]
+pub struct HeldOutBatch {
+    pub x_t: Tensor,
+    pub noise: Tensor,
+    pub timesteps: Vec<usize>,
+    pub reference: Option<Tensor>,
+    pub poses: Option<Tensor>,
+}
+
+impl HeldOutBatch {
+    /// The model inputs of this batch (conditions always kept).
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            x_t: &self.x_t,
+            timesteps: &self.timesteps,
+            reference: self.reference.as_ref(),
+            poses: self.poses.as_ref(),
+            cond_keep: None,
+        }
+    }
+
+    /// Clips in the batch.
+    pub fn len(&self) -> usize {
+        self.timesteps.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.timesteps.is_empty()
+    }
+
+    /// Clip `j` alone, as a batch of one.
+    pub fn sample(&self, j: usize) -> candle_core::Result<HeldOutBatch> {
+        let one = |t: &Tensor| t.narrow(0, j, 1);
+        Ok(HeldOutBatch {
+            x_t: one(&self.x_t)?,
+            noise: one(&self.noise)?,
+            timesteps: vec![self.timesteps[j]],
+            reference: self.reference.as_ref().map(one).transpose()?,
+            poses: self.poses.as_ref().map(one).transpose()?,
+        })
+    }
+}
+
+/// The held-out set.
+#[derive(Debug, Clone)]
+pub struct HeldOut {
+    pub batches: Vec<HeldOutBatch>,
+}
+
+impl HeldOut {
+    /// `n` fixed test batches of `loader`, noised with the `heldout` streams
+    /// of `seed`; `(reference, pose)` says which conditions the stage feeds.
+    pub fn new(
+        loader: &Loader,
+        n: usize,
+        schedule: &NoiseSchedule,
+        (with_reference, with_pose): (bool, bool),
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, crate::data::DataError> {
+        let seed = derive_seed(seed, "heldout", 0);
+        let mut batches = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let b = loader.fixed_batch_from(Split::Test, i, device)?;
+            let build = || -> candle_core::Result<HeldOutBatch> {
+                let draw = draw_training_noise(seed, i, b.frames.dims(), schedule, 0.0, device)?;
+                Ok(HeldOutBatch {
+                    x_t: add_noise(&b.frames, &draw.noise, &draw.timesteps, schedule)?,
+                    noise: draw.noise,
+                    timesteps: draw.timesteps,
+                    reference: with_reference.then(|| b.reference.clone()),
+                    poses: with_pose.then(|| b.poses.clone()),
+                })
+            };
+            batches.push(build()?);
+        }
+        Ok(Self { batches })
+    }
+
+    /// Mean eps loss of `model` over the set (each batch weighs the same).
+    pub fn loss(&self, model: &Denoiser) -> Result<f64, ModelError> {
+        let mut sum = 0.0;
+        for b in &self.batches {
+            let pred = model.forward(&b.inputs())?;
+            sum += batch_loss(&pred, &b.noise)?;
+        }
+        Ok(sum / self.batches.len().max(1) as f64)
+    }
+
+    /// Mean eps loss with each of `ids` skipped in turn (prefix reuse).
+    pub fn loss_each_skipped(&self, model: &mut Denoiser, ids: &[BlockId]) -> Result<Vec<f64>, ModelError> {
+        let mut sums = vec![0.0; ids.len()];
+        for b in &self.batches {
+            let preds = model.predict_each_skipped(&b.inputs(), ids)?;
+            for (s, p) in sums.iter_mut().zip(&preds) {
+                *s += batch_loss(p, &b.noise)?;
+            }
+        }
+        Ok(sums.into_iter().map(|s| s / self.batches.len().max(1) as f64).collect())
+    }
+}
+
+fn batch_loss(pred: &Tensor, noise: &Tensor) -> Result<f64, ModelError> {
+    let tensor = |source| ModelError::Tensor {
+        context: "held-out loss".into(),
+        source,
+    };
+    Ok(eps_loss(pred, noise)
+        .and_then(|l| l.to_scalar::<f32>())
+        .map_err(tensor)? as f64)
+}
