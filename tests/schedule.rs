@@ -342,3 +342,27 @@ fn every_scorer_scores_every_block_and_restores_the_gates() {
         }
     }
 }
+
+#[test]
+fn every_shipped_experiment_lays_out_its_schedule_on_its_model() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let exp = Experiment::load(path.to_str().unwrap(), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let model = exp.config.model.build(0, &candle_core::Device::Cpu).unwrap();
+        match entprog::entprog::progressive::layout(&exp.config, &model) {
+            Ok((ids, plan)) => {
+                assert!(!ids.is_empty());
+                assert_eq!(plan.stages.iter().map(|s| s.steps).sum::<u64>(), exp.config.train.steps);
+            }
+            // The base file trains nothing by itself.
+            Err(e) => assert!(path.ends_with("base.toml"), "{}: {e}", path.display()),
+        }
+        seen += 1;
+    }
+    assert!(seen >= 12, "{seen} experiments");
+}

@@ -31,7 +31,7 @@ use super::score::{denoiser_samples, DenoiserSamples, ScoreError, ScoreSettings}
 use super::scorers::{needs_cei, needs_heldout, score, Evidence};
 use super::supernet::{choose, chunks, convergence_efficiency, Chunk, ChunkSpan};
 use crate::config::ExperimentConfig;
-use crate::model::{BlockId, Blocks, Gate};
+use crate::model::{BlockId, Blocks, Denoiser, Gate};
 use crate::results::{BlockRow, StepRow, SupernetRow};
 use crate::train::trainer::{should_checkpoint, BatchSource, Phase, StepRecord, StepSink, TrainError, Trainer};
 
@@ -122,6 +122,42 @@ pub fn read_decisions(path: &Path, until: u64) -> Result<Vec<Decision>, Schedule
     Ok(out)
 }
 
+/// The schedulable blocks of `cfg` on `model` and the plan over them,
+/// checked (every supernet phase leaves its stage at least one step).
+/// Schedulable = trainable under the stage's gate plan (not the model's
+/// current gates: a resumed model carries the gates of its last step).
+pub fn layout(cfg: &ExperimentConfig, model: &Denoiser) -> Result<(Vec<BlockId>, Plan), ScheduleError> {
+    let plan_gates = cfg
+        .train
+        .gates
+        .apply(model.gates().names())
+        .map_err(|e| ScheduleError::Train(Box::new(e.into())))?;
+    let ids: Vec<BlockId> = model
+        .blocks()
+        .into_iter()
+        .map(|b| b.id)
+        .filter(|&id| plan_gates.block(id) == Gate::Trainable)
+        .collect();
+    if ids.is_empty() {
+        return Err(ScheduleError::NoBlocks);
+    }
+    let plan = Plan::new(&cfg.schedule, ids.len(), cfg.train.steps)?;
+    let sc = &cfg.schedule;
+    for s in &plan.stages {
+        if let StageBlocks::Candidates(c) = &s.blocks {
+            let need = (sc.supernet_rounds * c.len() * sc.supernet_steps) as u64;
+            if need >= s.steps {
+                return Err(ScheduleError::SupernetTooLong {
+                    stage: s.index,
+                    need,
+                    have: s.steps,
+                });
+            }
+        }
+    }
+    Ok((ids, plan))
+}
+
 /// The gate of the block at priority position `rank` when `m` are unfrozen.
 pub fn gate_at(rank: usize, m: usize, skip_inactive: bool) -> Gate {
     if rank < m {
@@ -152,42 +188,12 @@ impl<'a> Scheduler<'a> {
     /// set by the stage's gate plan) and opens `decisions.jsonl` in `dir`,
     /// keeping the decisions made up to the trainer's step.
     pub fn new(cfg: &'a ExperimentConfig, trainer: &Trainer, dir: &Path) -> Result<Self, ScheduleError> {
-        // From the stage's gate plan, not the model's gates: a resumed
-        // model carries the gates of the step it was saved at.
-        let plan_gates = cfg
-            .train
-            .gates
-            .apply(trainer.model.gates().names())
-            .map_err(|e| ScheduleError::Train(Box::new(e.into())))?;
-        let ids: Vec<BlockId> = trainer
-            .model
-            .blocks()
-            .into_iter()
-            .map(|b| b.id)
-            .filter(|&id| plan_gates.block(id) == Gate::Trainable)
-            .collect();
-        if ids.is_empty() {
-            return Err(ScheduleError::NoBlocks);
-        }
-        let plan = Plan::new(&cfg.schedule, ids.len(), cfg.train.steps)?;
+        let (ids, plan) = layout(cfg, &trainer.model)?;
         let l = ids.len();
         let needs_order = plan.stages.iter().any(|s| match &s.blocks {
             StageBlocks::Fixed(m) => *m < l,
             StageBlocks::Candidates(c) => c.iter().any(|&m| m < l),
         });
-        let sc = &cfg.schedule;
-        for s in &plan.stages {
-            if let StageBlocks::Candidates(c) = &s.blocks {
-                let need = (sc.supernet_rounds * c.len() * sc.supernet_steps) as u64;
-                if need >= s.steps {
-                    return Err(ScheduleError::SupernetTooLong {
-                        stage: s.index,
-                        need,
-                        have: s.steps,
-                    });
-                }
-            }
-        }
         let log_path = dir.join("decisions.jsonl");
         let decisions = read_decisions(&log_path, trainer.step)?;
         let mut text = String::new();

@@ -243,14 +243,16 @@ pub fn summary(dir: &Path) -> Result<String, RunError> {
         path: dir.join("decisions.jsonl"),
         message: e.to_string(),
     })?;
-    let wall = |p: Phase| records.iter().filter(|r| r.phase == p).map(|r| r.wall_s).sum::<f64>();
+    // `+ 0.0`: an empty f64 sum is -0.0.
+    let wall = |p: Phase| records.iter().filter(|r| r.phase == p).map(|r| r.wall_s).sum::<f64>() + 0.0;
     let count = |p: Phase| records.iter().filter(|r| r.phase == p).count();
     let scoring: f64 = decisions
         .iter()
         .map(|d| match d {
             Decision::Order { wall_s, .. } | Decision::HeldOut { wall_s, .. } => *wall_s,
         })
-        .sum();
+        .sum::<f64>()
+        + 0.0;
     let (train, sup) = (wall(Phase::Train), wall(Phase::Supernet));
     let total = train + sup + scoring;
     let mut out = format!(
