@@ -37,6 +37,18 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Figure 1b-c: skip k random blocks of the starting model (k = the paper's 8..23 of 28,
+    /// scaled to the model) over seeded trials; writes probe_skip.parquet.
+    ProbeSkip {
+        /// Experiment file, or a name under experiments/.
+        experiment: String,
+        /// Trials per k.
+        #[arg(long, default_value_t = 5)]
+        trials: usize,
+        /// Override a key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Rebuild a finished run's schedule from its Parquet files and check it against what ran.
     Replay {
         /// Run folder (e.g. results/<experiment>/train/seed-0).
@@ -141,6 +153,18 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", entprog::entprog::cli::ranked_table(&out.scores));
                 println!("wrote {}", out.dir.join("blocks.parquet").display());
             }
+            Ok(())
+        }
+        Command::ProbeSkip {
+            experiment,
+            trials,
+            sets,
+        } => {
+            let exp = Experiment::load(&experiment, &sets)?;
+            exp.config.run.apply();
+            let (dir, cached) = entprog::entprog::probe::skip_probe(&exp, trials)?;
+            let what = if cached { "cached" } else { "wrote" };
+            println!("{what}: {}", dir.join("probe_skip.parquet").display());
             Ok(())
         }
         Command::Replay { dir } => {

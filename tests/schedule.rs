@@ -366,3 +366,33 @@ fn every_shipped_experiment_lays_out_its_schedule_on_its_model() {
     }
     assert!(seen >= 12, "{seen} experiments");
 }
+
+#[test]
+fn the_random_skip_probe_measures_every_k_of_the_scaled_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = pretrained(dir.path());
+    let exp = experiment(dir.path(), "probe", 1, ScheduleConfig::default(), Some(init));
+    let (out, cached) = entprog::entprog::probe::skip_probe(&exp, 2).unwrap();
+    assert!(!cached);
+    let df = frame(&out.join("probe_skip.parquet"));
+    assert_eq!(df.height(), 5 * 2, "k = 3..=7 of 9 blocks, 2 trials each");
+    let k = column_u64(&df, "k");
+    assert_eq!(k, vec![3, 3, 4, 4, 5, 5, 6, 6, 7, 7]);
+    let skipped: Vec<usize> = df
+        .column("skipped")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().split(',').count())
+        .collect();
+    assert_eq!(skipped.iter().map(|&n| n as u64).collect::<Vec<_>>(), k);
+    for c in ["heldout_loss", "cei", "cei_se", "base_loss"] {
+        let v = df.column(c).unwrap().f64().unwrap().clone();
+        assert!(v.iter().all(|x| x.is_some_and(f64::is_finite)), "{c}");
+    }
+    assert!(
+        entprog::entprog::probe::skip_probe(&exp, 2).unwrap().1,
+        "a finished probe is reused"
+    );
+}

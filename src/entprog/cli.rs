@@ -27,6 +27,8 @@ pub enum CeiError {
     Score(#[from] ScoreError),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Schedule(#[from] super::progressive::ScheduleError),
 }
 
 impl From<TrainError> for CeiError {

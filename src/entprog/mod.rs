@@ -7,6 +7,7 @@ pub mod cei;
 pub mod cli;
 pub mod heldout;
 pub mod knn;
+pub mod probe;
 pub mod progressive;
 pub mod rank;
 pub mod replay;

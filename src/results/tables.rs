@@ -106,3 +106,24 @@ table! {
         final_loss: Option<f64>,
     }
 }
+
+table! {
+    /// `probe_skip.parquet` (Figure 1b-c): the model with k random blocks skipped.
+    pub struct ProbeSkipRow in "probe_skip" version 1 {
+        run: String,
+        /// Blocks skipped.
+        k: u32,
+        /// Seeded trial (stream `probe-skip`, index k * 1000 + trial).
+        trial: u32,
+        /// Skipped block ids, comma separated, in forward order.
+        skipped: String,
+        /// Held-out eps loss of the skipped model.
+        heldout_loss: f64,
+        /// Held-out eps loss of the full model (same on every row).
+        base_loss: f64,
+        /// Entropy inflation of the skipped model against the full one (mean over conditions).
+        cei: f64,
+        /// Bootstrap standard error of `cei`.
+        cei_se: f64,
+    }
+}

@@ -1,0 +1,146 @@
+//! Figure 1b-c probe (PAPER.md §5): skip k randomly chosen schedulable
+//! blocks of the experiment's starting model at once, over seeded trials,
+//! and measure the held-out loss and the entropy inflation (CEI of the
+//! skipped set against the full model). The paper skips 8..23 of 28 blocks;
+//! entprog scales that range to the model's L (k from round(8 L / 28) to
+//! round(23 L / 28)). Rows go to `probe_skip.parquet`; the spread across
+//! trials at each k is the figure's point.
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use rand::seq::SliceRandom;
+
+use super::cei::{condition_cei, estimate};
+use super::cli::CeiError;
+use super::heldout::HeldOut;
+use super::progressive::layout;
+use super::score::{denoiser_samples, predictions};
+use crate::config::Experiment;
+use crate::model::{Blocks, Gate};
+use crate::results::{write_table, Opened, ProbeSkipRow, RunDir, RunSpec};
+use crate::seed::stream;
+use crate::train::trainer::{TrainError, Trainer};
+
+/// The paper's 8..23 of 28 skipped blocks, scaled to `l` blocks (at least 1, at most l - 1).
+pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
+    let at = |x: usize| ((x * l) as f64 / 28.0).round().clamp(1.0, (l.max(2) - 1) as f64) as usize;
+    at(8)..=at(23)
+}
+
+/// Runs the probe with `trials` trials per k; returns the folder of `probe_skip.parquet`.
+pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), CeiError> {
+    let cfg = &exp.config;
+    let spec = RunSpec {
+        results_dir: cfg.output.results_dir.clone(),
+        experiment: exp.name.clone(),
+        cell: "probe-skip".into(),
+        seed: cfg.seed,
+        config_hash: format!("{}-t{trials}", exp.hash),
+        config_toml: exp.to_toml(),
+    };
+    let mut rd = match RunDir::open(&spec)? {
+        Opened::Cached { dir, .. } => return Ok((dir, true)),
+        Opened::Fresh(rd) => rd,
+    };
+    let device = Device::Cpu;
+    let model = cfg.model.build(cfg.seed, &device).map_err(TrainError::from)?;
+    let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed)?;
+    if let Some(base) = &cfg.train.init_from {
+        rd.add_input(base)?;
+        trainer.init_from(base)?;
+    }
+    let (ids, _) = layout(cfg, &trainer.model)?;
+    let ds = cfg.data.open()?;
+    let c = &cfg.cei;
+    let cei_loader = cfg
+        .data
+        .loader(ds.clone(), crate::data::Split::Test, c.batch_conditions, cfg.seed);
+    let batches = denoiser_samples(
+        &cei_loader,
+        trainer.schedule(),
+        c.conditions,
+        c.draws,
+        c.batch_conditions,
+        cfg.train.stage.conditions(),
+        cfg.seed,
+        &device,
+    )?;
+    let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
+    let heldout = HeldOut::new(
+        &cfg.data
+            .loader(ds, crate::data::Split::Test, cfg.train.batch_size, cfg.seed),
+        cfg.schedule.heldout_batches,
+        trainer.schedule(),
+        cfg.train.stage.conditions(),
+        cfg.seed,
+        &device,
+    )?;
+    let model = &mut trainer.model;
+    let model_err = |e: crate::model::ModelError| CeiError::Train(Box::new(e.into()));
+    let base_loss = heldout.loss(model).map_err(model_err)?;
+    let (base, dim) = predictions(model, &inputs, c.draws)?;
+    let run = spec.run_id();
+    let mut rows = Vec::new();
+    for k in scaled_range(ids.len()) {
+        for trial in 0..trials {
+            let mut pick = ids.clone();
+            pick.shuffle(&mut stream(cfg.seed, "probe-skip", (k * 1000 + trial) as u64));
+            let mut pick = pick[..k].to_vec();
+            pick.sort();
+            let before: Vec<Gate> = pick.iter().map(|&id| model.block_gate(id)).collect();
+            for &id in &pick {
+                model
+                    .set_block_gate(id, Gate::Skipped)
+                    .map_err(|e| model_err(e.into()))?;
+            }
+            let measured = heldout
+                .loss(model)
+                .map_err(model_err)
+                .and_then(|l| Ok((l, predictions(model, &inputs, c.draws)?)));
+            for (&id, &g) in pick.iter().zip(&before) {
+                model.set_block_gate(id, g).map_err(|e| model_err(e.into()))?;
+            }
+            let (loss, (skipped, _)) = measured?;
+            let per: Vec<f64> = base
+                .iter()
+                .zip(&skipped)
+                .map(|(b, s)| condition_cei(b, s, dim))
+                .collect();
+            let e = estimate(per, c.resamples, cfg.seed, (k * 1000 + trial) as u64);
+            let order: Vec<_> = model.blocks().into_iter().map(|b| b.id).collect();
+            let mut names: Vec<(usize, String)> = pick
+                .iter()
+                .map(|id| (order.iter().position(|o| o == id).unwrap_or(0), id.to_string()))
+                .collect();
+            names.sort();
+            rows.push(ProbeSkipRow {
+                run: run.clone(),
+                k: k as u32,
+                trial: trial as u32,
+                skipped: names.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(","),
+                heldout_loss: loss,
+                base_loss,
+                cei: e.mean,
+                cei_se: e.se,
+            });
+        }
+    }
+    write_table(rd.path(), rows)?;
+    let dir = rd.path().to_path_buf();
+    rd.complete(&["probe_skip.parquet"])?;
+    Ok((dir, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_paper_range_scales_to_the_model() {
+        assert_eq!(scaled_range(28), 8..=23);
+        assert_eq!(scaled_range(12), 3..=10);
+        assert_eq!(scaled_range(9), 3..=7);
+        assert_eq!(scaled_range(2), 1..=1);
+    }
+}
