@@ -29,10 +29,14 @@ enum Command {
         #[command(subcommand)]
         cmd: ConfigCommand,
     },
-    /// Rank the blocks of an experiment's starting model by CEI (writes blocks.parquet).
+    /// Rank the blocks of an experiment's starting model by CEI (writes blocks.parquet and cei.png).
     Cei {
         /// Experiment file, or a name under experiments/.
         experiment: String,
+        /// Other scorers to run beside CEI, comma separated, or `all`
+        /// (random, depth_in, depth_out, grad_norm, fisher, loss_skip).
+        #[arg(long, value_delimiter = ',', default_value = "cei")]
+        scorers: Vec<String>,
         /// Override a key: --set cei.conditions=64 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -143,14 +147,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),
         Command::Sample(args) => Ok(entprog::train::cli::sample(&args)?),
-        Command::Cei { experiment, sets } => {
+        Command::Cei {
+            experiment,
+            scorers,
+            sets,
+        } => {
             let exp = Experiment::load(&experiment, &sets)?;
             exp.config.run.apply();
-            let out = entprog::entprog::cli::run_cei(&exp)?;
+            let scorers = entprog::entprog::cli::parse_scorers(&scorers).map_err(anyhow::Error::msg)?;
+            let out = entprog::entprog::cli::run_cei(&exp, &scorers)?;
             if out.cached {
                 println!("cached: {}", out.dir.join("blocks.parquet").display());
             } else {
                 print!("{}", entprog::entprog::cli::ranked_table(&out.scores));
+                print!("{}", entprog::entprog::cli::agreement(&out.all));
+                println!("wrote {}", out.dir.join("cei.png").display());
                 println!("wrote {}", out.dir.join("blocks.parquet").display());
             }
             Ok(())

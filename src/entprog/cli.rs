@@ -7,8 +7,11 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 
-use super::rank::{order_by_score, ranks};
+use super::chart::{bar_chart, Bar};
+use super::heldout::HeldOut;
+use super::rank::{order_by_score, ranks, spearman};
 use super::score::{active_blocks, denoiser_samples, score_blocks, BlockScore, ScoreError, ScoreSettings};
+use super::scorers::{needs_cei, score, Evidence, Scores};
 use crate::config::Experiment;
 use crate::model::Blocks;
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, RunSpec, TableError};
@@ -29,6 +32,8 @@ pub enum CeiError {
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Schedule(#[from] super::progressive::ScheduleError),
+    #[error("cei.png: {0}")]
+    Chart(String),
 }
 
 impl From<TrainError> for CeiError {
@@ -43,17 +48,39 @@ pub struct CeiOutcome {
     pub dir: PathBuf,
     pub cached: bool,
     pub scores: Vec<BlockScore>,
+    /// Every requested scorer's scores (CEI ones included), same blocks.
+    pub all: Vec<Scores>,
 }
 
-/// Scores the experiment's blocks (or reuses a finished scoring of the same config).
-pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
+/// The scorers `--scorers` names: a comma list, or `all`.
+pub fn parse_scorers(list: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for s in list {
+        if s == "all" {
+            out.extend(super::schedule::SCORERS.iter().map(|s| s.to_string()));
+        } else if super::schedule::SCORERS.contains(&s.as_str()) {
+            out.push(s.clone());
+        } else {
+            return Err(format!(
+                "--scorers: unknown scorer {s:?}, expected `all` or one of: {}",
+                super::schedule::SCORERS.join(", ")
+            ));
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// Scores the experiment's blocks with CEI and the other `scorers` (or
+/// reuses a finished scoring of the same config and scorers).
+pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiError> {
     let cfg = &exp.config;
     let spec = RunSpec {
         results_dir: cfg.output.results_dir.clone(),
         experiment: exp.name.clone(),
         cell: "cei".into(),
         seed: cfg.seed,
-        config_hash: exp.hash.clone(),
+        config_hash: format!("{}-{}", exp.hash, scorers.join(",")),
         config_toml: exp.to_toml(),
     };
     let mut rd = match RunDir::open(&spec)? {
@@ -62,6 +89,7 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
                 dir,
                 cached: true,
                 scores: Vec::new(),
+                all: Vec::new(),
             })
         }
         Opened::Fresh(rd) => rd,
@@ -77,7 +105,7 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
     let c = &cfg.cei;
     let loader = cfg
         .data
-        .loader(ds, crate::data::Split::Test, c.batch_conditions, cfg.seed);
+        .loader(ds.clone(), crate::data::Split::Test, c.batch_conditions, cfg.seed);
     let batches = denoiser_samples(
         &loader,
         trainer.schedule(),
@@ -98,52 +126,106 @@ pub fn run_cei(exp: &Experiment) -> Result<CeiOutcome, CeiError> {
     };
     let ids = active_blocks(&trainer.model);
     let scores = score_blocks(&mut trainer.model, &inputs, &ids, &settings)?;
-    let rows = block_rows(&spec.run_id(), &scores, &trainer.model);
+    let mut all = vec![
+        Scores {
+            scorer: "cei".into(),
+            ids: ids.clone(),
+            values: scores.iter().map(|s| s.cei.mean).collect(),
+            se: scores.iter().map(|s| Some(s.cei.se)).collect(),
+        },
+        Scores {
+            scorer: "abs_cei".into(),
+            ids: ids.clone(),
+            values: scores.iter().map(|s| s.cei.mean.abs()).collect(),
+            se: scores.iter().map(|s| Some(s.cei.se)).collect(),
+        },
+    ];
+    if scores.iter().all(|s| s.knn.is_some()) {
+        all.push(Scores {
+            scorer: "knn_cei".into(),
+            ids: ids.clone(),
+            values: scores
+                .iter()
+                .map(|s| s.knn.as_ref().map_or(f64::NAN, |k| k.mean))
+                .collect(),
+            se: scores.iter().map(|s| s.knn.as_ref().map(|k| k.se)).collect(),
+        });
+    }
+    let others: Vec<&String> = scorers.iter().filter(|s| !needs_cei(s)).collect();
+    if !others.is_empty() {
+        let heldout = HeldOut::new(
+            &cfg.data
+                .loader(ds, crate::data::Split::Test, cfg.train.batch_size, cfg.seed),
+            cfg.schedule.heldout_batches,
+            trainer.schedule(),
+            cfg.train.stage.conditions(),
+            cfg.seed,
+            &device,
+        )?;
+        let ev = Evidence {
+            cei: None,
+            heldout: Some(&heldout),
+            settings: settings.clone(),
+        };
+        for s in others {
+            all.push(score(s, &mut trainer.model, &ids, &ev, 0)?);
+        }
+    }
+    let rows = block_rows(&spec.run_id(), &all, &trainer.model);
     write_table(rd.path(), rows)?;
+    let order = order_by_score(&all[0].values);
+    let bars: Vec<Bar> = order
+        .iter()
+        .map(|&i| (ids[i].to_string(), all[0].values[i], all[0].se[i]))
+        .collect();
+    let title = format!("CEI per block, {} (N = {})", exp.name, c.conditions * c.draws);
+    bar_chart(&rd.path().join("cei.png"), &title, &bars).map_err(|e| CeiError::Chart(e.to_string()))?;
     let dir = rd.path().to_path_buf();
-    rd.complete(&["blocks.parquet"])?;
+    rd.complete(&["blocks.parquet", "cei.png"])?;
     Ok(CeiOutcome {
         dir,
         cached: false,
         scores,
+        all,
     })
 }
 
-/// One row per block per scorer (`cei`, `abs_cei`, `knn_cei`), ranked within each scorer.
-pub fn block_rows<M: Blocks>(run: &str, scores: &[BlockScore], model: &M) -> Vec<BlockRow> {
+/// One row per block per scorer, ranked within each scorer.
+pub fn block_rows<M: Blocks>(run: &str, all: &[Scores], model: &M) -> Vec<BlockRow> {
     let mut rows = Vec::new();
-    let mut add = |scorer: &str, vals: Vec<(f64, Option<f64>)>| {
-        let order = order_by_score(&vals.iter().map(|v| v.0).collect::<Vec<_>>());
-        let rank = ranks(&order);
-        for (i, s) in scores.iter().enumerate() {
+    for s in all {
+        let rank = ranks(&s.order());
+        for (i, id) in s.ids.iter().enumerate() {
             rows.push(BlockRow {
                 run: run.into(),
                 stage: "scoring".into(),
-                block_id: s.id.to_string(),
-                kind: s.id.kind.as_str().into(),
-                scorer: scorer.into(),
-                score: vals[i].0,
-                score_se: vals[i].1,
+                block_id: id.to_string(),
+                kind: id.kind.as_str().into(),
+                scorer: s.scorer.clone(),
+                score: s.values[i],
+                score_se: s.se[i],
                 rank: rank[i] as u32,
-                state: model.block_gate(s.id).as_str().into(),
+                state: model.block_gate(*id).as_str().into(),
             });
         }
-    };
-    add("cei", scores.iter().map(|s| (s.cei.mean, Some(s.cei.se))).collect());
-    add(
-        "abs_cei",
-        scores.iter().map(|s| (s.cei.mean.abs(), Some(s.cei.se))).collect(),
-    );
-    if scores.iter().all(|s| s.knn.is_some()) {
-        add(
-            "knn_cei",
-            scores
-                .iter()
-                .map(|s| s.knn.as_ref().map_or((f64::NAN, None), |k| (k.mean, Some(k.se))))
-                .collect(),
-        );
     }
     rows
+}
+
+/// Spearman's rho of every scorer against the first (CEI), as printed lines.
+pub fn agreement(all: &[Scores]) -> String {
+    let mut out = String::new();
+    if let Some(first) = all.first() {
+        for s in &all[1..] {
+            out.push_str(&format!(
+                "spearman({}, {}) = {:.3}\n",
+                first.scorer,
+                s.scorer,
+                spearman(&first.values, &s.values)
+            ));
+        }
+    }
+    out
 }
 
 /// The ranked table `entprog cei` prints.

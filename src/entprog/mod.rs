@@ -4,6 +4,7 @@
 //! a model go through the model's `Blocks` trait.
 
 pub mod cei;
+pub mod chart;
 pub mod cli;
 pub mod heldout;
 pub mod knn;
