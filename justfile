@@ -20,6 +20,20 @@ stages:
     cargo run --release -- train experiments/stage2.toml
     cargo run --release -- train experiments/stage3.toml
 
+# Ent-Prog on stage 3 and its Table 5 ablations (after `just stages`).
+ablations:
+    cargo run --release -- train experiments/stage3-entprog.toml
+    cargo run --release -- train experiments/stage3-linear.toml
+    cargo run --release -- train experiments/stage3-random.toml
+    cargo run --release -- train experiments/stage3-skip.toml
+
+# Figure 1 probes on stage 3: (a) freeze sweep, (b, c) random skipping, (d) top vs bottom blocks by CEI.
+probes:
+    for n in 0 3 6 9 11; do cargo run --release -- train experiments/stage3-freeze.toml --set schedule.frozen=$n --set name=stage3-freeze-$n; done
+    cargo run --release -- probe-skip experiments/stage3.toml --trials 5
+    cargo run --release -- train experiments/stage3-top.toml
+    cargo run --release -- train experiments/stage3-bottom.toml
+
 # Reproduce a paper table or figure: just reproduce table3
 reproduce TARGET:
     cargo run --release -- reproduce {{TARGET}}

@@ -178,3 +178,30 @@ fn skipping_the_block_that_carries_the_pose_gives_the_largest_cei() {
         );
     }
 }
+
+#[test]
+fn scoring_with_every_unit_frozen_gives_the_scores_of_the_trainable_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path());
+    let mut model = randomized_tiny("none");
+    let batches = samples(&ds, 3);
+    let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
+    let ids = active_blocks(&model);
+    let trainable = score_blocks(&mut model, &inputs, &ids, &settings()).unwrap();
+    let frozen =
+        entprog::entprog::scorers::forward_only(&mut model, &ids, |m| score_blocks(m, &inputs, &ids, &settings()))
+            .unwrap();
+    for (a, b) in trainable.iter().zip(&frozen) {
+        assert!(
+            (a.cei.mean - b.cei.mean).abs() < 1e-6,
+            "{}: {} vs {}",
+            a.id,
+            a.cei.mean,
+            b.cei.mean
+        );
+    }
+    assert!(
+        model.gates().with(entprog::model::Gate::Frozen).is_empty(),
+        "gates restored"
+    );
+}

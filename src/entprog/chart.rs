@@ -102,7 +102,13 @@ pub fn bar_chart(path: &Path, title: &str, bars: &[Bar]) -> Result<(), image::Im
     let _ = Line::new(Point::new(zero, top - 2), Point::new(zero, bottom + 2))
         .into_styled(axis)
         .draw(&mut c);
-    for v in [lo, 0.0, hi] {
+    let mut labelled: Vec<i32> = Vec::new();
+    for v in [0.0, lo, hi] {
+        // Skip a tick label that would overlap one already drawn.
+        if labelled.iter().any(|&x| (x - px(v)).abs() < 48) {
+            continue;
+        }
+        labelled.push(px(v));
         let _ = Text::with_text_style(
             &format!("{v:.3}"),
             Point::new(px(v), bottom + 12),

@@ -11,7 +11,7 @@ use super::chart::{bar_chart, Bar};
 use super::heldout::HeldOut;
 use super::rank::{order_by_score, ranks, spearman};
 use super::score::{active_blocks, denoiser_samples, score_blocks, BlockScore, ScoreError, ScoreSettings};
-use super::scorers::{needs_cei, score, Evidence, Scores};
+use super::scorers::{forward_only, needs_cei, score, Evidence, Scores};
 use crate::config::Experiment;
 use crate::model::Blocks;
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, RunSpec, TableError};
@@ -125,7 +125,7 @@ pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiEr
         seed: cfg.seed,
     };
     let ids = active_blocks(&trainer.model);
-    let scores = score_blocks(&mut trainer.model, &inputs, &ids, &settings)?;
+    let scores = forward_only(&mut trainer.model, &ids, |m| score_blocks(m, &inputs, &ids, &settings))?;
     let mut all = vec![
         Scores {
             scorer: "cei".into(),

@@ -78,6 +78,12 @@ pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), Ce
     )?;
     let model = &mut trainer.model;
     let model_err = |e: crate::model::ModelError| CeiError::Train(Box::new(e.into()));
+    // Forward passes only: run every unit frozen so no backward graph is recorded.
+    for (unit, gate) in model.gates().clone().iter() {
+        if gate == Gate::Trainable {
+            model.set_gate(unit, Gate::Frozen).map_err(|e| model_err(e.into()))?;
+        }
+    }
     let base_loss = heldout.loss(model).map_err(model_err)?;
     let (base, dim) = predictions(model, &inputs, c.draws)?;
     let run = spec.run_id();

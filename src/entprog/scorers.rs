@@ -81,7 +81,7 @@ pub fn score(
             if scorer != "knn_cei" {
                 settings.knn_dims = 0;
             }
-            let scores = with_blocks_active(model, ids, |m| score_blocks(m, &inputs, ids, &settings))?;
+            let scores = forward_only(model, ids, |m| score_blocks(m, &inputs, ids, &settings))?;
             scores
                 .into_iter()
                 .map(|s| match scorer {
@@ -103,7 +103,7 @@ pub fn score(
         }
         "loss_skip" => {
             let heldout = ev.heldout.ok_or_else(|| missing("a held-out set", scorer))?;
-            let (base, skipped) = with_blocks_active(model, ids, |m| {
+            let (base, skipped) = forward_only(model, ids, |m| {
                 Ok::<_, ScoreError>((
                     model_err(heldout.loss(m))?,
                     model_err(heldout.loss_each_skipped(m, ids))?,
@@ -147,6 +147,29 @@ fn with_blocks_active<T>(
     for (&id, &g) in ids.iter().zip(&before) {
         model_err(model.set_block_gate(id, g).map_err(Into::into))?;
     }
+    out
+}
+
+/// Runs `f` with every unit that runs frozen (the blocks of `ids` included,
+/// un-skipped), so forward passes record no backward graph, then restores
+/// every gate. For the forward-only scorers: predictions are the same
+/// whether a unit is trainable or frozen.
+pub fn forward_only<T>(
+    model: &mut Denoiser,
+    ids: &[BlockId],
+    f: impl FnOnce(&mut Denoiser) -> Result<T, ScoreError>,
+) -> Result<T, ScoreError> {
+    let before = model.gates().clone();
+    for (unit, gate) in before.iter() {
+        if gate == Gate::Trainable {
+            model_err(model.set_gate(unit, Gate::Frozen).map_err(Into::into))?;
+        }
+    }
+    for &id in ids {
+        model_err(model.set_block_gate(id, Gate::Frozen).map_err(Into::into))?;
+    }
+    let out = f(model);
+    model_err(model.set_gates(before).map_err(Into::into))?;
     out
 }
 
