@@ -396,3 +396,54 @@ fn the_random_skip_probe_measures_every_k_of_the_scaled_range() {
         "a finished probe is reused"
     );
 }
+
+#[test]
+fn rerank_scores_every_stage_and_skip_inactive_skips_instead_of_freezing() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let schedule = ScheduleConfig {
+        kind: ScheduleKind::Linear,
+        scorer: "random".into(),
+        stages: 3,
+        rerank: true,
+        skip_inactive: true,
+        ..ScheduleConfig::default()
+    };
+    let out = run_with_data(&experiment(dir.path(), "rerank", 6, schedule, None), &mut |_| {}).unwrap();
+    let blocks = frame(&out.dir.join("blocks.parquet"));
+    let str_col = |c: &str| -> Vec<String> {
+        blocks
+            .column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect()
+    };
+    let (stage, state) = (str_col("stage"), str_col("state"));
+    let rank = column_u64(&blocks, "rank");
+    let ranks_of = |k: &str| -> Vec<u64> { (0..rank.len()).filter(|&i| stage[i] == k).map(|i| rank[i]).collect() };
+    assert_ne!(ranks_of("k0"), ranks_of("k1"), "each stage draws its own order");
+    // linear over 9 blocks in 3 stages: m = 3, 6, 9; the rest skipped, never frozen.
+    for (k, m) in [("k0", 3), ("k1", 6), ("k2", 9)] {
+        let states: Vec<&String> = (0..stage.len()).filter(|&i| stage[i] == k).map(|i| &state[i]).collect();
+        assert_eq!(states.iter().filter(|s| s.as_str() == "trainable").count(), m, "{k}");
+        assert!(
+            states
+                .iter()
+                .all(|s| s.as_str() == "trainable" || s.as_str() == "skipped"),
+            "{k}: {states:?}"
+        );
+    }
+    let flops: Vec<f64> = frame(&out.dir.join("steps.parquet"))
+        .column("flops")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    assert!(flops[0] < flops[5], "skipped blocks cost nothing: {flops:?}");
+    assert!(replay(&out.dir).unwrap().mismatches.is_empty());
+}
