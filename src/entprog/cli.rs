@@ -5,17 +5,15 @@
 
 use std::path::PathBuf;
 
-use candle_core::Device;
-
 use super::chart::{bar_chart, Bar};
-use super::heldout::HeldOut;
+use super::evidence::{cei_samples, heldout, settings, starting_trainer, StartError};
 use super::rank::{order_by_score, ranks, spearman};
-use super::score::{active_blocks, denoiser_samples, score_blocks, BlockScore, ScoreError, ScoreSettings};
+use super::score::{active_blocks, score_blocks, BlockScore, ScoreError};
 use super::scorers::{forward_only, needs_cei, score, Evidence, Scores};
 use crate::config::Experiment;
 use crate::model::Blocks;
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, RunSpec, TableError};
-use crate::train::trainer::{TrainError, Trainer};
+use crate::train::trainer::TrainError;
 
 /// Errors of `entprog cei`.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +32,8 @@ pub enum CeiError {
     Schedule(#[from] super::progressive::ScheduleError),
     #[error("cei.png: {0}")]
     Chart(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
 }
 
 impl From<TrainError> for CeiError {
@@ -94,36 +94,10 @@ pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiEr
         }
         Opened::Fresh(rd) => rd,
     };
-    let device = Device::Cpu;
-    let model = cfg.model.build(cfg.seed, &device).map_err(TrainError::from)?;
-    let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed)?;
-    if let Some(base) = &cfg.train.init_from {
-        rd.add_input(base)?;
-        trainer.init_from(base)?;
-    }
-    let ds = cfg.data.open()?;
-    let c = &cfg.cei;
-    let loader = cfg
-        .data
-        .loader(ds.clone(), crate::data::Split::Test, c.batch_conditions, cfg.seed);
-    let batches = denoiser_samples(
-        &loader,
-        trainer.schedule(),
-        c.conditions,
-        c.draws,
-        c.batch_conditions,
-        cfg.train.stage.conditions(),
-        cfg.seed,
-        &device,
-    )?;
+    let mut trainer = starting_trainer(cfg, &mut rd)?;
+    let batches = cei_samples(cfg, trainer.schedule())?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
-    let settings = ScoreSettings {
-        draws: c.draws,
-        resamples: c.resamples,
-        knn_dims: c.knn_dims,
-        knn_k: c.knn_k,
-        seed: cfg.seed,
-    };
+    let settings = settings(cfg);
     let ids = active_blocks(&trainer.model);
     let scores = forward_only(&mut trainer.model, &ids, |m| score_blocks(m, &inputs, &ids, &settings))?;
     let mut all = vec![
@@ -153,15 +127,7 @@ pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiEr
     }
     let others: Vec<&String> = scorers.iter().filter(|s| !needs_cei(s)).collect();
     if !others.is_empty() {
-        let heldout = HeldOut::new(
-            &cfg.data
-                .loader(ds, crate::data::Split::Test, cfg.train.batch_size, cfg.seed),
-            cfg.schedule.heldout_batches,
-            trainer.schedule(),
-            cfg.train.stage.conditions(),
-            cfg.seed,
-            &device,
-        )?;
+        let heldout = heldout(cfg, trainer.schedule())?;
         let ev = Evidence {
             cei: None,
             heldout: Some(&heldout),
@@ -178,7 +144,11 @@ pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiEr
         .iter()
         .map(|&i| (ids[i].to_string(), all[0].values[i], all[0].se[i]))
         .collect();
-    let title = format!("CEI per block, {} (N = {})", exp.name, c.conditions * c.draws);
+    let title = format!(
+        "CEI per block, {} (N = {})",
+        exp.name,
+        cfg.cei.conditions * cfg.cei.draws
+    );
     bar_chart(&rd.path().join("cei.png"), &title, &bars).map_err(|e| CeiError::Chart(e.to_string()))?;
     let dir = rd.path().to_path_buf();
     rd.complete(&["blocks.parquet", "cei.png"])?;

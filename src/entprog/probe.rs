@@ -8,19 +8,17 @@
 
 use std::path::PathBuf;
 
-use candle_core::Device;
 use rand::seq::SliceRandom;
 
 use super::cei::{condition_cei, estimate};
 use super::cli::CeiError;
-use super::heldout::HeldOut;
+use super::evidence::{cei_samples, heldout, starting_trainer};
 use super::progressive::layout;
-use super::score::{denoiser_samples, predictions};
+use super::score::predictions;
 use crate::config::Experiment;
 use crate::model::{Blocks, Gate};
 use crate::results::{write_table, Opened, ProbeSkipRow, RunDir, RunSpec};
 use crate::seed::stream;
-use crate::train::trainer::{TrainError, Trainer};
 
 /// The paper's 8..23 of 28 skipped blocks, scaled to `l` blocks (at least 1, at most l - 1).
 pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
@@ -43,39 +41,12 @@ pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), Ce
         Opened::Cached { dir, .. } => return Ok((dir, true)),
         Opened::Fresh(rd) => rd,
     };
-    let device = Device::Cpu;
-    let model = cfg.model.build(cfg.seed, &device).map_err(TrainError::from)?;
-    let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed)?;
-    if let Some(base) = &cfg.train.init_from {
-        rd.add_input(base)?;
-        trainer.init_from(base)?;
-    }
+    let mut trainer = starting_trainer(cfg, &mut rd)?;
     let (ids, _) = layout(cfg, &trainer.model)?;
-    let ds = cfg.data.open()?;
-    let c = &cfg.cei;
-    let cei_loader = cfg
-        .data
-        .loader(ds.clone(), crate::data::Split::Test, c.batch_conditions, cfg.seed);
-    let batches = denoiser_samples(
-        &cei_loader,
-        trainer.schedule(),
-        c.conditions,
-        c.draws,
-        c.batch_conditions,
-        cfg.train.stage.conditions(),
-        cfg.seed,
-        &device,
-    )?;
+    let batches = cei_samples(cfg, trainer.schedule())?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
-    let heldout = HeldOut::new(
-        &cfg.data
-            .loader(ds, crate::data::Split::Test, cfg.train.batch_size, cfg.seed),
-        cfg.schedule.heldout_batches,
-        trainer.schedule(),
-        cfg.train.stage.conditions(),
-        cfg.seed,
-        &device,
-    )?;
+    let heldout = heldout(cfg, trainer.schedule())?;
+    let c = &cfg.cei;
     let model = &mut trainer.model;
     let model_err = |e: crate::model::ModelError| CeiError::Train(Box::new(e.into()));
     // Forward passes only: run every unit frozen so no backward graph is recorded.

@@ -22,12 +22,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::heldout::HeldOut;
 use super::schedule::{admissible, Clock, Plan, PlanError, StageBlocks};
-use super::score::{denoiser_samples, DenoiserSamples, ScoreError, ScoreSettings};
+use super::score::{DenoiserSamples, ScoreError};
 use super::scorers::{needs_cei, needs_heldout, score, Evidence};
 use super::supernet::{choose, chunks, convergence_efficiency, Chunk, ChunkSpan};
 use crate::config::ExperimentConfig;
@@ -241,41 +240,14 @@ impl<'a> Scheduler<'a> {
 
     fn heldout(&mut self, trainer: &Trainer) -> Result<&HeldOut, ScheduleError> {
         if self.heldout.is_none() {
-            let cfg = self.cfg;
-            let ds = cfg.data.open()?;
-            let loader = cfg
-                .data
-                .loader(ds, crate::data::Split::Test, cfg.train.batch_size, cfg.seed);
-            self.heldout = Some(HeldOut::new(
-                &loader,
-                cfg.schedule.heldout_batches,
-                trainer.schedule(),
-                cfg.train.stage.conditions(),
-                cfg.seed,
-                &Device::Cpu,
-            )?);
+            self.heldout = Some(super::evidence::heldout(self.cfg, trainer.schedule())?);
         }
         Ok(self.heldout.as_ref().expect("just built"))
     }
 
     fn cei_samples(&mut self, trainer: &Trainer) -> Result<&[DenoiserSamples], ScheduleError> {
         if self.cei.is_none() {
-            let cfg = self.cfg;
-            let c = &cfg.cei;
-            let ds = cfg.data.open()?;
-            let loader = cfg
-                .data
-                .loader(ds, crate::data::Split::Test, c.batch_conditions, cfg.seed);
-            self.cei = Some(denoiser_samples(
-                &loader,
-                trainer.schedule(),
-                c.conditions,
-                c.draws,
-                c.batch_conditions,
-                cfg.train.stage.conditions(),
-                cfg.seed,
-                &Device::Cpu,
-            )?);
+            self.cei = Some(super::evidence::cei_samples(self.cfg, trainer.schedule())?);
         }
         Ok(self.cei.as_deref().expect("just built"))
     }
@@ -313,17 +285,10 @@ impl<'a> Scheduler<'a> {
             if needs_heldout(&scorer) {
                 self.heldout(trainer)?;
             }
-            let c = &self.cfg.cei;
             let ev = Evidence {
                 cei: self.cei.as_deref(),
                 heldout: self.heldout.as_ref(),
-                settings: ScoreSettings {
-                    draws: c.draws,
-                    resamples: c.resamples,
-                    knn_dims: c.knn_dims,
-                    knn_k: c.knn_k,
-                    seed: self.cfg.seed,
-                },
+                settings: super::evidence::settings(self.cfg),
             };
             let s = score(&scorer, &mut trainer.model, &self.ids, &ev, owner as u64)?;
             (s.values, s.se)
