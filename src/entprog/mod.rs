@@ -6,6 +6,7 @@
 pub mod cei;
 pub mod chart;
 pub mod cli;
+pub mod decisions;
 pub mod evidence;
 pub mod heldout;
 pub mod knn;

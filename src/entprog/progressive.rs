@@ -18,12 +18,11 @@
 //! Supernet steps are optimizer steps of the run (they count in its step
 //! budget and totals) and are marked `phase = supernet` in `steps.parquet`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
+pub use super::decisions::{read_decisions, Decision};
 use super::heldout::HeldOut;
 use super::schedule::{admissible, Clock, Plan, PlanError, StageBlocks};
 use super::score::{DenoiserSamples, ScoreError};
@@ -62,63 +61,6 @@ impl From<TrainError> for ScheduleError {
     fn from(e: TrainError) -> Self {
         ScheduleError::Train(Box::new(e))
     }
-}
-
-/// One line of `decisions.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Decision {
-    /// The priority order a stage uses, made after `step` completed steps.
-    Order {
-        step: u64,
-        stage: usize,
-        scorer: String,
-        /// Schedulable block ids, in forward order.
-        ids: Vec<String>,
-        /// Score per id (`None`: not finite).
-        values: Vec<Option<f64>>,
-        se: Vec<Option<f64>>,
-        /// Indices into `ids`, highest priority first.
-        order: Vec<usize>,
-        /// Wall seconds the scoring took.
-        wall_s: f64,
-    },
-    /// The supernet's held-out loss after `step` completed steps.
-    HeldOut {
-        step: u64,
-        stage: usize,
-        loss: f64,
-        wall_s: f64,
-    },
-}
-
-impl Decision {
-    fn step(&self) -> u64 {
-        match self {
-            Decision::Order { step, .. } | Decision::HeldOut { step, .. } => *step,
-        }
-    }
-}
-
-/// Reads the decisions made at or before step `until`.
-pub fn read_decisions(path: &Path, until: u64) -> Result<Vec<Decision>, ScheduleError> {
-    let err = |message: String| ScheduleError::Log {
-        path: path.into(),
-        message,
-    };
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| err(e.to_string()))?;
-        let d: Decision = serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
-        if d.step() <= until {
-            out.push(d);
-        }
-    }
-    Ok(out)
 }
 
 /// The schedulable blocks of `cfg` on `model` and the plan over them,

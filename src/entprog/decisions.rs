@@ -1,0 +1,69 @@
+//! `decisions.jsonl`: the log of a scheduled run's decisions (priority
+//! orders and the supernet's held-out losses), one JSON object per line,
+//! each stamped with the number of completed steps it was made after, so a
+//! resumed run keeps exactly the decisions its checkpoint had seen.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::progressive::ScheduleError;
+
+/// One line of `decisions.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Decision {
+    /// The priority order a stage uses, made after `step` completed steps.
+    Order {
+        step: u64,
+        stage: usize,
+        scorer: String,
+        /// Schedulable block ids, in forward order.
+        ids: Vec<String>,
+        /// Score per id (`None`: not finite).
+        values: Vec<Option<f64>>,
+        se: Vec<Option<f64>>,
+        /// Indices into `ids`, highest priority first.
+        order: Vec<usize>,
+        /// Wall seconds the scoring took.
+        wall_s: f64,
+    },
+    /// The supernet's held-out loss after `step` completed steps.
+    HeldOut {
+        step: u64,
+        stage: usize,
+        loss: f64,
+        wall_s: f64,
+    },
+}
+
+impl Decision {
+    /// Completed steps when the decision was made.
+    pub fn step(&self) -> u64 {
+        match self {
+            Decision::Order { step, .. } | Decision::HeldOut { step, .. } => *step,
+        }
+    }
+}
+
+/// Reads the decisions made at or before step `until`.
+pub fn read_decisions(path: &Path, until: u64) -> Result<Vec<Decision>, ScheduleError> {
+    let err = |message: String| ScheduleError::Log {
+        path: path.into(),
+        message,
+    };
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| err(e.to_string()))?;
+        let d: Decision = serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
+        if d.step() <= until {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
