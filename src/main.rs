@@ -116,6 +116,20 @@ enum BenchCommand {
         #[arg(long)]
         plain: bool,
     },
+    /// CEI scoring cost against the training run it ranks blocks for (goal: <= 5%).
+    Cei {
+        /// Experiment file, or a name under experiments/.
+        experiment: String,
+        /// Timed training steps (after 2 warm-up steps); the median is used.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// One JSON object instead of a line.
+        #[arg(long)]
+        json: bool,
+        /// Override a key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Fused CPU kernels against the candle compositions they replace (forward + backward).
     Kernels {
         /// Repetitions; the median is reported.
@@ -220,6 +234,36 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             cmd: BenchCommand::Steps(args),
         } => Ok(entprog::train::cli::bench_step(&args)?),
+        Command::Bench {
+            cmd:
+                BenchCommand::Cei {
+                    experiment,
+                    steps,
+                    json,
+                    sets,
+                },
+        } => {
+            let exp = Experiment::load(&experiment, &sets)?;
+            exp.config.run.apply();
+            let c = entprog::bench::cei_cost::measure(&exp, steps)?;
+            if json {
+                println!("{}", serde_json::to_string(&c)?);
+            } else {
+                println!(
+                    "{}: CEI over {} blocks, N = {}: {:.1} s; train step median {:.3} s x {} steps = {:.0} s; CEI = {:.1}% of the run{}",
+                    c.experiment,
+                    c.blocks,
+                    c.samples,
+                    c.cei_s,
+                    c.median_step_s,
+                    c.run_steps,
+                    c.median_step_s * c.run_steps as f64,
+                    100.0 * c.share_of_run,
+                    if c.random_init { " (random weights: no init_from checkpoint)" } else { "" }
+                );
+            }
+            Ok(())
+        }
         Command::Bench {
             cmd:
                 BenchCommand::TrainStep {
