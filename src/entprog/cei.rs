@@ -146,7 +146,7 @@ impl Default for CeiConfig {
         Self {
             conditions: 125,
             draws: 8,
-            batch_conditions: 4,
+            batch_conditions: 16,
             resamples: 200,
             knn_dims: 4,
             knn_k: 2,
