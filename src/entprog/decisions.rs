@@ -3,7 +3,6 @@
 //! each stamped with the number of completed steps it was made after, so a
 //! resumed run keeps exactly the decisions its checkpoint had seen.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -49,21 +48,8 @@ impl Decision {
 
 /// Reads the decisions made at or before step `until`.
 pub fn read_decisions(path: &Path, until: u64) -> Result<Vec<Decision>, ScheduleError> {
-    let err = |message: String| ScheduleError::Log {
+    crate::results::jsonl::read(path, |d: &Decision| d.step() <= until).map_err(|message| ScheduleError::Log {
         path: path.into(),
         message,
-    };
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| err(e.to_string()))?;
-        let d: Decision = serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
-        if d.step() <= until {
-            out.push(d);
-        }
-    }
-    Ok(out)
+    })
 }

@@ -137,17 +137,10 @@ impl<'a> Scheduler<'a> {
         });
         let log_path = dir.join("decisions.jsonl");
         let decisions = read_decisions(&log_path, trainer.step)?;
-        let mut text = String::new();
-        for d in &decisions {
-            text.push_str(&serde_json::to_string(d).expect("decisions serialise"));
-            text.push('\n');
-        }
-        let io = |e: std::io::Error| ScheduleError::Log {
+        let log = crate::results::jsonl::rewrite(&log_path, &decisions).map_err(|message| ScheduleError::Log {
             path: log_path.clone(),
-            message: e.to_string(),
-        };
-        crate::results::write_atomic(&log_path, text.as_bytes()).map_err(io)?;
-        let log = std::fs::OpenOptions::new().append(true).open(&log_path).map_err(io)?;
+            message,
+        })?;
         let stages = plan.stages.len();
         Ok(Self {
             cfg,

@@ -2,6 +2,7 @@
 //! typed Parquet tables that every report is computed from.
 
 pub mod atomic;
+pub mod jsonl;
 pub mod lock;
 pub mod manifest;
 pub mod parquet;

@@ -8,7 +8,7 @@
 //! `last.safetensors` and `steps.jsonl`; the log is cut back to the
 //! checkpoint's step and the steps after it run again (bit-identically).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Experiment;
@@ -70,23 +70,10 @@ impl StepSink for JsonlSink<'_> {
 
 /// The records of `steps.jsonl` before step `until`.
 fn read_log(path: &Path, until: u64) -> Result<Vec<StepRecord>, RunError> {
-    let err = |message: String| RunError::Log {
+    crate::results::jsonl::read(path, |r: &StepRecord| r.step < until).map_err(|message| RunError::Log {
         path: path.into(),
         message,
-    };
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut out = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| err(e.to_string()))?;
-        let r: StepRecord = serde_json::from_str(&line).map_err(|e| err(e.to_string()))?;
-        if r.step < until {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    })
 }
 
 /// Rewrites `steps.jsonl` with `records` and opens it for appending.
@@ -95,20 +82,10 @@ fn open_log<'a>(
     records: &[StepRecord],
     on_step: &'a mut dyn FnMut(&StepRecord),
 ) -> Result<JsonlSink<'a>, RunError> {
-    let err = |e: std::io::Error| RunError::Log {
+    let file = crate::results::jsonl::rewrite(path, records).map_err(|message| RunError::Log {
         path: path.into(),
-        message: e.to_string(),
-    };
-    let mut text = String::new();
-    for r in records {
-        text.push_str(&serde_json::to_string(r).map_err(|e| RunError::Log {
-            path: path.into(),
-            message: e.to_string(),
-        })?);
-        text.push('\n');
-    }
-    crate::results::write_atomic(path, text.as_bytes()).map_err(err)?;
-    let file = std::fs::OpenOptions::new().append(true).open(path).map_err(err)?;
+        message,
+    })?;
     Ok(JsonlSink {
         path: path.into(),
         file,
