@@ -134,6 +134,104 @@ fn attention_handles_odd_head_width() {
     );
 }
 
+/// q, k, v `[b, n, h, d]` of a packed `[b, n, 3, h, d]`.
+fn unpack(qkv: &Tensor) -> (Tensor, Tensor, Tensor) {
+    let part = |i| qkv.narrow(2, i, 1).unwrap().squeeze(2).unwrap();
+    (part(0), part(1), part(2))
+}
+
+#[test]
+fn packed_self_attention_matches_composition() {
+    let qkv = randn(&[3, 10, 3, 2, 8], "qkv").affine(1.5, 0.0).unwrap();
+    compare(
+        "packed self-attention",
+        &[qkv],
+        |t| kernels::self_attention_packed(&t[0]).unwrap(),
+        |t| {
+            let (q, k, v) = unpack(&t[0]);
+            plain_attention(&q, &k, &v)
+        },
+    );
+}
+
+#[test]
+fn packed_self_attention_handles_long_and_one_token_sequences() {
+    // 70 queries: two row blocks (64 + 6); one token: softmax of a single
+    // score (temporal attention of one-frame clips).
+    for (shape, what) in [([2, 70, 3, 2, 16], "70 tokens"), ([5, 1, 3, 4, 16], "1 token")] {
+        let qkv = randn(&shape, what);
+        compare(
+            what,
+            &[qkv],
+            |t| kernels::self_attention_packed(&t[0]).unwrap(),
+            |t| {
+                let (q, k, v) = unpack(&t[0]);
+                plain_attention(&q, &k, &v)
+            },
+        );
+    }
+}
+
+#[test]
+fn packed_cross_attention_shares_each_clips_keys_across_its_frames() {
+    // 2 clips x 3 frames of 6 queries against 2 x 9 reference tokens.
+    let qkv = randn(&[6, 6, 3, 2, 8], "qkv");
+    let kv = randn(&[2, 9, 3, 2, 8], "kv").affine(2.0, 0.0).unwrap();
+    compare(
+        "packed cross-attention",
+        &[qkv, kv],
+        |t| kernels::cross_attention_packed(&t[0], &t[1]).unwrap(),
+        |t| {
+            let (q, _, _) = unpack(&t[0]);
+            let (_, k, v) = unpack(&t[1]);
+            // Repeat each clip's keys and values for its 3 frames.
+            let rep = |x: &Tensor| {
+                x.unsqueeze(1)
+                    .unwrap()
+                    .broadcast_as((2, 3, 9, 2, 8))
+                    .unwrap()
+                    .reshape((6, 9, 2, 8))
+                    .unwrap()
+            };
+            plain_attention(&q, &rep(&k), &rep(&v))
+        },
+    );
+}
+
+#[test]
+fn linear_matches_matmul_plus_bias() {
+    let x = randn(&[4, 70, 48], "x");
+    let w = randn(&[96, 48], "w").affine(0.2, 0.0).unwrap();
+    let b = randn(&[96], "b");
+    compare(
+        "linear",
+        &[x.clone(), w.clone(), b],
+        |t| kernels::linear(&t[0], &t[1], Some(&t[2])).unwrap(),
+        |t| {
+            t[0].broadcast_matmul(&t[1].t().unwrap())
+                .unwrap()
+                .broadcast_add(&t[2])
+                .unwrap()
+        },
+    );
+    compare(
+        "linear without bias",
+        &[x, w],
+        |t| kernels::linear(&t[0], &t[1], None).unwrap(),
+        |t| t[0].broadcast_matmul(&t[1].t().unwrap()).unwrap(),
+    );
+}
+
+#[test]
+fn linear_with_a_detached_weight_returns_only_the_input_gradient() {
+    let x = Var::from_tensor(&randn(&[5, 8], "x")).unwrap();
+    let (w, b) = (randn(&[3, 8], "w"), randn(&[3], "b"));
+    let y = kernels::linear(x.as_tensor(), &w, Some(&b)).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(x.as_tensor()).is_some());
+    assert!(grads.get(&w).is_none() && grads.get(&b).is_none());
+}
+
 fn plain_modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Tensor {
     let mean = x.mean_keepdim(D::Minus1).unwrap();
     let xc = x.broadcast_sub(&mean).unwrap();

@@ -1,208 +1,448 @@
 //! Fused multi-head attention, softmax(q k^T / sqrt(d)) v, that never keeps
-//! the N x M probability matrix: forward streams one query row at a time, and
-//! backward recomputes each row's probabilities from q and k (as
-//! FlashAttention does), so peak memory grows with N + M, not N * M.
+//! the N x M probability matrix for backward: backward recomputes each block
+//! of probabilities from q and k (as FlashAttention does), so what stays
+//! alive between forward and backward grows with N + M, not N * M.
 //!
-//! Layout: q `[b, n, h, d]`, k and v `[b, m, h, d]`, output `[b, n, h, d]`:
-//! the natural layout of a linear projection reshaped into heads, so no
-//! transpose copies are needed on either side. Keys may outnumber queries
-//! (reference tokens appended to the keys and values).
+//! Per (batch, head) unit and block of up to [`BLOCK`] query rows, with
+//! S = q k^T / sqrt(d) and P = softmax(S), the work is five small GEMMs and
+//! two row passes:
+//!   forward:  S = q k^T / sqrt(d);  P = softmax(S);  o = P v
+//!   backward: dP = do v^T;  D_i = do_i . o_i;  dS = P (dP - D) / sqrt(d);
+//!             dq = dS k;  dk += dS^T q;  dv += P^T do
 //!
-//! Work is split by (batch, head) unit; each unit gathers its keys and values
-//! transposed (`[d, m]`) so inner loops run over the keys, contiguous.
+//! q, k and v are strided views, so three layouts share one kernel without
+//! copies: separate q `[b, n, h, d]`, k and v `[b, m, h, d]`
+//! ([`attention`]); the packed output of a qkv projection `[b, n, 3, h, d]`
+//! ([`self_attention_packed`]); and queries of one packed projection against
+//! the keys and values of another whose batch is shared by `frames`
+//! consecutive query batches ([`cross_attention_packed`]: every frame of a
+//! clip attends to its clip's reference tokens, with no repeat copies).
+//! Gradients come back in the layout of the inputs.
 //!
-//! Backward per query row i, with p = softmax(s), s_j = q_i . k_j / sqrt(d):
-//!   dv_j += p_j do_i;  dp_j = do_i . v_j;  D_i = do_i . o_i
-//!   ds_j = p_j (dp_j - D_i);  dq_i = sum_j ds_j k_j / sqrt(d);  dk_j += ds_j q_i / sqrt(d)
+//! Forward splits over query batches; backward over key/value batches (each
+//! task owns the gradient rows of its keys and values and of the queries
+//! that attend to them), so results do not depend on scheduling.
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::matmul::{gemm, Mat, MatMut};
 use super::simd::{self, multiversion};
 use super::{data, min_len, slice};
 
-#[derive(Clone, Copy)]
+/// Query rows per block: the scratch is two `[BLOCK, m]` matrices per task.
+const BLOCK: usize = 64;
+
+#[derive(Clone, Copy, Debug)]
 struct Dims {
+    /// Query batches.
     b: usize,
+    /// Query batches per key/value batch.
+    frames: usize,
     n: usize,
     m: usize,
     h: usize,
     d: usize,
 }
 
-impl Dims {
+/// Where q, k or v lives: element (batch, row, head, i) is input `src` at
+/// `off + batch * bs + row * rs + head * d + i`.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    src: usize,
+    off: usize,
+    rs: usize,
+    bs: usize,
+}
+
+impl View {
+    /// The `[rows, d]` matrix of (batch, first row, head) in `base`.
+    fn mat(&self, base: *const f32, d: usize, batch: usize, row: usize, head: usize) -> Mat {
+        let off = self.off + batch * self.bs + row * self.rs + head * d;
+        // SAFETY (of the callers' later reads): the plan was checked against
+        // the input lengths in `Plan::check`.
+        Mat {
+            ptr: base.wrapping_add(off),
+            rs: self.rs as isize,
+            cs: 1,
+        }
+    }
+
+    fn mat_mut(&self, base: *mut f32, d: usize, batch: usize, row: usize, head: usize) -> MatMut {
+        let off = self.off + batch * self.bs + row * self.rs + head * d;
+        MatMut {
+            ptr: base.wrapping_add(off),
+            rs: self.rs as isize,
+            cs: 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    dims: Dims,
+    q: View,
+    k: View,
+    v: View,
+}
+
+impl Plan {
     fn scale(&self) -> f32 {
-        1.0 / (self.d as f32).sqrt()
+        1.0 / (self.dims.d as f32).sqrt()
     }
-}
 
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums so LLVM can keep them in vector lanes.
-    let mut acc = [0f32; 8];
-    let (ac, ar) = a.split_at(a.len() / 8 * 8);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
+    /// Fails unless every element the plan reads lies inside its input.
+    fn check(&self, lens: &[usize]) -> Result<()> {
+        let Dims { b, frames, n, m, h, d } = self.dims;
+        let kv_b = b / frames;
+        for (view, batches, rows) in [(self.q, b, n), (self.k, kv_b, m), (self.v, kv_b, m)] {
+            let end = |batches: usize, rows: usize| view.off + (batches - 1) * view.bs + (rows - 1) * view.rs + h * d;
+            if batches == 0 || rows == 0 || end(batches, rows) > lens[view.src] {
+                bail!(
+                    "fused-attention: view {view:?} of {:?} exceeds input of {} elements",
+                    self.dims,
+                    lens[view.src]
+                )
+            }
         }
+        Ok(())
     }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    s
 }
 
+/// Softmax of each `m`-wide row of `s` in place.
 #[inline(always)]
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
-    }
-}
-
-/// One (batch, head) unit's keys and values, gathered transposed (`[d, m]`)
-/// so every inner loop runs over the m keys, contiguous and vectorisable.
-struct UnitKv {
-    kt: Vec<f32>,
-    vt: Vec<f32>,
-}
-
-#[inline(always)]
-fn gather_t(x: &[f32], dims: Dims, b: usize, head: usize) -> Vec<f32> {
-    let (m, h, d) = (dims.m, dims.h, dims.d);
-    let mut t = vec![0f32; d * m];
-    for j in 0..m {
-        let off = ((b * m + j) * h + head) * d;
-        for (dd, &val) in x[off..off + d].iter().enumerate() {
-            t[dd * m + j] = val;
+fn softmax_rows(s: &mut [f32], m: usize) {
+    for row in s.chunks_exact_mut(m) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut sum = 0f32;
+        for p in row.iter_mut() {
+            *p = simd::exp(*p - max);
+            sum += *p;
         }
-    }
-    t
-}
-
-/// Probabilities of query row `q_row` against all keys, into `p` (length m).
-#[inline(always)]
-fn row_probs(q_row: &[f32], kt: &[f32], scale: f32, p: &mut [f32]) {
-    let m = p.len();
-    p.fill(0.0);
-    for (dd, &qv) in q_row.iter().enumerate() {
-        axpy(qv * scale, &kt[dd * m..(dd + 1) * m], p);
-    }
-    let max = p.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut sum = 0f32;
-    for pj in p.iter_mut() {
-        *pj = simd::exp(*pj - max);
-        sum += *pj;
-    }
-    let inv = 1.0 / sum;
-    for pj in p.iter_mut() {
-        *pj *= inv;
-    }
-}
-
-/// Forward of one unit: its output rows `[n, d]`.
-#[inline(always)]
-fn fwd_unit(q: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut [f32]) {
-    let (n, m, h, d) = (dims.n, dims.m, dims.h, dims.d);
-    let (b, head) = (unit / h, unit % h);
-    let mut p = vec![0f32; m];
-    for i in 0..n {
-        let off = ((b * n + i) * h + head) * d;
-        row_probs(&q[off..off + d], &kv.kt, dims.scale(), &mut p);
-        for dd in 0..d {
-            out[i * d + dd] = dot(&p, &kv.vt[dd * m..(dd + 1) * m]);
+        let inv = 1.0 / sum;
+        for p in row.iter_mut() {
+            *p *= inv;
         }
     }
 }
 
-multiversion!(fn fwd_unit_mv(q: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut [f32]) => fwd_unit);
+multiversion!(fn softmax_rows_mv(s: &mut [f32], m: usize) => softmax_rows);
 
-/// Gradients of one (batch, head) unit: dq `[n, d]`, dk and dv transposed `[d, m]`.
-struct UnitGrads {
-    dq: Vec<f32>,
-    dkt: Vec<f32>,
-    dvt: Vec<f32>,
-}
-
+/// dS = P (dP - D_row) * scale, in place in `dp`, rows `m` wide.
 #[inline(always)]
-fn bwd_unit(q: &[f32], o: &[f32], g: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut UnitGrads) {
-    let (n, m, h, d) = (dims.n, dims.m, dims.h, dims.d);
-    let (b, head) = (unit / h, unit % h);
-    let scale = dims.scale();
-    let mut p = vec![0f32; m];
-    let mut ds = vec![0f32; m];
-    for i in 0..n {
-        let off = ((b * n + i) * h + head) * d;
-        let (q_row, g_row) = (&q[off..off + d], &g[off..off + d]);
-        row_probs(q_row, &kv.kt, scale, &mut p);
-        // dp = g_i V^T, accumulated over d into ds.
-        ds.fill(0.0);
-        for (dd, &gv) in g_row.iter().enumerate() {
-            axpy(gv, &kv.vt[dd * m..(dd + 1) * m], &mut ds);
-        }
-        let big_d = dot(g_row, &o[off..off + d]);
-        for (dsj, &pj) in ds.iter_mut().zip(&p) {
-            *dsj = pj * (*dsj - big_d) * scale;
-        }
-        for dd in 0..d {
-            out.dq[i * d + dd] = dot(&ds, &kv.kt[dd * m..(dd + 1) * m]);
-            axpy(g_row[dd], &p, &mut out.dvt[dd * m..(dd + 1) * m]);
-            axpy(q_row[dd], &ds, &mut out.dkt[dd * m..(dd + 1) * m]);
+fn softmax_grad_rows(p: &[f32], dp: &mut [f32], big_d: &[f32], m: usize, scale: f32) {
+    for ((pr, dr), &di) in p.chunks_exact(m).zip(dp.chunks_exact_mut(m)).zip(big_d) {
+        for (d, &p) in dr.iter_mut().zip(pr) {
+            *d = p * (*d - di) * scale;
         }
     }
 }
 
-multiversion!(fn bwd_unit_mv(q: &[f32], o: &[f32], g: &[f32], kv: &UnitKv, dims: Dims, unit: usize, out: &mut UnitGrads) => bwd_unit);
+multiversion!(fn softmax_grad_rows_mv(p: &[f32], dp: &mut [f32], big_d: &[f32], m: usize, scale: f32) => softmax_grad_rows);
 
-/// Writes per-unit rows (`[rows, d]`, or `[d, rows]` when `transposed`) into a full `[b, rows, h, d]` tensor.
-fn scatter(parts: &[&[f32]], dims: Dims, rows: usize, transposed: bool) -> Vec<f32> {
-    let (h, d) = (dims.h, dims.d);
-    let mut full = vec![0f32; dims.b * rows * h * d];
-    for (unit, part) in parts.iter().enumerate() {
-        let (b, head) = (unit / h, unit % h);
-        for i in 0..rows {
-            let off = ((b * rows + i) * h + head) * d;
-            for dd in 0..d {
-                full[off + dd] = if transposed {
-                    part[dd * rows + i]
-                } else {
-                    part[i * d + dd]
+/// The inputs' base pointers, indexed by `View::src`.
+struct Inputs<'a>(Vec<&'a [f32]>);
+
+impl Inputs<'_> {
+    fn base(&self, v: View) -> *const f32 {
+        self.0[v.src].as_ptr()
+    }
+}
+
+/// P = softmax(q k^T * scale) for rows `r0..r0 + rows` of (batch, head), into `s`.
+///
+/// # Safety
+/// The plan must have passed [`Plan::check`] for `inp`.
+unsafe fn probs(plan: &Plan, inp: &Inputs, (batch, head, r0, rows): (usize, usize, usize, usize), s: &mut [f32]) {
+    let Dims { frames, m, d, .. } = plan.dims;
+    let q = plan.q.mat(inp.base(plan.q), d, batch, r0, head);
+    let k = plan.k.mat(inp.base(plan.k), d, batch / frames, 0, head);
+    gemm((rows, m, d), MatMut::rows(s, m), false, q, k.t(), plan.scale(), 1);
+    softmax_rows_mv(&mut s[..rows * m], m);
+}
+
+/// Output rows `[n, h, d]` of query batch `batch` into `out`.
+fn forward_batch(plan: &Plan, inp: &Inputs, batch: usize, out: &mut [f32]) {
+    let Dims { frames, n, m, h, d, .. } = plan.dims;
+    let mut s = vec![0f32; BLOCK.min(n) * m];
+    for head in 0..h {
+        for r0 in (0..n).step_by(BLOCK) {
+            let rows = BLOCK.min(n - r0);
+            // SAFETY: the plan was checked against the inputs; `out` is this
+            // batch's [n, h, d] rows, and o below stays inside it.
+            unsafe {
+                probs(plan, inp, (batch, head, r0, rows), &mut s);
+                let v = plan.v.mat(inp.base(plan.v), d, batch / frames, 0, head);
+                let o = MatMut {
+                    ptr: out.as_mut_ptr().add((r0 * h + head) * d),
+                    rs: (h * d) as isize,
+                    cs: 1,
                 };
+                gemm((rows, d, m), o, false, Mat::rows(&s, m), v, 1.0, 1);
             }
         }
     }
-    full
 }
 
-fn gather_units(k: &[f32], v: &[f32], dims: Dims) -> Vec<UnitKv> {
-    (0..dims.b * dims.h)
+fn forward(plan: &Plan, inp: &Inputs) -> Result<Vec<f32>> {
+    plan.check(&inp.0.iter().map(|s| s.len()).collect::<Vec<_>>())?;
+    let Dims { b, n, m, h, d, .. } = plan.dims;
+    let mut out = vec![0f32; b * n * h * d];
+    out.par_chunks_mut(n * h * d)
+        .enumerate()
+        .with_min_len(min_len(n * m * h * d / 8))
+        .for_each(|(batch, o)| forward_batch(plan, inp, batch, o));
+    Ok(out)
+}
+
+/// Gradient buffers, one per input (null where that input wants none).
+#[derive(Clone, Copy)]
+struct GradPtrs([*mut f32; 3]);
+
+// SAFETY: tasks write disjoint regions of these buffers (see `backward`).
+unsafe impl Send for GradPtrs {}
+unsafe impl Sync for GradPtrs {}
+
+/// The backward of key/value batch `kvb`: rows of dq for its `frames` query
+/// batches, and its rows of dk and dv.
+///
+/// # Safety
+/// The plan must have passed [`Plan::check`]; `grads` must be zeroed buffers
+/// of the inputs' lengths (or null) that no other task writes in the rows of
+/// `kvb`; `o` and `g` are the `[b, n, h, d]` output and its gradient.
+unsafe fn backward_kv_batch(plan: &Plan, inp: &Inputs, o: &[f32], g: &[f32], grads: GradPtrs, kvb: usize) {
+    let Dims { frames, n, m, h, d, .. } = plan.dims;
+    let scale = plan.scale();
+    let br = BLOCK.min(n);
+    let (mut p, mut ds, mut big_d) = (vec![0f32; br * m], vec![0f32; br * m], vec![0f32; br]);
+    let (dq, dk, dv) = (grads.0[plan.q.src], grads.0[plan.k.src], grads.0[plan.v.src]);
+    let hd = h * d;
+    for batch in kvb * frames..(kvb + 1) * frames {
+        for head in 0..h {
+            let k = plan.k.mat(inp.base(plan.k), d, kvb, 0, head);
+            let v = plan.v.mat(inp.base(plan.v), d, kvb, 0, head);
+            for r0 in (0..n).step_by(BLOCK) {
+                let rows = br.min(n - r0);
+                probs(plan, inp, (batch, head, r0, rows), &mut p);
+                let row0 = (batch * n + r0) * hd + head * d;
+                let g_blk = Mat::rows(&g[row0..], hd);
+                // dP = do v^T, then dS in place.
+                gemm((rows, m, d), MatMut::rows(&mut ds, m), false, g_blk, v.t(), 1.0, 1);
+                for (i, di) in big_d[..rows].iter_mut().enumerate() {
+                    let at = row0 + i * hd;
+                    *di = g[at..at + d].iter().zip(&o[at..at + d]).map(|(a, b)| a * b).sum();
+                }
+                softmax_grad_rows_mv(&p[..rows * m], &mut ds[..rows * m], &big_d[..rows], m, scale);
+                let (p_blk, ds_blk) = (Mat::rows(&p, m), Mat::rows(&ds, m));
+                if !dq.is_null() {
+                    let dst = plan.q.mat_mut(dq, d, batch, r0, head);
+                    gemm((rows, d, m), dst, false, ds_blk, k, 1.0, 1);
+                }
+                if !dk.is_null() {
+                    let q = plan.q.mat(inp.base(plan.q), d, batch, r0, head);
+                    let dst = plan.k.mat_mut(dk, d, kvb, 0, head);
+                    gemm((m, d, rows), dst, true, ds_blk.t(), q, 1.0, 1);
+                }
+                if !dv.is_null() {
+                    let dst = plan.v.mat_mut(dv, d, kvb, 0, head);
+                    gemm((m, d, rows), dst, true, p_blk.t(), g_blk, 1.0, 1);
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of the inputs (by `View::src`) that `want` them.
+fn backward(plan: &Plan, inp: &Inputs, o: &[f32], g: &[f32], want: &[bool]) -> Result<Vec<Option<Vec<f32>>>> {
+    plan.check(&inp.0.iter().map(|s| s.len()).collect::<Vec<_>>())?;
+    let mut bufs: Vec<Option<Vec<f32>>> = inp
+        .0
+        .iter()
+        .zip(want)
+        .map(|(s, &w)| w.then(|| vec![0f32; s.len()]))
+        .collect();
+    let mut ptrs = [std::ptr::null_mut(); 3];
+    for (p, buf) in ptrs.iter_mut().zip(bufs.iter_mut()) {
+        if let Some(buf) = buf {
+            *p = buf.as_mut_ptr();
+        }
+    }
+    let ptrs = GradPtrs(ptrs);
+    let Dims { b, frames, n, m, h, d } = plan.dims;
+    (0..b / frames)
         .into_par_iter()
-        .with_min_len(min_len(2 * dims.m * dims.d))
-        .map(|u| UnitKv {
-            kt: gather_t(k, dims, u / dims.h, u % dims.h),
-            vt: gather_t(v, dims, u / dims.h, u % dims.h),
-        })
+        .with_min_len(min_len(frames * n * m * h * d / 8))
+        // SAFETY: the plan is checked; task kvb writes only dq rows of query
+        // batches kvb * frames.. and dk, dv rows of key/value batch kvb, which
+        // no other task touches (every view is batch-major).
+        .for_each(|kvb| unsafe { backward_kv_batch(plan, inp, o, g, ptrs, kvb) });
+    Ok(bufs)
+}
+
+/// The gradients of `args` for the op's output `res` and incoming `grad`.
+fn grads_of(plan: &Plan, args: &[&Tensor], res: &Tensor, grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    let want: Vec<bool> = args.iter().map(|t| t.track_op()).collect();
+    if !want.iter().any(|&w| w) {
+        return Ok(vec![None; args.len()]);
+    }
+    let name = "fused-attention";
+    let grad = grad.contiguous()?;
+    let guards: Vec<_> = args.iter().map(|t| t.storage_and_layout()).collect();
+    let slices = guards
+        .iter()
+        .map(|(s, l)| data(s, l, name))
+        .collect::<Result<Vec<_>>>()?;
+    let (os, ol) = res.storage_and_layout();
+    let (gs, gl) = grad.storage_and_layout();
+    let (od, gd) = (data(&os, ol, name)?, data(&gs, gl, name)?);
+    let bufs = backward(plan, &Inputs(slices), od, gd, &want)?;
+    bufs.into_iter()
+        .zip(args)
+        .map(|(buf, t)| buf.map(|v| Tensor::from_vec(v, t.shape(), t.device())).transpose())
         .collect()
 }
 
-struct Attention;
-
-fn dims_of(q: &Layout, k: &Layout, v: &Layout) -> Result<Dims> {
-    let (qd, kd, vd) = (q.dims(), k.dims(), v.dims());
-    if qd.len() != 4 || kd != vd || kd.len() != 4 || qd[0] != kd[0] || qd[2] != kd[2] || qd[3] != kd[3] {
-        bail!("fused-attention: expected q [b, n, h, d] and k, v [b, m, h, d], got {qd:?}, {kd:?}, {vd:?}")
+/// `[b, rows, 3, h, d]` -> (b, rows, h, d).
+fn packed_dims(l: &Layout) -> Result<(usize, usize, usize, usize)> {
+    match l.dims() {
+        &[b, rows, 3, h, d] => Ok((b, rows, h, d)),
+        other => bail!("fused-attention: expected a packed qkv [b, n, 3, h, d], got {other:?}"),
     }
-    Ok(Dims {
-        b: qd[0],
-        n: qd[1],
-        m: kd[1],
-        h: qd[2],
-        d: qd[3],
-    })
 }
 
-impl CustomOp3 for Attention {
+/// View of part `i` (0 q, 1 k, 2 v) of input `src`, a packed `[_, rows, 3, h, d]`.
+fn packed_view(src: usize, i: usize, rows: usize, h: usize, d: usize) -> View {
+    View {
+        src,
+        off: i * h * d,
+        rs: 3 * h * d,
+        bs: rows * 3 * h * d,
+    }
+}
+
+/// Self-attention of a packed qkv `[b, n, 3, h, d]`.
+struct SelfPacked;
+
+impl SelfPacked {
+    fn plan(l: &Layout) -> Result<Plan> {
+        let (b, n, h, d) = packed_dims(l)?;
+        Ok(Plan {
+            dims: Dims {
+                b,
+                frames: 1,
+                n,
+                m: n,
+                h,
+                d,
+            },
+            q: packed_view(0, 0, n, h, d),
+            k: packed_view(0, 1, n, h, d),
+            v: packed_view(0, 2, n, h, d),
+        })
+    }
+}
+
+impl CustomOp1 for SelfPacked {
+    fn name(&self) -> &'static str {
+        "fused-self-attention-packed"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let plan = Self::plan(l)?;
+        let out = forward(&plan, &Inputs(vec![slice(s, l, self.name())?]))?;
+        let Dims { b, n, h, d, .. } = plan.dims;
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let plan = Self::plan(arg.layout())?;
+        Ok(grads_of(&plan, &[arg], res, grad)?.pop().flatten())
+    }
+}
+
+/// Queries of a packed qkv `[b, n, 3, h, d]` against keys and values of a
+/// packed `[b / frames, m, 3, h, d]`.
+struct CrossPacked;
+
+impl CrossPacked {
+    fn plan(ql: &Layout, kvl: &Layout) -> Result<Plan> {
+        let ((b, n, h, d), (kv_b, m, h2, d2)) = (packed_dims(ql)?, packed_dims(kvl)?);
+        if h != h2 || d != d2 || kv_b == 0 || b % kv_b != 0 {
+            bail!(
+                "fused-attention: queries {:?} do not fit keys {:?}",
+                ql.dims(),
+                kvl.dims()
+            )
+        }
+        Ok(Plan {
+            dims: Dims {
+                b,
+                frames: b / kv_b,
+                n,
+                m,
+                h,
+                d,
+            },
+            q: packed_view(0, 0, n, h, d),
+            k: packed_view(1, 1, m, h, d),
+            v: packed_view(1, 2, m, h, d),
+        })
+    }
+}
+
+impl CustomOp2 for CrossPacked {
+    fn name(&self) -> &'static str {
+        "fused-cross-attention-packed"
+    }
+
+    fn cpu_fwd(&self, qs: &CpuStorage, ql: &Layout, ks: &CpuStorage, kl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let plan = Self::plan(ql, kl)?;
+        let inp = Inputs(vec![slice(qs, ql, self.name())?, slice(ks, kl, self.name())?]);
+        let out = forward(&plan, &inp)?;
+        let Dims { b, n, h, d, .. } = plan.dims;
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+    }
+
+    fn bwd(&self, q: &Tensor, kv: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let plan = Self::plan(q.layout(), kv.layout())?;
+        let mut g = grads_of(&plan, &[q, kv], res, grad)?.into_iter();
+        Ok((g.next().flatten(), g.next().flatten()))
+    }
+}
+
+/// Separate q `[b, n, h, d]`, k and v `[b, m, h, d]`.
+struct Separate;
+
+impl Separate {
+    fn plan(q: &Layout, k: &Layout, v: &Layout) -> Result<Plan> {
+        let (qd, kd, vd) = (q.dims(), k.dims(), v.dims());
+        if qd.len() != 4 || kd != vd || kd.len() != 4 || qd[0] != kd[0] || qd[2] != kd[2] || qd[3] != kd[3] {
+            bail!("fused-attention: expected q [b, n, h, d] and k, v [b, m, h, d], got {qd:?}, {kd:?}, {vd:?}")
+        }
+        let (b, n, m, h, d) = (qd[0], qd[1], kd[1], qd[2], qd[3]);
+        let view = |src, rows: usize| View {
+            src,
+            off: 0,
+            rs: h * d,
+            bs: rows * h * d,
+        };
+        Ok(Plan {
+            dims: Dims {
+                b,
+                frames: 1,
+                n,
+                m,
+                h,
+                d,
+            },
+            q: view(0, n),
+            k: view(1, m),
+            v: view(2, m),
+        })
+    }
+}
+
+impl CustomOp3 for Separate {
     fn name(&self) -> &'static str {
         "fused-attention"
     }
@@ -216,24 +456,13 @@ impl CustomOp3 for Attention {
         vs: &CpuStorage,
         vl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let dims = dims_of(ql, kl, vl)?;
-        let (q, k, v) = (
+        let plan = Self::plan(ql, kl, vl)?;
+        let inp = Inputs(vec![
             slice(qs, ql, self.name())?,
             slice(ks, kl, self.name())?,
             slice(vs, vl, self.name())?,
-        );
-        let kv = gather_units(k, v, dims);
-        let units: Vec<Vec<f32>> = (0..dims.b * dims.h)
-            .into_par_iter()
-            .map(|u| {
-                let mut o = vec![0f32; dims.n * dims.d];
-                fwd_unit_mv(q, &kv[u], dims, u, &mut o);
-                o
-            })
-            .collect();
-        let parts: Vec<&[f32]> = units.iter().map(|u| u.as_slice()).collect();
-        let out = scatter(&parts, dims, dims.n, false);
-        Ok((CpuStorage::F32(out), ql.shape().clone()))
+        ]);
+        Ok((CpuStorage::F32(forward(&plan, &inp)?), ql.shape().clone()))
     }
 
     fn bwd(
@@ -244,52 +473,28 @@ impl CustomOp3 for Attention {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (want_q, want_k, want_v) = (q.track_op(), k.track_op(), v.track_op());
-        if !(want_q || want_k || want_v) {
-            return Ok((None, None, None));
-        }
-        let grad = grad.contiguous()?;
-        let dims = dims_of(q.layout(), k.layout(), v.layout())?;
-        let name = self.name();
-        let (qs, ql) = q.storage_and_layout();
-        let (ks, kl) = k.storage_and_layout();
-        let (vs, vl) = v.storage_and_layout();
-        let (os, ol) = res.storage_and_layout();
-        let (gs, gl) = grad.storage_and_layout();
-        let (qd, kd, vd) = (data(&qs, ql, name)?, data(&ks, kl, name)?, data(&vs, vl, name)?);
-        let (od, gd) = (data(&os, ol, name)?, data(&gs, gl, name)?);
-        let kv = gather_units(kd, vd, dims);
-        let units: Vec<UnitGrads> = (0..dims.b * dims.h)
-            .into_par_iter()
-            .map(|unit| {
-                let mut u = UnitGrads {
-                    dq: vec![0f32; dims.n * dims.d],
-                    dkt: vec![0f32; dims.m * dims.d],
-                    dvt: vec![0f32; dims.m * dims.d],
-                };
-                bwd_unit_mv(qd, od, gd, &kv[unit], dims, unit, &mut u);
-                u
-            })
-            .collect();
-        let grads = |rows: usize, transposed: bool, pick: fn(&UnitGrads) -> &[f32]| {
-            let parts: Vec<&[f32]> = units.iter().map(pick).collect();
-            scatter(&parts, dims, rows, transposed)
-        };
-        let dq = want_q
-            .then(|| Tensor::from_vec(grads(dims.n, false, |u| &u.dq), q.shape(), q.device()))
-            .transpose()?;
-        let dk = want_k
-            .then(|| Tensor::from_vec(grads(dims.m, true, |u| &u.dkt), k.shape(), k.device()))
-            .transpose()?;
-        let dv = want_v
-            .then(|| Tensor::from_vec(grads(dims.m, true, |u| &u.dvt), v.shape(), v.device()))
-            .transpose()?;
-        Ok((dq, dk, dv))
+        let plan = Self::plan(q.layout(), k.layout(), v.layout())?;
+        let mut g = grads_of(&plan, &[q, k, v], res, grad)?.into_iter();
+        Ok((g.next().flatten(), g.next().flatten(), g.next().flatten()))
     }
 }
 
 /// softmax(q k^T / sqrt(d)) v for q `[b, n, h, d]`, k and v `[b, m, h, d]`
 /// (f32, CPU); returns `[b, n, h, d]`.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, Attention)
+    q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, Separate)
+}
+
+/// Self-attention of the packed output of a qkv projection, `[b, n, 3, h, d]`
+/// (q, k, v along dim 2); returns `[b, n, h, d]`.
+pub fn self_attention_packed(qkv: &Tensor) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op1(SelfPacked)
+}
+
+/// Attention of the queries of `qkv` `[b, n, 3, h, d]` over the keys and
+/// values of `kv` `[b / t, m, 3, h, d]` (its query part is ignored and gets a
+/// zero gradient), query batch i using key/value batch i / t; returns
+/// `[b, n, h, d]`.
+pub fn cross_attention_packed(qkv: &Tensor, kv: &Tensor) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op2(&kv.contiguous()?, CrossPacked)
 }

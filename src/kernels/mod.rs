@@ -14,12 +14,15 @@ pub mod adamw;
 pub mod attention;
 pub mod bench;
 pub mod gelu;
+pub mod linear;
+pub(crate) mod matmul;
 pub mod norm;
 pub mod residual;
 pub(crate) mod simd;
 
-pub use attention::attention;
+pub use attention::{attention, cross_attention_packed, self_attention_packed};
 pub use gelu::{gelu, gelu_erf};
+pub use linear::linear;
 pub use norm::modulated_layer_norm;
 pub use residual::gated_residual;
 

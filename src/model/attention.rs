@@ -1,11 +1,15 @@
 //! Multi-head attention with a fused qkv projection, used by spatial,
-//! temporal and reference blocks.
+//! temporal and reference blocks. With the fused kernels the heads are read
+//! straight out of the packed `[b, n, 3, h, dh]` projection (no q, k, v
+//! slices, whose backward candle pads with zeros and adds up).
 
 use candle_core::{Result, Tensor};
 
+use super::dit::repeat_frames;
 use super::layers::Linear;
 use super::ops::{self, Kernels};
 use super::params::{Init, ParamBuilder};
+use crate::kernels;
 
 /// `qkv [3d, d]` and `out [d, d]` projections over `heads` heads.
 #[derive(Debug, Clone)]
@@ -36,8 +40,8 @@ impl Attention {
     ) -> Result<Self> {
         let out_init = if zero_out { Init::Zeros } else { Init::XavierUniform };
         Ok(Self {
-            qkv: Linear::new(&pb.pp("qkv"), dim, 3 * dim, Init::XavierUniform, true, frozen_op)?,
-            out: Linear::new(&pb.pp("out"), dim, dim, out_init, true, frozen_op)?,
+            qkv: Linear::new(&pb.pp("qkv"), dim, 3 * dim, Init::XavierUniform, true, frozen_op)?.with_kernels(kernels),
+            out: Linear::new(&pb.pp("out"), dim, dim, out_init, true, frozen_op)?.with_kernels(kernels),
             heads,
             kernels,
         })
@@ -68,9 +72,54 @@ impl Attention {
         self.kernels
     }
 
+    /// The qkv projection of x `[b, n, d]`, packed `[b, n, 3, h, dh]`.
+    fn packed(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
+        let (b, n, d) = x.dims3()?;
+        self.qkv
+            .forward(x, trainable)?
+            .reshape((b, n, 3, self.heads, d / self.heads))
+    }
+
+    fn fused(&self, x: &Tensor) -> bool {
+        self.kernels == Kernels::Fused && x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+    }
+
+    /// Self-attention heads `[b, n, h, dh]` of x `[b, n, d]`, plus, with
+    /// `reference = (tokens, scale)`, the attention of the same queries over
+    /// reference tokens `[b / frames, m, d]` (through the same projections;
+    /// each clip's tokens serve its `frames` consecutive rows of x) times
+    /// `scale` `[b, 1, 1, 1]`.
+    pub fn attend(
+        &self,
+        x: &Tensor,
+        reference: Option<(&Tensor, &Tensor)>,
+        frames: usize,
+        trainable: bool,
+    ) -> Result<Tensor> {
+        if !self.fused(x) {
+            let Qkv { q, k, v } = self.qkv(x, trainable)?;
+            let o = ops::attention(&q, &k, &v, self.kernels)?;
+            let Some((tokens, scale)) = reference else {
+                return Ok(o);
+            };
+            let r = self.qkv(tokens, trainable)?;
+            let (kr, vr) = (repeat_frames(&r.k, frames)?, repeat_frames(&r.v, frames)?);
+            return o + ops::attention(&q, &kr, &vr, self.kernels)?.broadcast_mul(scale)?;
+        }
+        let qkv = self.packed(x, trainable)?;
+        let o = kernels::self_attention_packed(&qkv)?;
+        let Some((tokens, scale)) = reference else {
+            return Ok(o);
+        };
+        let o_ref = kernels::cross_attention_packed(&qkv, &self.packed(tokens, trainable)?)?;
+        let (b, n, h, dh) = o.dims4()?;
+        let gate = scale.reshape((b, 1))?.broadcast_as((b, h * dh))?.contiguous()?;
+        let flat = |t: &Tensor| t.reshape((b, n, h * dh));
+        kernels::gated_residual(&flat(&o)?, &flat(&o_ref)?, &gate)?.reshape((b, n, h, dh))
+    }
+
     /// Self-attention over the tokens of x `[b, n, d]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        let Qkv { q, k, v } = self.qkv(x, trainable)?;
-        self.project_out(&ops::attention(&q, &k, &v, self.kernels)?, trainable)
+        self.project_out(&self.attend(x, None, 1, trainable)?, trainable)
     }
 }

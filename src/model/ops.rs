@@ -32,9 +32,19 @@ impl Kernels {
 ///
 /// `trainable = false` means W and b are constants (detached): with
 /// `frozen_op` the input gradient is the only one computed (see
-/// `frozen_linear.rs`); without it candle's matmul also computes a weight
-/// gradient that is thrown away.
-pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, trainable: bool, frozen_op: bool) -> Result<Tensor> {
+/// `frozen_linear.rs`; the fused linear kernel does the same); without it
+/// candle's matmul also computes a weight gradient that is thrown away.
+pub fn linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    trainable: bool,
+    frozen_op: bool,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k.fused_on(x) && (trainable || frozen_op) {
+        return kernels::linear(x, w, b);
+    }
     let y = if !trainable && frozen_op {
         frozen_matmul(x, w)?
     } else {
