@@ -172,6 +172,20 @@ fn packed_self_attention_handles_long_and_one_token_sequences() {
     }
 }
 
+/// `[c, ...]` -> `[c t, ...]`: each clip's rows repeated for its `t` frames.
+fn repeat_clips(x: &Tensor, t: usize) -> Tensor {
+    let mut dims = x.dims().to_vec();
+    dims.insert(1, t);
+    let mut flat = dims[1..].to_vec();
+    flat[0] = dims[0] * t;
+    x.unsqueeze(1)
+        .unwrap()
+        .broadcast_as(dims)
+        .unwrap()
+        .reshape(flat)
+        .unwrap()
+}
+
 #[test]
 fn packed_cross_attention_shares_each_clips_keys_across_its_frames() {
     // 2 clips x 3 frames of 6 queries against 2 x 9 reference tokens.
@@ -184,16 +198,30 @@ fn packed_cross_attention_shares_each_clips_keys_across_its_frames() {
         |t| {
             let (q, _, _) = unpack(&t[0]);
             let (_, k, v) = unpack(&t[1]);
-            // Repeat each clip's keys and values for its 3 frames.
-            let rep = |x: &Tensor| {
-                x.unsqueeze(1)
-                    .unwrap()
-                    .broadcast_as((2, 3, 9, 2, 8))
-                    .unwrap()
-                    .reshape((6, 9, 2, 8))
-                    .unwrap()
-            };
-            plain_attention(&q, &rep(&k), &rep(&v))
+            plain_attention(&q, &repeat_clips(&k, 3), &repeat_clips(&v, 3))
+        },
+    );
+}
+
+#[test]
+fn self_and_reference_attention_matches_the_sum_of_its_parts() {
+    // 2 clips x 3 frames of 7 queries; 66 reference tokens (two key blocks
+    // of the GEMM path); per-frame scales, one of them zero (a dropped clip).
+    let qkv = randn(&[6, 7, 3, 2, 16], "qkv");
+    let kv = randn(&[2, 66, 3, 2, 16], "kv");
+    let scale = Tensor::new(&[0.5f32, -1.0, 2.0, 0.0, 0.3, 1.0], &Device::Cpu).unwrap();
+    compare(
+        "self and reference attention",
+        &[qkv, kv, scale],
+        |t| kernels::self_and_reference_attention_packed(&t[0], &t[1], &t[2]).unwrap(),
+        |t| {
+            let (q, k, v) = unpack(&t[0]);
+            let (_, kr, vr) = unpack(&t[1]);
+            let rep = |x: &Tensor| repeat_clips(x, 3);
+            let own = plain_attention(&q, &k, &v);
+            let other = plain_attention(&q, &rep(&kr), &rep(&vr));
+            let s = t[2].reshape((6, 1, 1, 1)).unwrap();
+            own.add(&other.broadcast_mul(&s).unwrap()).unwrap()
         },
     );
 }
@@ -270,6 +298,18 @@ fn gated_residual_matches_composition() {
             t[0].broadcast_add(&t[1].broadcast_mul(&t[2].unsqueeze(1).unwrap()).unwrap())
                 .unwrap()
         },
+    );
+}
+
+#[test]
+fn add_matches_candle_add() {
+    let x = randn(&[2, 70_000], "x");
+    let y = randn(&[2, 70_000], "y");
+    compare(
+        "add",
+        &[x, y],
+        |t| kernels::add(&t[0], &t[1]).unwrap(),
+        |t| (&t[0] + &t[1]).unwrap(),
     );
 }
 

@@ -109,17 +109,34 @@ impl Plan {
     }
 }
 
+/// `f` folded over `x` in eight interleaved lanes (so the loop vectorises
+/// without reassociating floats behind the compiler's back), then across lanes.
+#[inline(always)]
+fn fold8(x: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = f(acc[i], c[i]);
+        }
+    }
+    let mut r = acc.into_iter().fold(init, &f);
+    for &v in rest {
+        r = f(r, v);
+    }
+    r
+}
+
 /// Softmax of each `m`-wide row of `s` in place.
 #[inline(always)]
 fn softmax_rows(s: &mut [f32], m: usize) {
     for row in s.chunks_exact_mut(m) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let mut sum = 0f32;
+        let max = fold8(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
         for p in row.iter_mut() {
             *p = simd::exp(*p - max);
-            sum += *p;
         }
-        let inv = 1.0 / sum;
+        let inv = 1.0 / fold8(row, 0.0, |a, b| a + b);
         for p in row.iter_mut() {
             *p *= inv;
         }
@@ -161,8 +178,9 @@ unsafe fn probs(plan: &Plan, inp: &Inputs, (batch, head, r0, rows): (usize, usiz
     softmax_rows_mv(&mut s[..rows * m], m);
 }
 
-/// Output rows `[n, h, d]` of query batch `batch` into `out`.
-fn forward_batch(plan: &Plan, inp: &Inputs, batch: usize, out: &mut [f32]) {
+/// Output rows `[n, h, d]` of query batch `batch` times `alpha`, written
+/// into `out` or, when `accumulate`, added to it.
+fn forward_batch(plan: &Plan, inp: &Inputs, batch: usize, (alpha, accumulate): (f32, bool), out: &mut [f32]) {
     let Dims { frames, n, m, h, d, .. } = plan.dims;
     let mut s = vec![0f32; BLOCK.min(n) * m];
     for head in 0..h {
@@ -178,7 +196,7 @@ fn forward_batch(plan: &Plan, inp: &Inputs, batch: usize, out: &mut [f32]) {
                     rs: (h * d) as isize,
                     cs: 1,
                 };
-                gemm((rows, d, m), o, false, Mat::rows(&s, m), v, 1.0, 1);
+                gemm((rows, d, m), o, accumulate, Mat::rows(&s, m), v, alpha, 1);
             }
         }
     }
@@ -191,7 +209,7 @@ fn forward(plan: &Plan, inp: &Inputs) -> Result<Vec<f32>> {
     out.par_chunks_mut(n * h * d)
         .enumerate()
         .with_min_len(min_len(n * m * h * d / 8))
-        .for_each(|(batch, o)| forward_batch(plan, inp, batch, o));
+        .for_each(|(batch, o)| forward_batch(plan, inp, batch, (1.0, false), o));
     Ok(out)
 }
 
@@ -203,6 +221,57 @@ struct GradPtrs([*mut f32; 3]);
 unsafe impl Send for GradPtrs {}
 unsafe impl Sync for GradPtrs {}
 
+/// One block of query rows: (batch, head, first row, rows).
+type Block = (usize, usize, usize, usize);
+
+/// Backward of one block whose probabilities are in `p`, for the output
+/// gradient `g_alpha * g` and D_i = (g_alpha g_i) . o_i in `big_d`: dq is
+/// written (or added, `dq_add`), dk and dv are added to.
+///
+/// # Safety
+/// As for [`backward_kv_batch`]; `ds` must hold `rows * m` values.
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_block(
+    plan: &Plan,
+    inp: &Inputs,
+    grads: GradPtrs,
+    (batch, head, r0, rows): Block,
+    (g, g_alpha): (Mat, f32),
+    p: &[f32],
+    ds: &mut [f32],
+    big_d: &[f32],
+    dq_add: bool,
+) {
+    let Dims { frames, m, d, .. } = plan.dims;
+    let kvb = batch / frames;
+    let (dq, dk, dv) = (grads.0[plan.q.src], grads.0[plan.k.src], grads.0[plan.v.src]);
+    let k = plan.k.mat(inp.base(plan.k), d, kvb, 0, head);
+    let v = plan.v.mat(inp.base(plan.v), d, kvb, 0, head);
+    // dP = do v^T, then dS in place.
+    gemm((rows, m, d), MatMut::rows(ds, m), false, g, v.t(), g_alpha, 1);
+    softmax_grad_rows_mv(&p[..rows * m], &mut ds[..rows * m], &big_d[..rows], m, plan.scale());
+    let (p_blk, ds_blk) = (Mat::rows(p, m), Mat::rows(ds, m));
+    if !dq.is_null() {
+        let dst = plan.q.mat_mut(dq, d, batch, r0, head);
+        gemm((rows, d, m), dst, dq_add, ds_blk, k, 1.0, 1);
+    }
+    if !dk.is_null() {
+        let q = plan.q.mat(inp.base(plan.q), d, batch, r0, head);
+        let dst = plan.k.mat_mut(dk, d, kvb, 0, head);
+        gemm((m, d, rows), dst, true, ds_blk.t(), q, 1.0, 1);
+    }
+    if !dv.is_null() {
+        let dst = plan.v.mat_mut(dv, d, kvb, 0, head);
+        gemm((m, d, rows), dst, true, p_blk.t(), g, g_alpha, 1);
+    }
+}
+
+/// d-wide dot product of rows `a` and `b`.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The backward of key/value batch `kvb`: rows of dq for its `frames` query
 /// batches, and its rows of dk and dv.
 ///
@@ -212,41 +281,22 @@ unsafe impl Sync for GradPtrs {}
 /// `kvb`; `o` and `g` are the `[b, n, h, d]` output and its gradient.
 unsafe fn backward_kv_batch(plan: &Plan, inp: &Inputs, o: &[f32], g: &[f32], grads: GradPtrs, kvb: usize) {
     let Dims { frames, n, m, h, d, .. } = plan.dims;
-    let scale = plan.scale();
     let br = BLOCK.min(n);
     let (mut p, mut ds, mut big_d) = (vec![0f32; br * m], vec![0f32; br * m], vec![0f32; br]);
-    let (dq, dk, dv) = (grads.0[plan.q.src], grads.0[plan.k.src], grads.0[plan.v.src]);
     let hd = h * d;
     for batch in kvb * frames..(kvb + 1) * frames {
         for head in 0..h {
-            let k = plan.k.mat(inp.base(plan.k), d, kvb, 0, head);
-            let v = plan.v.mat(inp.base(plan.v), d, kvb, 0, head);
             for r0 in (0..n).step_by(BLOCK) {
                 let rows = br.min(n - r0);
                 probs(plan, inp, (batch, head, r0, rows), &mut p);
                 let row0 = (batch * n + r0) * hd + head * d;
-                let g_blk = Mat::rows(&g[row0..], hd);
-                // dP = do v^T, then dS in place.
-                gemm((rows, m, d), MatMut::rows(&mut ds, m), false, g_blk, v.t(), 1.0, 1);
                 for (i, di) in big_d[..rows].iter_mut().enumerate() {
                     let at = row0 + i * hd;
-                    *di = g[at..at + d].iter().zip(&o[at..at + d]).map(|(a, b)| a * b).sum();
+                    *di = dot(&g[at..at + d], &o[at..at + d]);
                 }
-                softmax_grad_rows_mv(&p[..rows * m], &mut ds[..rows * m], &big_d[..rows], m, scale);
-                let (p_blk, ds_blk) = (Mat::rows(&p, m), Mat::rows(&ds, m));
-                if !dq.is_null() {
-                    let dst = plan.q.mat_mut(dq, d, batch, r0, head);
-                    gemm((rows, d, m), dst, false, ds_blk, k, 1.0, 1);
-                }
-                if !dk.is_null() {
-                    let q = plan.q.mat(inp.base(plan.q), d, batch, r0, head);
-                    let dst = plan.k.mat_mut(dk, d, kvb, 0, head);
-                    gemm((m, d, rows), dst, true, ds_blk.t(), q, 1.0, 1);
-                }
-                if !dv.is_null() {
-                    let dst = plan.v.mat_mut(dv, d, kvb, 0, head);
-                    gemm((m, d, rows), dst, true, p_blk.t(), g_blk, 1.0, 1);
-                }
+                let g_blk = Mat::rows(&g[row0..], hd);
+                let blk = (batch, head, r0, rows);
+                backward_block(plan, inp, grads, blk, (g_blk, 1.0), &p, &mut ds, &big_d, false);
             }
         }
     }
@@ -410,6 +460,162 @@ impl CustomOp2 for CrossPacked {
     }
 }
 
+/// Self-attention of a packed qkv `[b, n, 3, h, d]` plus its queries'
+/// attention over a packed `[b / frames, m, 3, h, d]`, times `scale` `[b]`.
+struct SelfAndReference;
+
+impl SelfAndReference {
+    fn plans(ql: &Layout, kvl: &Layout, sl: &Layout) -> Result<(Plan, Plan)> {
+        let (own, other) = (SelfPacked::plan(ql)?, CrossPacked::plan(ql, kvl)?);
+        if sl.dims() != [own.dims.b] {
+            bail!(
+                "fused-attention: scale {:?} does not match queries {:?}",
+                sl.dims(),
+                ql.dims()
+            )
+        }
+        Ok((own, other))
+    }
+}
+
+/// The backward of clip `clip` (its `frames` query batches) for both parts;
+/// returns the clip's scale gradients.
+///
+/// # Safety
+/// As for [`backward_kv_batch`], for both plans; `o` is the op's output.
+unsafe fn backward_clip(
+    (own, other): (&Plan, &Plan),
+    inp: &Inputs,
+    (o, g, scale): (&[f32], &[f32], &[f32]),
+    grads: GradPtrs,
+    clip: usize,
+) -> Vec<f32> {
+    let Dims { frames, n, m, h, d, .. } = other.dims;
+    let br = BLOCK.min(n);
+    let (mut p_own, mut p_ref) = (vec![0f32; br * n], vec![0f32; br * m]);
+    let mut ds = vec![0f32; br * n.max(m)];
+    let (mut o_ref, mut d_own, mut d_ref) = (vec![0f32; br * d], vec![0f32; br], vec![0f32; br]);
+    let hd = h * d;
+    let mut dscale = vec![0f32; frames];
+    for (f, batch) in (clip * frames..(clip + 1) * frames).enumerate() {
+        let s = scale[batch];
+        for head in 0..h {
+            for r0 in (0..n).step_by(BLOCK) {
+                let rows = br.min(n - r0);
+                let blk = (batch, head, r0, rows);
+                // The reference part's own output, recomputed: D of both parts
+                // and the scale's gradient need it.
+                probs(other, inp, blk, &mut p_ref);
+                let v = other.v.mat(inp.base(other.v), d, clip, 0, head);
+                gemm(
+                    (rows, d, m),
+                    MatMut::rows(&mut o_ref, d),
+                    false,
+                    Mat::rows(&p_ref, m),
+                    v,
+                    1.0,
+                    1,
+                );
+                let row0 = (batch * n + r0) * hd + head * d;
+                for i in 0..rows {
+                    let at = row0 + i * hd;
+                    let (gi, oi) = (&g[at..at + d], &o[at..at + d]);
+                    let g_ref = dot(gi, &o_ref[i * d..(i + 1) * d]);
+                    dscale[f] += g_ref;
+                    d_ref[i] = s * g_ref;
+                    d_own[i] = dot(gi, oi) - s * g_ref;
+                }
+                let g_blk = Mat::rows(&g[row0..], hd);
+                probs(own, inp, blk, &mut p_own);
+                backward_block(own, inp, grads, blk, (g_blk, 1.0), &p_own, &mut ds, &d_own, false);
+                backward_block(other, inp, grads, blk, (g_blk, s), &p_ref, &mut ds, &d_ref, true);
+            }
+        }
+    }
+    dscale
+}
+
+impl CustomOp3 for SelfAndReference {
+    fn name(&self) -> &'static str {
+        "fused-self-and-reference-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qs: &CpuStorage,
+        ql: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        ss: &CpuStorage,
+        sl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (own, other) = Self::plans(ql, kl, sl)?;
+        let name = self.name();
+        let inp = Inputs(vec![slice(qs, ql, name)?, slice(ks, kl, name)?]);
+        let scale = slice(ss, sl, name)?;
+        let lens: Vec<usize> = inp.0.iter().map(|s| s.len()).collect();
+        own.check(&lens)?;
+        other.check(&lens)?;
+        let Dims { b, n, m, h, d, .. } = other.dims;
+        let mut out = vec![0f32; b * n * h * d];
+        out.par_chunks_mut(n * h * d)
+            .enumerate()
+            .with_min_len(min_len(n * (n + m) * h * d / 8))
+            .for_each(|(batch, o)| {
+                forward_batch(&own, &inp, batch, (1.0, false), o);
+                forward_batch(&other, &inp, batch, (scale[batch], true), o);
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+    }
+
+    fn bwd(
+        &self,
+        qkv: &Tensor,
+        kv: &Tensor,
+        scale: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (want_qkv, want_kv, want_scale) = (qkv.track_op(), kv.track_op(), scale.track_op());
+        if !(want_qkv || want_kv || want_scale) {
+            return Ok((None, None, None));
+        }
+        let name = self.name();
+        let (own, other) = Self::plans(qkv.layout(), kv.layout(), scale.layout())?;
+        let grad = grad.contiguous()?;
+        let guards = [
+            qkv.storage_and_layout(),
+            kv.storage_and_layout(),
+            scale.storage_and_layout(),
+        ];
+        let [qd, kd, sd] = [0, 1, 2].map(|i| data(&guards[i].0, guards[i].1, name));
+        let inp = Inputs(vec![qd?, kd?]);
+        let lens: Vec<usize> = inp.0.iter().map(|s| s.len()).collect();
+        own.check(&lens)?;
+        other.check(&lens)?;
+        let (os, ol) = res.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (od, gd, sd) = (data(&os, ol, name)?, data(&gs, gl, name)?, sd?);
+        let mut dqkv = want_qkv.then(|| vec![0f32; lens[0]]);
+        let mut dkv = want_kv.then(|| vec![0f32; lens[1]]);
+        let ptr = |b: &mut Option<Vec<f32>>| b.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr());
+        let grads = GradPtrs([ptr(&mut dqkv), ptr(&mut dkv), std::ptr::null_mut()]);
+        let Dims { b, frames, n, m, h, d } = other.dims;
+        let dscale: Vec<Vec<f32>> = (0..b / frames)
+            .into_par_iter()
+            .with_min_len(min_len(frames * n * (n + m) * h * d / 8))
+            // SAFETY: both plans are checked; clip c writes only the qkv
+            // gradient rows of its own frames and the kv gradient rows of clip c.
+            .map(|clip| unsafe { backward_clip((&own, &other), &inp, (od, gd, sd), grads, clip) })
+            .collect();
+        let to_tensor = |v: Option<Vec<f32>>, like: &Tensor| {
+            v.map(|v| Tensor::from_vec(v, like.shape(), like.device())).transpose()
+        };
+        let dscale = want_scale.then(|| dscale.concat());
+        Ok((to_tensor(dqkv, qkv)?, to_tensor(dkv, kv)?, to_tensor(dscale, scale)?))
+    }
+}
+
 /// Separate q `[b, n, h, d]`, k and v `[b, m, h, d]`.
 struct Separate;
 
@@ -497,4 +703,13 @@ pub fn self_attention_packed(qkv: &Tensor) -> Result<Tensor> {
 /// `[b, n, h, d]`.
 pub fn cross_attention_packed(qkv: &Tensor, kv: &Tensor) -> Result<Tensor> {
     qkv.contiguous()?.apply_op2(&kv.contiguous()?, CrossPacked)
+}
+
+/// [`self_attention_packed`] of `qkv` `[b, n, 3, h, d]` plus `scale` `[b]`
+/// times [`cross_attention_packed`] of `qkv` over `kv` `[b / t, m, 3, h, d]`,
+/// in one op: the reference part adds into the output, and backward sums
+/// both parts' query gradients itself; returns `[b, n, h, d]`.
+pub fn self_and_reference_attention_packed(qkv: &Tensor, kv: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    qkv.contiguous()?
+        .apply_op3(&kv.contiguous()?, &scale.contiguous()?, SelfAndReference)
 }

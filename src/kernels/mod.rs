@@ -20,11 +20,11 @@ pub mod norm;
 pub mod residual;
 pub(crate) mod simd;
 
-pub use attention::{attention, cross_attention_packed, self_attention_packed};
+pub use attention::{attention, cross_attention_packed, self_and_reference_attention_packed, self_attention_packed};
 pub use gelu::{gelu, gelu_erf};
 pub use linear::linear;
 pub use norm::modulated_layer_norm;
-pub use residual::gated_residual;
+pub use residual::{add, gated_residual};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};

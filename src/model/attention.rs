@@ -107,15 +107,13 @@ impl Attention {
             return o + ops::attention(&q, &kr, &vr, self.kernels)?.broadcast_mul(scale)?;
         }
         let qkv = self.packed(x, trainable)?;
-        let o = kernels::self_attention_packed(&qkv)?;
-        let Some((tokens, scale)) = reference else {
-            return Ok(o);
-        };
-        let o_ref = kernels::cross_attention_packed(&qkv, &self.packed(tokens, trainable)?)?;
-        let (b, n, h, dh) = o.dims4()?;
-        let gate = scale.reshape((b, 1))?.broadcast_as((b, h * dh))?.contiguous()?;
-        let flat = |t: &Tensor| t.reshape((b, n, h * dh));
-        kernels::gated_residual(&flat(&o)?, &flat(&o_ref)?, &gate)?.reshape((b, n, h, dh))
+        match reference {
+            None => kernels::self_attention_packed(&qkv),
+            Some((tokens, scale)) => {
+                let kv = self.packed(tokens, trainable)?;
+                kernels::self_and_reference_attention_packed(&qkv, &kv, &scale.flatten_all()?)
+            }
+        }
     }
 
     /// Self-attention over the tokens of x `[b, n, d]`.

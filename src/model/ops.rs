@@ -108,6 +108,23 @@ pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor, k: Kernels) -> Resu
     x + y.broadcast_mul(&gate.unsqueeze(1)?)?
 }
 
+/// The residual x + y (same shapes).
+pub fn residual(x: &Tensor, y: &Tensor, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        return kernels::add(x, y);
+    }
+    x + y
+}
+
+/// Layer norm (no affine) of x `[b, n, d]` plus a per-sample shift `[b, d]`
+/// (temporal blocks' frame positions), through the fused kernel when on.
+pub fn norm_shift(x: &Tensor, shift: &Tensor, eps: f64, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        return kernels::modulated_layer_norm(x, shift, &shift.zeros_like()?, eps);
+    }
+    layer_norm(x, eps)?.broadcast_add(&shift.unsqueeze(1)?)
+}
+
 /// Softmax over the last dimension, numerically stable, with a backward pass.
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
