@@ -134,22 +134,30 @@ fn attention_handles_odd_head_width() {
     );
 }
 
-/// q, k, v `[b, n, h, d]` of a packed `[b, n, 3, h, d]`.
-fn unpack(qkv: &Tensor) -> (Tensor, Tensor, Tensor) {
+/// q, k, v `[b, n, h, d]` of a packed `[b, n, 3 h d]` with `h` heads.
+fn unpack(qkv: &Tensor, h: usize) -> (Tensor, Tensor, Tensor) {
+    let (b, n, w) = qkv.dims3().unwrap();
+    let qkv = qkv.reshape((b, n, 3, h, w / (3 * h))).unwrap();
     let part = |i| qkv.narrow(2, i, 1).unwrap().squeeze(2).unwrap();
     (part(0), part(1), part(2))
 }
 
+/// `[b, n, h, d]` -> `[b, n, h d]`.
+fn merge(o: Tensor) -> Tensor {
+    let (b, n, h, d) = o.dims4().unwrap();
+    o.reshape((b, n, h * d)).unwrap()
+}
+
 #[test]
 fn packed_self_attention_matches_composition() {
-    let qkv = randn(&[3, 10, 3, 2, 8], "qkv").affine(1.5, 0.0).unwrap();
+    let qkv = randn(&[3, 10, 3 * 2 * 8], "qkv").affine(1.5, 0.0).unwrap();
     compare(
         "packed self-attention",
         &[qkv],
-        |t| kernels::self_attention_packed(&t[0]).unwrap(),
+        |t| kernels::self_attention_packed(&t[0], 2).unwrap(),
         |t| {
-            let (q, k, v) = unpack(&t[0]);
-            plain_attention(&q, &k, &v)
+            let (q, k, v) = unpack(&t[0], 2);
+            merge(plain_attention(&q, &k, &v))
         },
     );
 }
@@ -158,15 +166,18 @@ fn packed_self_attention_matches_composition() {
 fn packed_self_attention_handles_long_and_one_token_sequences() {
     // 70 queries: two row blocks (64 + 6); one token: softmax of a single
     // score (temporal attention of one-frame clips).
-    for (shape, what) in [([2, 70, 3, 2, 16], "70 tokens"), ([5, 1, 3, 4, 16], "1 token")] {
+    for (shape, h, what) in [
+        ([2, 70, 3 * 2 * 16], 2, "70 tokens"),
+        ([5, 1, 3 * 4 * 16], 4, "1 token"),
+    ] {
         let qkv = randn(&shape, what);
         compare(
             what,
             &[qkv],
-            |t| kernels::self_attention_packed(&t[0]).unwrap(),
+            |t| kernels::self_attention_packed(&t[0], h).unwrap(),
             |t| {
-                let (q, k, v) = unpack(&t[0]);
-                plain_attention(&q, &k, &v)
+                let (q, k, v) = unpack(&t[0], h);
+                merge(plain_attention(&q, &k, &v))
             },
         );
     }
@@ -189,16 +200,16 @@ fn repeat_clips(x: &Tensor, t: usize) -> Tensor {
 #[test]
 fn packed_cross_attention_shares_each_clips_keys_across_its_frames() {
     // 2 clips x 3 frames of 6 queries against 2 x 9 reference tokens.
-    let qkv = randn(&[6, 6, 3, 2, 8], "qkv");
-    let kv = randn(&[2, 9, 3, 2, 8], "kv").affine(2.0, 0.0).unwrap();
+    let qkv = randn(&[6, 6, 3 * 2 * 8], "qkv");
+    let kv = randn(&[2, 9, 3 * 2 * 8], "kv").affine(2.0, 0.0).unwrap();
     compare(
         "packed cross-attention",
         &[qkv, kv],
-        |t| kernels::cross_attention_packed(&t[0], &t[1]).unwrap(),
+        |t| kernels::cross_attention_packed(&t[0], &t[1], 2).unwrap(),
         |t| {
-            let (q, _, _) = unpack(&t[0]);
-            let (_, k, v) = unpack(&t[1]);
-            plain_attention(&q, &repeat_clips(&k, 3), &repeat_clips(&v, 3))
+            let (q, _, _) = unpack(&t[0], 2);
+            let (_, k, v) = unpack(&t[1], 2);
+            merge(plain_attention(&q, &repeat_clips(&k, 3), &repeat_clips(&v, 3)))
         },
     );
 }
@@ -207,21 +218,21 @@ fn packed_cross_attention_shares_each_clips_keys_across_its_frames() {
 fn self_and_reference_attention_matches_the_sum_of_its_parts() {
     // 2 clips x 3 frames of 7 queries; 66 reference tokens (two key blocks
     // of the GEMM path); per-frame scales, one of them zero (a dropped clip).
-    let qkv = randn(&[6, 7, 3, 2, 16], "qkv");
-    let kv = randn(&[2, 66, 3, 2, 16], "kv");
+    let qkv = randn(&[6, 7, 3 * 2 * 16], "qkv");
+    let kv = randn(&[2, 66, 3 * 2 * 16], "kv");
     let scale = Tensor::new(&[0.5f32, -1.0, 2.0, 0.0, 0.3, 1.0], &Device::Cpu).unwrap();
     compare(
         "self and reference attention",
         &[qkv, kv, scale],
-        |t| kernels::self_and_reference_attention_packed(&t[0], &t[1], &t[2]).unwrap(),
+        |t| kernels::self_and_reference_attention_packed(&t[0], &t[1], &t[2], 2).unwrap(),
         |t| {
-            let (q, k, v) = unpack(&t[0]);
-            let (_, kr, vr) = unpack(&t[1]);
+            let (q, k, v) = unpack(&t[0], 2);
+            let (_, kr, vr) = unpack(&t[1], 2);
             let rep = |x: &Tensor| repeat_clips(x, 3);
             let own = plain_attention(&q, &k, &v);
             let other = plain_attention(&q, &rep(&kr), &rep(&vr));
             let s = t[2].reshape((6, 1, 1, 1)).unwrap();
-            own.add(&other.broadcast_mul(&s).unwrap()).unwrap()
+            merge(own.add(&other.broadcast_mul(&s).unwrap()).unwrap())
         },
     );
 }

@@ -12,8 +12,9 @@
 //!
 //! q, k and v are strided views, so three layouts share one kernel without
 //! copies: separate q `[b, n, h, d]`, k and v `[b, m, h, d]`
-//! ([`attention`]); the packed output of a qkv projection `[b, n, 3, h, d]`
-//! ([`self_attention_packed`]); and queries of one packed projection against
+//! ([`attention`]); the packed output of a qkv projection `[b, n, 3 h d]`
+//! ([`self_attention_packed`], output `[b, n, h d]`, no reshapes on either
+//! side); and queries of one packed projection against
 //! the keys and values of another whose batch is shared by `frames`
 //! consecutive query batches ([`cross_attention_packed`]: every frame of a
 //! clip attends to its clip's reference tokens, with no repeat copies).
@@ -352,11 +353,11 @@ fn grads_of(plan: &Plan, args: &[&Tensor], res: &Tensor, grad: &Tensor) -> Resul
         .collect()
 }
 
-/// `[b, rows, 3, h, d]` -> (b, rows, h, d).
-fn packed_dims(l: &Layout) -> Result<(usize, usize, usize, usize)> {
+/// `[b, rows, 3 h d]` -> (b, rows, h, d).
+fn packed_dims(l: &Layout, h: usize) -> Result<(usize, usize, usize, usize)> {
     match l.dims() {
-        &[b, rows, 3, h, d] => Ok((b, rows, h, d)),
-        other => bail!("fused-attention: expected a packed qkv [b, n, 3, h, d], got {other:?}"),
+        &[b, rows, w] if h > 0 && w % (3 * h) == 0 => Ok((b, rows, h, w / (3 * h))),
+        other => bail!("fused-attention: expected a packed qkv [b, n, 3 * {h} * d], got {other:?}"),
     }
 }
 
@@ -370,12 +371,12 @@ fn packed_view(src: usize, i: usize, rows: usize, h: usize, d: usize) -> View {
     }
 }
 
-/// Self-attention of a packed qkv `[b, n, 3, h, d]`.
-struct SelfPacked;
+/// Self-attention of a packed qkv `[b, n, 3 h d]` over `.0` heads.
+struct SelfPacked(usize);
 
 impl SelfPacked {
-    fn plan(l: &Layout) -> Result<Plan> {
-        let (b, n, h, d) = packed_dims(l)?;
+    fn plan(&self, l: &Layout) -> Result<Plan> {
+        let (b, n, h, d) = packed_dims(l, self.0)?;
         Ok(Plan {
             dims: Dims {
                 b,
@@ -398,25 +399,25 @@ impl CustomOp1 for SelfPacked {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let plan = Self::plan(l)?;
+        let plan = self.plan(l)?;
         let out = forward(&plan, &Inputs(vec![slice(s, l, self.name())?]))?;
         let Dims { b, n, h, d, .. } = plan.dims;
-        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h * d))))
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let plan = Self::plan(arg.layout())?;
+        let plan = self.plan(arg.layout())?;
         Ok(grads_of(&plan, &[arg], res, grad)?.pop().flatten())
     }
 }
 
-/// Queries of a packed qkv `[b, n, 3, h, d]` against keys and values of a
-/// packed `[b / frames, m, 3, h, d]`.
-struct CrossPacked;
+/// Queries of a packed qkv `[b, n, 3 h d]` against keys and values of a
+/// packed `[b / frames, m, 3 h d]`, over `.0` heads.
+struct CrossPacked(usize);
 
 impl CrossPacked {
-    fn plan(ql: &Layout, kvl: &Layout) -> Result<Plan> {
-        let ((b, n, h, d), (kv_b, m, h2, d2)) = (packed_dims(ql)?, packed_dims(kvl)?);
+    fn plan(&self, ql: &Layout, kvl: &Layout) -> Result<Plan> {
+        let ((b, n, h, d), (kv_b, m, h2, d2)) = (packed_dims(ql, self.0)?, packed_dims(kvl, self.0)?);
         if h != h2 || d != d2 || kv_b == 0 || b % kv_b != 0 {
             bail!(
                 "fused-attention: queries {:?} do not fit keys {:?}",
@@ -446,27 +447,28 @@ impl CustomOp2 for CrossPacked {
     }
 
     fn cpu_fwd(&self, qs: &CpuStorage, ql: &Layout, ks: &CpuStorage, kl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let plan = Self::plan(ql, kl)?;
+        let plan = self.plan(ql, kl)?;
         let inp = Inputs(vec![slice(qs, ql, self.name())?, slice(ks, kl, self.name())?]);
         let out = forward(&plan, &inp)?;
         let Dims { b, n, h, d, .. } = plan.dims;
-        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h * d))))
     }
 
     fn bwd(&self, q: &Tensor, kv: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let plan = Self::plan(q.layout(), kv.layout())?;
+        let plan = self.plan(q.layout(), kv.layout())?;
         let mut g = grads_of(&plan, &[q, kv], res, grad)?.into_iter();
         Ok((g.next().flatten(), g.next().flatten()))
     }
 }
 
-/// Self-attention of a packed qkv `[b, n, 3, h, d]` plus its queries'
-/// attention over a packed `[b / frames, m, 3, h, d]`, times `scale` `[b]`.
-struct SelfAndReference;
+/// Self-attention of a packed qkv `[b, n, 3 h d]` plus its queries'
+/// attention over a packed `[b / frames, m, 3 h d]` times `scale` `[b]`,
+/// over `.0` heads.
+struct SelfAndReference(usize);
 
 impl SelfAndReference {
-    fn plans(ql: &Layout, kvl: &Layout, sl: &Layout) -> Result<(Plan, Plan)> {
-        let (own, other) = (SelfPacked::plan(ql)?, CrossPacked::plan(ql, kvl)?);
+    fn plans(&self, ql: &Layout, kvl: &Layout, sl: &Layout) -> Result<(Plan, Plan)> {
+        let (own, other) = (SelfPacked(self.0).plan(ql)?, CrossPacked(self.0).plan(ql, kvl)?);
         if sl.dims() != [own.dims.b] {
             bail!(
                 "fused-attention: scale {:?} does not match queries {:?}",
@@ -549,7 +551,7 @@ impl CustomOp3 for SelfAndReference {
         ss: &CpuStorage,
         sl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (own, other) = Self::plans(ql, kl, sl)?;
+        let (own, other) = self.plans(ql, kl, sl)?;
         let name = self.name();
         let inp = Inputs(vec![slice(qs, ql, name)?, slice(ks, kl, name)?]);
         let scale = slice(ss, sl, name)?;
@@ -565,7 +567,7 @@ impl CustomOp3 for SelfAndReference {
                 forward_batch(&own, &inp, batch, (1.0, false), o);
                 forward_batch(&other, &inp, batch, (scale[batch], true), o);
             });
-        Ok((CpuStorage::F32(out), Shape::from((b, n, h, d))))
+        Ok((CpuStorage::F32(out), Shape::from((b, n, h * d))))
     }
 
     fn bwd(
@@ -581,7 +583,7 @@ impl CustomOp3 for SelfAndReference {
             return Ok((None, None, None));
         }
         let name = self.name();
-        let (own, other) = Self::plans(qkv.layout(), kv.layout(), scale.layout())?;
+        let (own, other) = self.plans(qkv.layout(), kv.layout(), scale.layout())?;
         let grad = grad.contiguous()?;
         let guards = [
             qkv.storage_and_layout(),
@@ -691,25 +693,26 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
     q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, Separate)
 }
 
-/// Self-attention of the packed output of a qkv projection, `[b, n, 3, h, d]`
-/// (q, k, v along dim 2); returns `[b, n, h, d]`.
-pub fn self_attention_packed(qkv: &Tensor) -> Result<Tensor> {
-    qkv.contiguous()?.apply_op1(SelfPacked)
+/// Self-attention over `heads` heads of the packed output of a qkv
+/// projection, `[b, n, 3 h d]` (q, k, v, each head-major); returns the heads
+/// side by side, `[b, n, h d]`, as the output projection takes them.
+pub fn self_attention_packed(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op1(SelfPacked(heads))
 }
 
-/// Attention of the queries of `qkv` `[b, n, 3, h, d]` over the keys and
-/// values of `kv` `[b / t, m, 3, h, d]` (its query part is ignored and gets a
+/// Attention of the queries of `qkv` `[b, n, 3 h d]` over the keys and
+/// values of `kv` `[b / t, m, 3 h d]` (its query part is ignored and gets a
 /// zero gradient), query batch i using key/value batch i / t; returns
-/// `[b, n, h, d]`.
-pub fn cross_attention_packed(qkv: &Tensor, kv: &Tensor) -> Result<Tensor> {
-    qkv.contiguous()?.apply_op2(&kv.contiguous()?, CrossPacked)
+/// `[b, n, h d]`.
+pub fn cross_attention_packed(qkv: &Tensor, kv: &Tensor, heads: usize) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op2(&kv.contiguous()?, CrossPacked(heads))
 }
 
-/// [`self_attention_packed`] of `qkv` `[b, n, 3, h, d]` plus `scale` `[b]`
-/// times [`cross_attention_packed`] of `qkv` over `kv` `[b / t, m, 3, h, d]`,
+/// [`self_attention_packed`] of `qkv` `[b, n, 3 h d]` plus `scale` `[b]`
+/// times [`cross_attention_packed`] of `qkv` over `kv` `[b / t, m, 3 h d]`,
 /// in one op: the reference part adds into the output, and backward sums
-/// both parts' query gradients itself; returns `[b, n, h, d]`.
-pub fn self_and_reference_attention_packed(qkv: &Tensor, kv: &Tensor, scale: &Tensor) -> Result<Tensor> {
+/// both parts' query gradients itself; returns `[b, n, h d]`.
+pub fn self_and_reference_attention_packed(qkv: &Tensor, kv: &Tensor, scale: &Tensor, heads: usize) -> Result<Tensor> {
     qkv.contiguous()?
-        .apply_op3(&kv.contiguous()?, &scale.contiguous()?, SelfAndReference)
+        .apply_op3(&kv.contiguous()?, &scale.contiguous()?, SelfAndReference(heads))
 }

@@ -16,13 +16,20 @@ use super::matmul::{gemm, Mat, MatMut};
 use super::simd::multiversion;
 use super::{data, slice};
 
-/// Rows m, output width n, input width k of x `[m, k]`, W `[n, k]`.
+/// Rows m, output width n, input width k of x `[..., k]` (m rows in all), W `[n, k]`.
 fn dims(x: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
     let (xd, wd) = (x.dims(), w.dims());
-    match (xd, wd) {
-        (&[m, k], &[n, k2]) if k == k2 => Ok((m, n, k)),
-        _ => bail!("fused-linear: expected x [m, k] and weight [n, k], got {xd:?}, {wd:?}"),
+    match (xd.split_last(), wd) {
+        (Some((&k, lead)), &[n, k2]) if k == k2 => Ok((lead.iter().product(), n, k)),
+        _ => bail!("fused-linear: expected x [..., k] and weight [n, k], got {xd:?}, {wd:?}"),
     }
+}
+
+/// `[..., n]` for x `[..., k]`.
+fn out_shape(x: &Layout, n: usize) -> Shape {
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("checked by `dims`") = n;
+    Shape::from(dims)
 }
 
 fn threads() -> usize {
@@ -137,10 +144,7 @@ impl CustomOp2 for Linear {
         let dims = dims(xl, wl)?;
         let name = CustomOp2::name(self);
         let (x, w) = (slice(xs, xl, name)?, slice(ws, wl, name)?);
-        Ok((
-            CpuStorage::F32(forward(x, w, None, dims)),
-            Shape::from((dims.0, dims.1)),
-        ))
+        Ok((CpuStorage::F32(forward(x, w, None, dims)), out_shape(xl, dims.1)))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -173,10 +177,7 @@ impl CustomOp3 for Linear {
         }
         let name = CustomOp3::name(self);
         let (x, w, b) = (slice(xs, xl, name)?, slice(ws, wl, name)?, slice(bs, bl, name)?);
-        Ok((
-            CpuStorage::F32(forward(x, w, Some(b), dims)),
-            Shape::from((dims.0, dims.1)),
-        ))
+        Ok((CpuStorage::F32(forward(x, w, Some(b), dims)), out_shape(xl, dims.1)))
     }
 
     fn bwd(
@@ -191,17 +192,14 @@ impl CustomOp3 for Linear {
     }
 }
 
-/// x W^T + b for x `[..., k]`, W `[n, k]`, b `[n]` (f32, CPU); returns `[..., n]`.
+/// x W^T + b for x `[..., k]`, W `[n, k]`, b `[n]` (f32, CPU); returns
+/// `[..., n]`. Any rank without reshapes: each reshape would be one more
+/// graph node, and candle's backward spends a zero tensor and an add on
+/// every node's gradient.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let dims = x.dims();
-    let k = dims[dims.len() - 1];
-    let mut out_dims = dims.to_vec();
-    *out_dims.last_mut().expect("rank >= 1") = w.dim(0)?;
-    let x2 = x.reshape((x.elem_count() / k.max(1), k))?.contiguous()?;
-    let w = w.contiguous()?;
-    let y = match b {
-        Some(b) => x2.apply_op3(&w, &b.contiguous()?, Linear)?,
-        None => x2.apply_op2(&w, Linear)?,
-    };
-    y.reshape(out_dims)
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Linear),
+        None => x.apply_op2(&w, Linear),
+    }
 }

@@ -60,11 +60,9 @@ impl Attention {
         })
     }
 
-    /// Merges heads `[b, n, h, dh]` -> `[b, n, d]` and applies the output projection.
+    /// The output projection of merged heads `[b, n, d]`.
     pub fn project_out(&self, o: &Tensor, trainable: bool) -> Result<Tensor> {
-        let (b, n, h, dh) = o.dims4()?;
-        let o = o.contiguous()?.reshape((b, n, h * dh))?;
-        self.out.forward(&o, trainable)
+        self.out.forward(o, trainable)
     }
 
     /// The kernel choice this layer was built with.
@@ -72,23 +70,15 @@ impl Attention {
         self.kernels
     }
 
-    /// The qkv projection of x `[b, n, d]`, packed `[b, n, 3, h, dh]`.
-    fn packed(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        let (b, n, d) = x.dims3()?;
-        self.qkv
-            .forward(x, trainable)?
-            .reshape((b, n, 3, self.heads, d / self.heads))
-    }
-
     fn fused(&self, x: &Tensor) -> bool {
         self.kernels == Kernels::Fused && x.device().is_cpu() && x.dtype() == candle_core::DType::F32
     }
 
-    /// Self-attention heads `[b, n, h, dh]` of x `[b, n, d]`, plus, with
-    /// `reference = (tokens, scale)`, the attention of the same queries over
-    /// reference tokens `[b / frames, m, d]` (through the same projections;
-    /// each clip's tokens serve its `frames` consecutive rows of x) times
-    /// `scale` `[b, 1, 1, 1]`.
+    /// Self-attention of x `[b, n, d]`, heads merged `[b, n, d]`, plus,
+    /// with `reference = (tokens, scale)`, the attention of the same queries
+    /// over reference tokens `[b / frames, m, d]` (through the same
+    /// projections; each clip's tokens serve its `frames` consecutive rows of
+    /// x) times `scale` `[b, 1, 1, 1]`.
     pub fn attend(
         &self,
         x: &Tensor,
@@ -98,20 +88,23 @@ impl Attention {
     ) -> Result<Tensor> {
         if !self.fused(x) {
             let Qkv { q, k, v } = self.qkv(x, trainable)?;
-            let o = ops::attention(&q, &k, &v, self.kernels)?;
-            let Some((tokens, scale)) = reference else {
-                return Ok(o);
-            };
-            let r = self.qkv(tokens, trainable)?;
-            let (kr, vr) = (repeat_frames(&r.k, frames)?, repeat_frames(&r.v, frames)?);
-            return o + ops::attention(&q, &kr, &vr, self.kernels)?.broadcast_mul(scale)?;
+            let mut o = ops::attention(&q, &k, &v, self.kernels)?; // [b, n, h, dh]
+            if let Some((tokens, scale)) = reference {
+                let r = self.qkv(tokens, trainable)?;
+                let (kr, vr) = (repeat_frames(&r.k, frames)?, repeat_frames(&r.v, frames)?);
+                o = (o + ops::attention(&q, &kr, &vr, self.kernels)?.broadcast_mul(scale)?)?;
+            }
+            let (b, n, h, dh) = o.dims4()?;
+            return o.contiguous()?.reshape((b, n, h * dh));
         }
-        let qkv = self.packed(x, trainable)?;
+        // Packed [b, n, 3 h dh] straight from the projection: no reshapes,
+        // which would each cost a zero tensor and an add in candle's backward.
+        let qkv = self.qkv.forward(x, trainable)?;
         match reference {
-            None => kernels::self_attention_packed(&qkv),
+            None => kernels::self_attention_packed(&qkv, self.heads),
             Some((tokens, scale)) => {
-                let kv = self.packed(tokens, trainable)?;
-                kernels::self_and_reference_attention_packed(&qkv, &kv, &scale.flatten_all()?)
+                let kv = self.qkv.forward(tokens, trainable)?;
+                kernels::self_and_reference_attention_packed(&qkv, &kv, &scale.flatten_all()?, self.heads)
             }
         }
     }

@@ -119,7 +119,7 @@ impl SpatialBlock {
             None => None,
         };
         let reference = cond.reference.as_ref().map(|(tokens, _)| tokens).zip(scale.as_ref());
-        let o = self.attn.attend(&h, reference, cond.t, tr)?; // [b t, N, h, dh]
+        let o = self.attn.attend(&h, reference, cond.t, tr)?; // [b t, N, d]
         let a = self.attn.project_out(&o, tr)?;
         let x = ops::gated_residual(&x, &a, &m[2], kern)?;
         let h = ops::modulated_norm(&x, &m[3], &m[4], self.eps, kern)?;
