@@ -262,6 +262,34 @@ fn linear_matches_matmul_plus_bias() {
 }
 
 #[test]
+fn gelu_linear_and_linear_residual_match_their_compositions() {
+    let x = randn(&[3, 70, 48], "x").affine(2.0, 0.0).unwrap();
+    let w = randn(&[32, 48], "w").affine(0.2, 0.0).unwrap();
+    let b = randn(&[32], "b");
+    let r = randn(&[3, 70, 32], "r");
+    let affine = |t: &[Tensor]| {
+        t[0].gelu_erf()
+            .unwrap()
+            .broadcast_matmul(&t[1].t().unwrap())
+            .unwrap()
+            .broadcast_add(&t[2])
+            .unwrap()
+    };
+    compare(
+        "gelu linear",
+        &[x.clone(), w.clone(), b],
+        |t| kernels::gelu_linear(&t[0], &t[1], Some(&t[2])).unwrap(),
+        affine,
+    );
+    compare(
+        "linear residual",
+        &[x, w, r],
+        |t| kernels::linear_residual(&t[0], &t[1], &t[2]).unwrap(),
+        |t| (&t[2] + t[0].broadcast_matmul(&t[1].t().unwrap()).unwrap()).unwrap(),
+    );
+}
+
+#[test]
 fn linear_with_a_detached_weight_returns_only_the_input_gradient() {
     let x = Var::from_tensor(&randn(&[5, 8], "x")).unwrap();
     let (w, b) = (randn(&[3, 8], "w"), randn(&[3], "b"));

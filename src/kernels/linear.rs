@@ -9,19 +9,50 @@
 //! weight gradient over the batch with a strided sum, and sums the bias
 //! gradient the same slow way; a detached (frozen) weight gets no gradient
 //! here, as with `model/frozen_linear.rs`.
+//!
+//! Two variants fold a neighbour into the layer, so that neither its tensor
+//! nor its graph node exists (candle keeps every node's tensor until the end
+//! of backward, and spends a zero tensor and an add on each node's gradient):
+//! - [`gelu_linear`]: GELU(x) W^T + b, the MLP's second layer with the
+//!   activation in front; backward recomputes GELU(x) for dW and applies
+//!   GELU'(x) to dx.
+//! - [`linear_residual`]: r + x W^T (a bias-free projection added to a
+//!   residual stream, e.g. the pose injection); dr = g.
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
+use super::gelu::{erf_bwd_mv, erf_fwd_mv};
 use super::matmul::{gemm, Mat, MatMut};
 use super::simd::multiversion;
-use super::{data, slice};
+use super::{data, slice, CHUNK};
+
+/// What the op's third input is.
+#[derive(Clone, Copy, PartialEq)]
+enum Third {
+    /// None (a two-input op).
+    Nothing,
+    /// A bias `[n]`.
+    Bias,
+    /// A residual `[..., n]` of the output's shape.
+    Residual,
+}
+
+/// x W^T (+ third), with GELU applied to x first when `gelu_input`.
+#[derive(Clone, Copy)]
+struct Linear {
+    gelu_input: bool,
+    third: Third,
+}
+
+const NAME: &str = "fused-linear";
 
 /// Rows m, output width n, input width k of x `[..., k]` (m rows in all), W `[n, k]`.
 fn dims(x: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
     let (xd, wd) = (x.dims(), w.dims());
     match (xd.split_last(), wd) {
         (Some((&k, lead)), &[n, k2]) if k == k2 => Ok((lead.iter().product(), n, k)),
-        _ => bail!("fused-linear: expected x [..., k] and weight [n, k], got {xd:?}, {wd:?}"),
+        _ => bail!("{NAME}: expected x [..., k] and weight [n, k], got {xd:?}, {wd:?}"),
     }
 }
 
@@ -36,24 +67,131 @@ fn threads() -> usize {
     rayon::current_num_threads()
 }
 
-fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, (m, n, k): (usize, usize, usize)) -> Vec<f32> {
-    let mut y = match b {
-        Some(b) => b.repeat(m),
-        None => vec![0f32; m * n],
-    };
-    // SAFETY: y is [m, n], x [m, k] and W^T a [k, n] view of W [n, k], all in bounds.
-    unsafe {
-        gemm(
-            (m, n, k),
-            MatMut::rows(&mut y, n),
-            b.is_some(),
-            Mat::rows(x, k),
-            Mat::rows(w, k).t(),
-            1.0,
-            threads(),
-        )
-    };
+/// GELU (erf form) of `x`, split across cores like the GELU kernel.
+fn gelu_of(x: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| erf_fwd_mv(x, y));
     y
+}
+
+impl Linear {
+    fn forward(&self, x: &[f32], w: &[f32], third: Option<&[f32]>, (m, n, k): (usize, usize, usize)) -> Vec<f32> {
+        let mut y = match (self.third, third) {
+            (Third::Bias, Some(b)) => b.repeat(m),
+            (Third::Residual, Some(r)) => r.to_vec(),
+            _ => vec![0f32; m * n],
+        };
+        let gelu = self.gelu_input.then(|| gelu_of(x));
+        let x = gelu.as_deref().unwrap_or(x);
+        // SAFETY: y is [m, n], x [m, k] and W^T a [k, n] view of W [n, k], all in bounds.
+        unsafe {
+            gemm(
+                (m, n, k),
+                MatMut::rows(&mut y, n),
+                self.third != Third::Nothing,
+                Mat::rows(x, k),
+                Mat::rows(w, k).t(),
+                1.0,
+                threads(),
+            )
+        };
+        y
+    }
+
+    fn check_third(&self, l: &Layout, xl: &Layout, n: usize) -> Result<()> {
+        let ok = match self.third {
+            Third::Nothing => true,
+            Third::Bias => l.dims() == [n],
+            Third::Residual => l.shape() == &out_shape(xl, n),
+        };
+        if !ok {
+            bail!(
+                "{NAME}: third input {:?} does not fit x {:?} and {n} outputs",
+                l.dims(),
+                xl.dims()
+            )
+        }
+        Ok(())
+    }
+
+    /// The wanted gradients of x, W and the third input for `grad` `[..., n]`.
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        third: Option<&Tensor>,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let want_third = third.is_some_and(|t| t.track_op());
+        let (want_x, want_w) = (x.track_op(), w.track_op());
+        if !(want_x || want_w || want_third) {
+            return Ok((None, None, None));
+        }
+        let grad = grad.contiguous()?;
+        let (m, n, k) = dims(x.layout(), w.layout())?;
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = w.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (xd, wd, gd) = (data(&xs, xl, NAME)?, data(&ws, wl, NAME)?, data(&gs, gl, NAME)?);
+        let dx = want_x
+            .then(|| {
+                let mut dx = vec![0f32; m * k];
+                // SAFETY: dx [m, k] = g [m, n] W [n, k], all in bounds.
+                unsafe {
+                    gemm(
+                        (m, k, n),
+                        MatMut::rows(&mut dx, k),
+                        false,
+                        Mat::rows(gd, n),
+                        Mat::rows(wd, k),
+                        1.0,
+                        threads(),
+                    )
+                };
+                if self.gelu_input {
+                    // d/dx of GELU(x): dx = (g W) * GELU'(x).
+                    let mut out = vec![0f32; m * k];
+                    out.par_chunks_mut(CHUNK)
+                        .zip(xd.par_chunks(CHUNK).zip(dx.par_chunks(CHUNK)))
+                        .for_each(|(o, (x, g))| erf_bwd_mv(x, g, o));
+                    dx = out;
+                }
+                Tensor::from_vec(dx, x.shape(), x.device())
+            })
+            .transpose()?;
+        let dw = want_w
+            .then(|| {
+                let gelu = self.gelu_input.then(|| gelu_of(xd));
+                let xe = gelu.as_deref().unwrap_or(xd);
+                let mut dw = vec![0f32; n * k];
+                // SAFETY: dW [n, k] = g^T [n, m] x [m, k], all in bounds.
+                unsafe {
+                    gemm(
+                        (n, k, m),
+                        MatMut::rows(&mut dw, k),
+                        false,
+                        Mat::rows(gd, n).t(),
+                        Mat::rows(xe, k),
+                        1.0,
+                        threads(),
+                    )
+                };
+                Tensor::from_vec(dw, w.shape(), w.device())
+            })
+            .transpose()?;
+        let d_third = match third.filter(|_| want_third) {
+            Some(b) if self.third == Third::Bias => {
+                let mut db = vec![0f32; n];
+                column_sums_mv(gd, n, &mut db);
+                Some(Tensor::from_vec(db, b.shape(), b.device())?)
+            }
+            Some(_) => Some(grad.clone()),
+            None => None,
+        };
+        Ok((dx, dw, d_third))
+    }
 }
 
 #[inline(always)]
@@ -67,95 +205,26 @@ fn column_sums(g: &[f32], n: usize, out: &mut [f32]) {
 
 multiversion!(fn column_sums_mv(g: &[f32], n: usize, out: &mut [f32]) => column_sums);
 
-/// The wanted gradients of x, W and b for the incoming gradient `grad` `[m, n]`.
-fn backward(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    grad: &Tensor,
-) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-    let name = "fused-linear";
-    let want_b = b.is_some_and(|b| b.track_op());
-    let (want_x, want_w) = (x.track_op(), w.track_op());
-    if !(want_x || want_w || want_b) {
-        return Ok((None, None, None));
-    }
-    let grad = grad.contiguous()?;
-    let (m, n, k) = dims(x.layout(), w.layout())?;
-    let (xs, xl) = x.storage_and_layout();
-    let (ws, wl) = w.storage_and_layout();
-    let (gs, gl) = grad.storage_and_layout();
-    let (xd, wd, gd) = (data(&xs, xl, name)?, data(&ws, wl, name)?, data(&gs, gl, name)?);
-    let dx = want_x
-        .then(|| {
-            let mut dx = vec![0f32; m * k];
-            // SAFETY: dx [m, k] = g [m, n] W [n, k], all in bounds.
-            unsafe {
-                gemm(
-                    (m, k, n),
-                    MatMut::rows(&mut dx, k),
-                    false,
-                    Mat::rows(gd, n),
-                    Mat::rows(wd, k),
-                    1.0,
-                    threads(),
-                )
-            };
-            Tensor::from_vec(dx, x.shape(), x.device())
-        })
-        .transpose()?;
-    let dw = want_w
-        .then(|| {
-            let mut dw = vec![0f32; n * k];
-            // SAFETY: dW [n, k] = g^T [n, m] x [m, k], all in bounds.
-            unsafe {
-                gemm(
-                    (n, k, m),
-                    MatMut::rows(&mut dw, k),
-                    false,
-                    Mat::rows(gd, n).t(),
-                    Mat::rows(xd, k),
-                    1.0,
-                    threads(),
-                )
-            };
-            Tensor::from_vec(dw, w.shape(), w.device())
-        })
-        .transpose()?;
-    let db = match b.filter(|_| want_b) {
-        Some(b) => {
-            let mut db = vec![0f32; n];
-            column_sums_mv(gd, n, &mut db);
-            Some(Tensor::from_vec(db, b.shape(), b.device())?)
-        }
-        None => None,
-    };
-    Ok((dx, dw, db))
-}
-
-struct Linear;
-
 impl CustomOp2 for Linear {
     fn name(&self) -> &'static str {
-        "fused-linear"
+        NAME
     }
 
     fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ws: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
         let dims = dims(xl, wl)?;
-        let name = CustomOp2::name(self);
-        let (x, w) = (slice(xs, xl, name)?, slice(ws, wl, name)?);
-        Ok((CpuStorage::F32(forward(x, w, None, dims)), out_shape(xl, dims.1)))
+        let (x, w) = (slice(xs, xl, NAME)?, slice(ws, wl, NAME)?);
+        Ok((CpuStorage::F32(self.forward(x, w, None, dims)), out_shape(xl, dims.1)))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = backward(x, w, None, grad)?;
+        let (dx, dw, _) = self.backward(x, w, None, grad)?;
         Ok((dx, dw))
     }
 }
 
 impl CustomOp3 for Linear {
     fn name(&self) -> &'static str {
-        "fused-linear"
+        NAME
     }
 
     fn cpu_fwd(
@@ -164,42 +233,69 @@ impl CustomOp3 for Linear {
         xl: &Layout,
         ws: &CpuStorage,
         wl: &Layout,
-        bs: &CpuStorage,
-        bl: &Layout,
+        ts: &CpuStorage,
+        tl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let dims = dims(xl, wl)?;
-        if bl.dims() != [dims.1] {
-            bail!(
-                "fused-linear: bias {:?} does not match weight {:?}",
-                bl.dims(),
-                wl.dims()
-            )
-        }
-        let name = CustomOp3::name(self);
-        let (x, w, b) = (slice(xs, xl, name)?, slice(ws, wl, name)?, slice(bs, bl, name)?);
-        Ok((CpuStorage::F32(forward(x, w, Some(b), dims)), out_shape(xl, dims.1)))
+        self.check_third(tl, xl, dims.1)?;
+        let (x, w, t) = (slice(xs, xl, NAME)?, slice(ws, wl, NAME)?, slice(ts, tl, NAME)?);
+        Ok((
+            CpuStorage::F32(self.forward(x, w, Some(t), dims)),
+            out_shape(xl, dims.1),
+        ))
     }
 
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        b: &Tensor,
+        t: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        backward(x, w, Some(b), grad)
+        self.backward(x, w, Some(t), grad)
+    }
+}
+
+fn apply(x: &Tensor, w: &Tensor, third: Option<&Tensor>, op: Linear) -> Result<Tensor> {
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match third {
+        Some(t) => x.apply_op3(&w, &t.contiguous()?, op),
+        None => x.apply_op2(
+            &w,
+            Linear {
+                third: Third::Nothing,
+                ..op
+            },
+        ),
     }
 }
 
 /// x W^T + b for x `[..., k]`, W `[n, k]`, b `[n]` (f32, CPU); returns
 /// `[..., n]`. Any rank without reshapes: each reshape would be one more
-/// graph node, and candle's backward spends a zero tensor and an add on
-/// every node's gradient.
+/// graph node.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let (x, w) = (x.contiguous()?, w.contiguous()?);
-    match b {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, Linear),
-        None => x.apply_op2(&w, Linear),
-    }
+    let op = Linear {
+        gelu_input: false,
+        third: Third::Bias,
+    };
+    apply(x, w, b, op)
+}
+
+/// GELU(x) W^T + b (erf GELU, as candle's `gelu_erf`), shapes as [`linear`].
+pub fn gelu_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let op = Linear {
+        gelu_input: true,
+        third: Third::Bias,
+    };
+    apply(x, w, b, op)
+}
+
+/// r + x W^T for x `[..., k]`, W `[n, k]` and r `[..., n]` (f32, CPU).
+pub fn linear_residual(x: &Tensor, w: &Tensor, r: &Tensor) -> Result<Tensor> {
+    let op = Linear {
+        gelu_input: false,
+        third: Third::Residual,
+    };
+    apply(x, w, Some(r), op)
 }

@@ -22,7 +22,7 @@ pub(crate) mod simd;
 
 pub use attention::{attention, cross_attention_packed, self_and_reference_attention_packed, self_attention_packed};
 pub use gelu::{gelu, gelu_erf};
-pub use linear::linear;
+pub use linear::{gelu_linear, linear, linear_residual};
 pub use norm::modulated_layer_norm;
 pub use residual::{add, gated_residual};
 

@@ -106,7 +106,7 @@ impl SpatialBlock {
     fn forward(&self, x: &Tensor, cond: &Conditioning, tr: bool) -> Result<Tensor> {
         let mut x = x.clone();
         if let Some(pose) = &cond.pose {
-            x = ops::residual(&x, &self.pose_proj.forward(pose, tr)?, self.kernels)?;
+            x = self.pose_proj.forward_residual(pose, &x, tr)?;
         }
         let m = self.adaln.forward(&ops::silu(&cond.c)?, tr)?.chunk(6, 1)?; // 6 x [b t, d]
         let kern = self.kernels;

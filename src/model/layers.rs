@@ -53,6 +53,20 @@ impl Linear {
         ops::linear(x, &w, b.as_ref(), trainable, self.frozen_op, self.kernels)
     }
 
+    /// GELU(x) W^T + b: the layer with a GELU in front (never stored when fused).
+    pub fn forward_gelu(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(|b| b.get(trainable));
+        let w = self.weight.get(trainable);
+        ops::gelu_linear(x, &w, b.as_ref(), trainable, self.frozen_op, self.kernels)
+    }
+
+    /// r + (x W^T + b): the layer's output added to the residual stream r.
+    pub fn forward_residual(&self, x: &Tensor, r: &Tensor, trainable: bool) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(|b| b.get(trainable));
+        let w = self.weight.get(trainable);
+        ops::linear_residual(x, &w, b.as_ref(), r, trainable, self.frozen_op, self.kernels)
+    }
+
     /// Input and output widths.
     pub fn dims(&self) -> (usize, usize) {
         let d = self.weight.var.dims();
@@ -81,7 +95,10 @@ impl Mlp {
 
     /// x `[..., dim]` -> `[..., dim]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        self.fc2
-            .forward(&ops::gelu(&self.fc1.forward(x, trainable)?, self.kernels)?, trainable)
+        let h = self.fc1.forward(x, trainable)?;
+        if self.kernels == Kernels::Plain {
+            return self.fc2.forward(&ops::gelu(&h, self.kernels)?, trainable);
+        }
+        self.fc2.forward_gelu(&h, trainable)
     }
 }

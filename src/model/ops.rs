@@ -56,6 +56,40 @@ pub fn linear(
     }
 }
 
+/// GELU(x) W^T + b (the MLP's second layer with its activation), shapes as
+/// [`linear`]; the fused kernel never stores GELU(x).
+pub fn gelu_linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    trainable: bool,
+    frozen_op: bool,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k.fused_on(x) && (trainable || frozen_op) {
+        return kernels::gelu_linear(x, w, b);
+    }
+    linear(&gelu(x, k)?, w, b, trainable, frozen_op, k)
+}
+
+/// r + x W^T + b, a projection added to the residual stream r `[..., n]`;
+/// one fused op when there is no bias.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_residual(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    r: &Tensor,
+    trainable: bool,
+    frozen_op: bool,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k.fused_on(x) && (trainable || frozen_op) && b.is_none() {
+        return kernels::linear_residual(x, w, r);
+    }
+    residual(r, &linear(x, w, b, trainable, frozen_op, k)?, k)
+}
+
 /// GELU (erf form, as candle's `gelu_erf`).
 pub fn gelu(x: &Tensor, k: Kernels) -> Result<Tensor> {
     if k.fused_on(x) {
