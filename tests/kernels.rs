@@ -353,6 +353,31 @@ fn add_matches_candle_add() {
 }
 
 #[test]
+fn fused_kernels_repeat_bit_for_bit_at_threaded_sizes() {
+    // Sizes of the `default` preset's step, where the GEMM and the kernels
+    // split work across threads: two runs give identical bits.
+    let run = || {
+        let x = randn(&[16, 64, 64], "x");
+        let w = randn(&[192, 64], "w");
+        let b = randn(&[192], "b");
+        let kv = randn(&[16, 64, 192], "kv");
+        let scale = randn(&[16], "scale");
+        value_and_grads(&[x, w, b, kv, scale], |t| {
+            let qkv = kernels::linear(&t[0], &t[1], Some(&t[2])).unwrap();
+            kernels::self_and_reference_attention_packed(&qkv, &t[3], &t[4], 4).unwrap()
+        })
+    };
+    let bits = |(o, g): (Tensor, Vec<Tensor>)| -> Vec<u32> {
+        std::iter::once(o)
+            .chain(g)
+            .flat_map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .map(f32::to_bits)
+            .collect()
+    };
+    assert_eq!(bits(run()), bits(run()));
+}
+
+#[test]
 fn inputs_that_track_no_gradient_get_none() {
     // A detached (frozen-prefix) input next to a trainable one: only the
     // trainable one receives a gradient.
