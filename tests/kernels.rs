@@ -134,6 +134,171 @@ fn attention_handles_odd_head_width() {
     );
 }
 
+/// q, k, v `[b, n, h, d]` of a packed `[b, n, 3 h d]` with `h` heads.
+fn unpack(qkv: &Tensor, h: usize) -> (Tensor, Tensor, Tensor) {
+    let (b, n, w) = qkv.dims3().unwrap();
+    let qkv = qkv.reshape((b, n, 3, h, w / (3 * h))).unwrap();
+    let part = |i| qkv.narrow(2, i, 1).unwrap().squeeze(2).unwrap();
+    (part(0), part(1), part(2))
+}
+
+/// `[b, n, h, d]` -> `[b, n, h d]`.
+fn merge(o: Tensor) -> Tensor {
+    let (b, n, h, d) = o.dims4().unwrap();
+    o.reshape((b, n, h * d)).unwrap()
+}
+
+#[test]
+fn packed_self_attention_matches_composition() {
+    let qkv = randn(&[3, 10, 3 * 2 * 8], "qkv").affine(1.5, 0.0).unwrap();
+    compare(
+        "packed self-attention",
+        &[qkv],
+        |t| kernels::self_attention_packed(&t[0], 2).unwrap(),
+        |t| {
+            let (q, k, v) = unpack(&t[0], 2);
+            merge(plain_attention(&q, &k, &v))
+        },
+    );
+}
+
+#[test]
+fn packed_self_attention_handles_long_and_one_token_sequences() {
+    // 70 queries: two row blocks (64 + 6); one token: softmax of a single
+    // score (temporal attention of one-frame clips).
+    for (shape, h, what) in [
+        ([2, 70, 3 * 2 * 16], 2, "70 tokens"),
+        ([5, 1, 3 * 4 * 16], 4, "1 token"),
+    ] {
+        let qkv = randn(&shape, what);
+        compare(
+            what,
+            &[qkv],
+            |t| kernels::self_attention_packed(&t[0], h).unwrap(),
+            |t| {
+                let (q, k, v) = unpack(&t[0], h);
+                merge(plain_attention(&q, &k, &v))
+            },
+        );
+    }
+}
+
+/// `[c, ...]` -> `[c t, ...]`: each clip's rows repeated for its `t` frames.
+fn repeat_clips(x: &Tensor, t: usize) -> Tensor {
+    let mut dims = x.dims().to_vec();
+    dims.insert(1, t);
+    let mut flat = dims[1..].to_vec();
+    flat[0] = dims[0] * t;
+    x.unsqueeze(1)
+        .unwrap()
+        .broadcast_as(dims)
+        .unwrap()
+        .reshape(flat)
+        .unwrap()
+}
+
+#[test]
+fn packed_cross_attention_shares_each_clips_keys_across_its_frames() {
+    // 2 clips x 3 frames of 6 queries against 2 x 9 reference tokens.
+    let qkv = randn(&[6, 6, 3 * 2 * 8], "qkv");
+    let kv = randn(&[2, 9, 3 * 2 * 8], "kv").affine(2.0, 0.0).unwrap();
+    compare(
+        "packed cross-attention",
+        &[qkv, kv],
+        |t| kernels::cross_attention_packed(&t[0], &t[1], 2).unwrap(),
+        |t| {
+            let (q, _, _) = unpack(&t[0], 2);
+            let (_, k, v) = unpack(&t[1], 2);
+            merge(plain_attention(&q, &repeat_clips(&k, 3), &repeat_clips(&v, 3)))
+        },
+    );
+}
+
+#[test]
+fn self_and_reference_attention_matches_the_sum_of_its_parts() {
+    // 2 clips x 3 frames of 7 queries; 66 reference tokens (two key blocks
+    // of the GEMM path); per-frame scales, one of them zero (a dropped clip).
+    let qkv = randn(&[6, 7, 3 * 2 * 16], "qkv");
+    let kv = randn(&[2, 66, 3 * 2 * 16], "kv");
+    let scale = Tensor::new(&[0.5f32, -1.0, 2.0, 0.0, 0.3, 1.0], &Device::Cpu).unwrap();
+    compare(
+        "self and reference attention",
+        &[qkv, kv, scale],
+        |t| kernels::self_and_reference_attention_packed(&t[0], &t[1], &t[2], 2).unwrap(),
+        |t| {
+            let (q, k, v) = unpack(&t[0], 2);
+            let (_, kr, vr) = unpack(&t[1], 2);
+            let rep = |x: &Tensor| repeat_clips(x, 3);
+            let own = plain_attention(&q, &k, &v);
+            let other = plain_attention(&q, &rep(&kr), &rep(&vr));
+            let s = t[2].reshape((6, 1, 1, 1)).unwrap();
+            merge(own.add(&other.broadcast_mul(&s).unwrap()).unwrap())
+        },
+    );
+}
+
+#[test]
+fn linear_matches_matmul_plus_bias() {
+    let x = randn(&[4, 70, 48], "x");
+    let w = randn(&[96, 48], "w").affine(0.2, 0.0).unwrap();
+    let b = randn(&[96], "b");
+    compare(
+        "linear",
+        &[x.clone(), w.clone(), b],
+        |t| kernels::linear(&t[0], &t[1], Some(&t[2])).unwrap(),
+        |t| {
+            t[0].broadcast_matmul(&t[1].t().unwrap())
+                .unwrap()
+                .broadcast_add(&t[2])
+                .unwrap()
+        },
+    );
+    compare(
+        "linear without bias",
+        &[x, w],
+        |t| kernels::linear(&t[0], &t[1], None).unwrap(),
+        |t| t[0].broadcast_matmul(&t[1].t().unwrap()).unwrap(),
+    );
+}
+
+#[test]
+fn gelu_linear_and_linear_residual_match_their_compositions() {
+    let x = randn(&[3, 70, 48], "x").affine(2.0, 0.0).unwrap();
+    let w = randn(&[32, 48], "w").affine(0.2, 0.0).unwrap();
+    let b = randn(&[32], "b");
+    let r = randn(&[3, 70, 32], "r");
+    let affine = |t: &[Tensor]| {
+        t[0].gelu_erf()
+            .unwrap()
+            .broadcast_matmul(&t[1].t().unwrap())
+            .unwrap()
+            .broadcast_add(&t[2])
+            .unwrap()
+    };
+    compare(
+        "gelu linear",
+        &[x.clone(), w.clone(), b],
+        |t| kernels::gelu_linear(&t[0], &t[1], Some(&t[2])).unwrap(),
+        affine,
+    );
+    compare(
+        "linear residual",
+        &[x, w, r],
+        |t| kernels::linear_residual(&t[0], &t[1], &t[2]).unwrap(),
+        |t| (&t[2] + t[0].broadcast_matmul(&t[1].t().unwrap()).unwrap()).unwrap(),
+    );
+}
+
+#[test]
+fn linear_with_a_detached_weight_returns_only_the_input_gradient() {
+    let x = Var::from_tensor(&randn(&[5, 8], "x")).unwrap();
+    let (w, b) = (randn(&[3, 8], "w"), randn(&[3], "b"));
+    let y = kernels::linear(x.as_tensor(), &w, Some(&b)).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(x.as_tensor()).is_some());
+    assert!(grads.get(&w).is_none() && grads.get(&b).is_none());
+}
+
 fn plain_modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Tensor {
     let mean = x.mean_keepdim(D::Minus1).unwrap();
     let xc = x.broadcast_sub(&mean).unwrap();
@@ -173,6 +338,43 @@ fn gated_residual_matches_composition() {
                 .unwrap()
         },
     );
+}
+
+#[test]
+fn add_matches_candle_add() {
+    let x = randn(&[2, 70_000], "x");
+    let y = randn(&[2, 70_000], "y");
+    compare(
+        "add",
+        &[x, y],
+        |t| kernels::add(&t[0], &t[1]).unwrap(),
+        |t| (&t[0] + &t[1]).unwrap(),
+    );
+}
+
+#[test]
+fn fused_kernels_repeat_bit_for_bit_at_threaded_sizes() {
+    // Sizes of the `default` preset's step, where the GEMM and the kernels
+    // split work across threads: two runs give identical bits.
+    let run = || {
+        let x = randn(&[16, 64, 64], "x");
+        let w = randn(&[192, 64], "w");
+        let b = randn(&[192], "b");
+        let kv = randn(&[16, 64, 192], "kv");
+        let scale = randn(&[16], "scale");
+        value_and_grads(&[x, w, b, kv, scale], |t| {
+            let qkv = kernels::linear(&t[0], &t[1], Some(&t[2])).unwrap();
+            kernels::self_and_reference_attention_packed(&qkv, &t[3], &t[4], 4).unwrap()
+        })
+    };
+    let bits = |(o, g): (Tensor, Vec<Tensor>)| -> Vec<u32> {
+        std::iter::once(o)
+            .chain(g)
+            .flat_map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .map(f32::to_bits)
+            .collect()
+    };
+    assert_eq!(bits(run()), bits(run()));
 }
 
 #[test]

@@ -67,6 +67,18 @@ pub fn run(reps: usize) -> Result<()> {
             Box::new(|t| ops::attention(&t[0], &t[1], &t[2], Kernels::Plain)),
         ),
         (
+            "linear_16x64x64to192",
+            vec![randn(&[b, n, c], "x")?, randn(&[3 * c, c], "w")?, randn(&[3 * c], "b")?],
+            Box::new(|t| super::linear(&t[0], &t[1], Some(&t[2]))),
+            Box::new(|t| ops::linear(&t[0], &t[1], Some(&t[2]), true, true, Kernels::Plain)),
+        ),
+        (
+            "gelu_linear_16x64x256to64",
+            vec![randn(&[b, n, 4 * c], "x")?, randn(&[c, 4 * c], "w")?, randn(&[c], "b")?],
+            Box::new(|t| super::gelu_linear(&t[0], &t[1], Some(&t[2]))),
+            Box::new(|t| ops::gelu_linear(&t[0], &t[1], Some(&t[2]), true, true, Kernels::Plain)),
+        ),
+        (
             "modulated_norm_16x64x64",
             vec![
                 randn(&[b, n, c], "x")?,

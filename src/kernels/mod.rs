@@ -1,27 +1,39 @@
 //! Fused, vectorised CPU kernels with forward and backward for the
-//! transformer's hot path (candle custom ops): tanh-GELU, attention that
-//! recomputes its probabilities in backward instead of keeping the N x M
-//! matrix, LayerNorm with adaLN shift/scale, and the gated residual
-//! `x + gate * y`. Each is checked against the plain candle composition in
-//! `tests/kernels.rs`; callers choose the fused path with a config switch and
-//! fall back to the composition on other devices.
+//! transformer's hot path (candle custom ops): the linear layer (bias,
+//! input GELU or residual folded into its GEMM), attention read straight out
+//! of the packed qkv projection that recomputes its probabilities in backward
+//! instead of keeping the N x M matrix (self-attention and the gated
+//! reference attention in one op), GELU, LayerNorm with adaLN shift/scale,
+//! the gated residual `x + gate * y` and the residual add. Each is checked
+//! against the plain candle composition in `tests/kernels.rs`; callers
+//! choose the fused path with a config switch and fall back to the
+//! composition on other devices.
 //!
 //! Backward passes compute only the gradients of inputs that track one
 //! (`Tensor::track_op`): a frozen prefix's output needs no input gradient,
 //! and skipping it is where freezing saves time.
+//!
+//! Fewer ops pay twice in candle 0.11: its backward keeps every node's
+//! tensor alive until the end and spends a fresh zero tensor plus an add on
+//! every node's gradient (`GradStore::or_insert`), so folding a neighbour
+//! into a kernel (the GELU into the next linear, reshapes into the ops that
+//! read the packed layout) saves both memory and time.
 
 pub mod adamw;
 pub mod attention;
 pub mod bench;
 pub mod gelu;
+pub mod linear;
+pub(crate) mod matmul;
 pub mod norm;
 pub mod residual;
 pub(crate) mod simd;
 
-pub use attention::attention;
+pub use attention::{attention, cross_attention_packed, self_and_reference_attention_packed, self_attention_packed};
 pub use gelu::{gelu, gelu_erf};
+pub use linear::{gelu_linear, linear, linear_residual};
 pub use norm::modulated_layer_norm;
-pub use residual::gated_residual;
+pub use residual::{add, gated_residual};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};

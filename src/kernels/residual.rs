@@ -4,12 +4,17 @@
 //!
 //! Backward: dx = g (the incoming gradient itself, no copy), dy = g * gate,
 //! dgate = sum_n g * y.
+//!
+//! Also the plain residual x + y ([`add`]), split over the rayon pool like
+//! the other kernels rather than candle's own thread pool, whose callers
+//! spin-wait for its worker (costly on a loaded 2-core machine); its
+//! backward hands the incoming gradient to both inputs, no copies.
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::{data, min_len, slice, split, tensor_like};
+use super::{data, min_len, slice, split, tensor_like, CHUNK};
 
 #[inline(always)]
 fn fwd_sample(x: &[f32], y: &[f32], gate: &[f32], out: &mut [f32]) {
@@ -126,4 +131,43 @@ impl CustomOp3 for GatedResidual {
 pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
     x.contiguous()?
         .apply_op3(&y.contiguous()?, &gate.contiguous()?, GatedResidual)
+}
+
+#[inline(always)]
+fn add_slices(x: &[f32], y: &[f32], out: &mut [f32]) {
+    for ((o, x), y) in out.iter_mut().zip(x).zip(y) {
+        *o = x + y;
+    }
+}
+
+multiversion!(fn add_slices_mv(x: &[f32], y: &[f32], out: &mut [f32]) => add_slices);
+
+struct Add;
+
+impl CustomOp2 for Add {
+    fn name(&self) -> &'static str {
+        "fused-add"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ys: &CpuStorage, yl: &Layout) -> Result<(CpuStorage, Shape)> {
+        if xl.dims() != yl.dims() {
+            bail!("fused-add: shapes {:?} and {:?} differ", xl.dims(), yl.dims())
+        }
+        let (x, y) = (slice(xs, xl, self.name())?, slice(ys, yl, self.name())?);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
+            .for_each(|(o, (x, y))| add_slices_mv(x, y, o));
+        Ok((CpuStorage::F32(out), xl.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, y: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let pass = |t: &Tensor| t.track_op().then(|| grad.clone());
+        Ok((pass(x), pass(y)))
+    }
+}
+
+/// x + y for x and y of one shape (f32, CPU).
+pub fn add(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&y.contiguous()?, Add)
 }

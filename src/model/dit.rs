@@ -16,7 +16,7 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::attention::{Attention, Qkv};
+use super::attention::Attention;
 use super::block::{BlockId, BlockInfo, BlockKind, Blocks, Gate, GateError, Gates, PARTS};
 use super::embed::{unpatchify, PatchEmbed, TimeEmbed};
 use super::layers::{Linear, Mlp};
@@ -44,7 +44,7 @@ pub struct Inputs<'a> {
 }
 
 /// `[b, ...]` -> `[b t, ...]`, each clip's row repeated for its `t` frames.
-fn repeat_frames(x: &Tensor, t: usize) -> Result<Tensor> {
+pub(super) fn repeat_frames(x: &Tensor, t: usize) -> Result<Tensor> {
     if t == 1 {
         return Ok(x.clone());
     }
@@ -90,11 +90,12 @@ impl SpatialBlock {
         let fo = cfg.frozen_linear_op;
         Ok(Self {
             id,
-            adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 6 * cfg.dim, Init::Zeros, true, fo)?,
+            adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 6 * cfg.dim, Init::Zeros, true, fo)?.with_kernels(cfg.kernels),
             attn: Attention::new(&pb.pp("attn"), cfg.dim, cfg.heads, false, fo, cfg.kernels)?,
             mlp: Mlp::new(&pb.pp("mlp"), cfg.dim, cfg.mlp_ratio, fo, cfg.kernels)?,
             // No bias: zero pose tokens (a dropped condition) then add exactly nothing.
-            pose_proj: Linear::new(&pb.pp("pose_proj"), cfg.pose_dim, cfg.dim, Init::Zeros, false, fo)?,
+            pose_proj: Linear::new(&pb.pp("pose_proj"), cfg.pose_dim, cfg.dim, Init::Zeros, false, fo)?
+                .with_kernels(cfg.kernels),
             ref_gate: pb.get(1, "ref_gate", Init::Zeros)?,
             eps: cfg.norm_eps,
             kernels: cfg.kernels,
@@ -105,22 +106,20 @@ impl SpatialBlock {
     fn forward(&self, x: &Tensor, cond: &Conditioning, tr: bool) -> Result<Tensor> {
         let mut x = x.clone();
         if let Some(pose) = &cond.pose {
-            x = (x + self.pose_proj.forward(pose, tr)?)?;
+            x = self.pose_proj.forward_residual(pose, &x, tr)?;
         }
         let m = self.adaln.forward(&ops::silu(&cond.c)?, tr)?.chunk(6, 1)?; // 6 x [b t, d]
         let kern = self.kernels;
         let m: Vec<Tensor> = m.into_iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
         let h = ops::modulated_norm(&x, &m[0], &m[1], self.eps, kern)?;
-        let Qkv { q, k, v } = self.attn.qkv(&h, tr)?;
-        let mut o = ops::attention(&q, &k, &v, kern)?; // [b t, N, h, dh]
-        if let Some((tokens, keep)) = &cond.reference {
-            // Keys and values of the reference tokens through this block's own
-            // projections, attended separately and added through the gate.
-            let r = self.attn.qkv(tokens, tr)?;
-            let (kr, vr) = (repeat_frames(&r.k, cond.t)?, repeat_frames(&r.v, cond.t)?);
-            let scale = keep.broadcast_mul(&self.ref_gate.get(tr))?; // [b t, 1, 1, 1] over [b t, N, h, dh]
-            o = (o + ops::attention(&q, &kr, &vr, kern)?.broadcast_mul(&scale)?)?;
-        }
+        // Reference tokens through this block's own projections, attended
+        // separately and added through the gate: scale [b t, 1, 1, 1].
+        let scale = match &cond.reference {
+            Some((_, keep)) => Some(keep.broadcast_mul(&self.ref_gate.get(tr))?),
+            None => None,
+        };
+        let reference = cond.reference.as_ref().map(|(tokens, _)| tokens).zip(scale.as_ref());
+        let o = self.attn.attend(&h, reference, cond.t, tr)?; // [b t, N, d]
         let a = self.attn.project_out(&o, tr)?;
         let x = ops::gated_residual(&x, &a, &m[2], kern)?;
         let h = ops::modulated_norm(&x, &m[3], &m[4], self.eps, kern)?;
@@ -141,8 +140,9 @@ impl FinalLayer {
     fn new(pb: &ParamBuilder, cfg: &ModelConfig) -> Result<Self> {
         let fo = cfg.frozen_linear_op;
         Ok(Self {
-            adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 2 * cfg.dim, Init::Zeros, true, fo)?,
-            proj: Linear::new(&pb.pp("proj"), cfg.dim, cfg.patch_dim(), Init::Zeros, true, fo)?,
+            adaln: Linear::new(&pb.pp("adaln"), cfg.dim, 2 * cfg.dim, Init::Zeros, true, fo)?.with_kernels(cfg.kernels),
+            proj: Linear::new(&pb.pp("proj"), cfg.dim, cfg.patch_dim(), Init::Zeros, true, fo)?
+                .with_kernels(cfg.kernels),
             eps: cfg.norm_eps,
             kernels: cfg.kernels,
         })

@@ -13,6 +13,7 @@ pub struct Linear {
     /// `[out]`.
     pub bias: Option<Param>,
     frozen_op: bool,
+    kernels: Kernels,
 }
 
 impl Linear {
@@ -35,13 +36,35 @@ impl Linear {
             weight,
             bias,
             frozen_op,
+            kernels: Kernels::Plain,
         })
+    }
+
+    /// The same layer computed with `kernels` (built layers start `Plain`:
+    /// the candle composition).
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
     }
 
     /// x `[..., in]` -> `[..., out]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.get(trainable));
-        ops::linear(x, &self.weight.get(trainable), b.as_ref(), trainable, self.frozen_op)
+        let w = self.weight.get(trainable);
+        ops::linear(x, &w, b.as_ref(), trainable, self.frozen_op, self.kernels)
+    }
+
+    /// GELU(x) W^T + b: the layer with a GELU in front (never stored when fused).
+    pub fn forward_gelu(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(|b| b.get(trainable));
+        let w = self.weight.get(trainable);
+        ops::gelu_linear(x, &w, b.as_ref(), trainable, self.frozen_op, self.kernels)
+    }
+
+    /// r + (x W^T + b): the layer's output added to the residual stream r.
+    pub fn forward_residual(&self, x: &Tensor, r: &Tensor, trainable: bool) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(|b| b.get(trainable));
+        let w = self.weight.get(trainable);
+        ops::linear_residual(x, &w, b.as_ref(), r, trainable, self.frozen_op, self.kernels)
     }
 
     /// Input and output widths.
@@ -64,15 +87,18 @@ impl Mlp {
     pub fn new(pb: &ParamBuilder, dim: usize, ratio: usize, frozen_op: bool, kernels: Kernels) -> Result<Self> {
         let hidden = dim * ratio;
         Ok(Self {
-            fc1: Linear::new(&pb.pp("fc1"), dim, hidden, Init::XavierUniform, true, frozen_op)?,
-            fc2: Linear::new(&pb.pp("fc2"), hidden, dim, Init::XavierUniform, true, frozen_op)?,
+            fc1: Linear::new(&pb.pp("fc1"), dim, hidden, Init::XavierUniform, true, frozen_op)?.with_kernels(kernels),
+            fc2: Linear::new(&pb.pp("fc2"), hidden, dim, Init::XavierUniform, true, frozen_op)?.with_kernels(kernels),
             kernels,
         })
     }
 
     /// x `[..., dim]` -> `[..., dim]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        self.fc2
-            .forward(&ops::gelu(&self.fc1.forward(x, trainable)?, self.kernels)?, trainable)
+        let h = self.fc1.forward(x, trainable)?;
+        if self.kernels == Kernels::Plain {
+            return self.fc2.forward(&ops::gelu(&h, self.kernels)?, trainable);
+        }
+        self.fc2.forward_gelu(&h, trainable)
     }
 }

@@ -32,9 +32,19 @@ impl Kernels {
 ///
 /// `trainable = false` means W and b are constants (detached): with
 /// `frozen_op` the input gradient is the only one computed (see
-/// `frozen_linear.rs`); without it candle's matmul also computes a weight
-/// gradient that is thrown away.
-pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, trainable: bool, frozen_op: bool) -> Result<Tensor> {
+/// `frozen_linear.rs`; the fused linear kernel does the same); without it
+/// candle's matmul also computes a weight gradient that is thrown away.
+pub fn linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    trainable: bool,
+    frozen_op: bool,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k.fused_on(x) && (trainable || frozen_op) {
+        return kernels::linear(x, w, b);
+    }
     let y = if !trainable && frozen_op {
         frozen_matmul(x, w)?
     } else {
@@ -44,6 +54,40 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, trainable: bool, froze
         Some(b) => y.broadcast_add(b),
         None => Ok(y),
     }
+}
+
+/// GELU(x) W^T + b (the MLP's second layer with its activation), shapes as
+/// [`linear`]; the fused kernel never stores GELU(x).
+pub fn gelu_linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    trainable: bool,
+    frozen_op: bool,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k.fused_on(x) && (trainable || frozen_op) {
+        return kernels::gelu_linear(x, w, b);
+    }
+    linear(&gelu(x, k)?, w, b, trainable, frozen_op, k)
+}
+
+/// r + x W^T + b, a projection added to the residual stream r `[..., n]`;
+/// one fused op when there is no bias.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_residual(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    r: &Tensor,
+    trainable: bool,
+    frozen_op: bool,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k.fused_on(x) && (trainable || frozen_op) && b.is_none() {
+        return kernels::linear_residual(x, w, r);
+    }
+    residual(r, &linear(x, w, b, trainable, frozen_op, k)?, k)
 }
 
 /// GELU (erf form, as candle's `gelu_erf`).
@@ -96,6 +140,23 @@ pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor, k: Kernels) -> Resu
         return kernels::gated_residual(x, y, gate);
     }
     x + y.broadcast_mul(&gate.unsqueeze(1)?)?
+}
+
+/// The residual x + y (same shapes).
+pub fn residual(x: &Tensor, y: &Tensor, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        return kernels::add(x, y);
+    }
+    x + y
+}
+
+/// Layer norm (no affine) of x `[b, n, d]` plus a per-sample shift `[b, d]`
+/// (temporal blocks' frame positions), through the fused kernel when on.
+pub fn norm_shift(x: &Tensor, shift: &Tensor, eps: f64, k: Kernels) -> Result<Tensor> {
+    if k.fused_on(x) {
+        return kernels::modulated_layer_norm(x, shift, &shift.zeros_like()?, eps);
+    }
+    layer_norm(x, eps)?.broadcast_add(&shift.unsqueeze(1)?)
 }
 
 /// Softmax over the last dimension, numerically stable, with a backward pass.

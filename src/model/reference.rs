@@ -48,8 +48,8 @@ impl ReferenceBlock {
     /// x `[b, N, d]` -> `[b, N, d]`.
     pub fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
         let k = self.attn.kernels();
-        let x = (x + self.attn.forward(&ops::norm(x, self.eps, k)?, trainable)?)?;
-        &x + self.mlp.forward(&ops::norm(&x, self.eps, k)?, trainable)?
+        let x = ops::residual(x, &self.attn.forward(&ops::norm(x, self.eps, k)?, trainable)?, k)?;
+        ops::residual(&x, &self.mlp.forward(&ops::norm(&x, self.eps, k)?, trainable)?, k)
     }
 }
 

@@ -47,12 +47,12 @@ impl TemporalBlock {
         let b = bt / t;
         let frames = Tensor::arange(0u32, t as u32, x.device())?;
         let pos = ops::sinusoidal(&frames, self.dim)?; // [t, d]
-        let h = ops::norm(x, self.eps, self.attn.kernels())?
-            .reshape((b, t, n, d))?
-            .broadcast_add(&pos.unsqueeze(1)?)?;
+        let pos = pos.unsqueeze(0)?.broadcast_as((b, t, d))?.reshape((bt, d))?; // per frame
+        let k = self.attn.kernels();
+        let h = ops::norm_shift(x, &pos, self.eps, k)?.reshape((b, t, n, d))?;
         let h = h.transpose(1, 2)?.reshape((b * n, t, d))?; // [b N, t, d]
         let y = self.attn.forward(&h, trainable)?; // [b N, t, d]
         let y = y.reshape((b, n, t, d))?.transpose(1, 2)?.reshape((bt, n, d))?;
-        x + y
+        ops::residual(x, &y, k)
     }
 }
