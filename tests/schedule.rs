@@ -83,6 +83,16 @@ fn frame(path: &Path) -> DataFrame {
     ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
 }
 
+fn column_str(df: &DataFrame, c: &str) -> Vec<String> {
+    df.column(c)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap().to_string())
+        .collect()
+}
+
 fn column_u64(df: &DataFrame, c: &str) -> Vec<u64> {
     df.column(c)
         .unwrap()
@@ -123,14 +133,7 @@ fn the_adaptive_schedule_decides_identically_twice_and_replays_from_its_files() 
         .count();
     assert_eq!(chosen, 2 + 2, "the chosen candidate's rows, in each stage");
     let steps = frame(&ra.dir.join("steps.parquet"));
-    let phases: Vec<String> = steps
-        .column("phase")
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap().to_string())
-        .collect();
+    let phases = column_str(&steps, "phase");
     assert_eq!(phases.iter().filter(|p| *p == "supernet").count(), 6);
     assert_eq!(phases.len(), 24, "supernet steps count in the run's budget");
     let m = column_u64(&steps, "m");
@@ -240,16 +243,7 @@ fn a_fixed_schedule_trains_the_top_m_of_its_scorer_order() {
     };
     let out = run_with_data(&experiment(dir.path(), "fixed", 6, schedule, None), &mut |_| {}).unwrap();
     let blocks = frame(&out.dir.join("blocks.parquet"));
-    let get = |c: &str| -> Vec<String> {
-        blocks
-            .column(c)
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap().to_string())
-            .collect()
-    };
+    let get = |c: &str| column_str(&blocks, c);
     let (stage, id, state) = (get("stage"), get("block_id"), get("state"));
     let trainable_k0: Vec<&String> = (0..id.len())
         .filter(|&i| stage[i] == "k0" && state[i] == "trainable")
@@ -411,16 +405,7 @@ fn rerank_scores_every_stage_and_skip_inactive_skips_instead_of_freezing() {
     };
     let out = run_with_data(&experiment(dir.path(), "rerank", 6, schedule, None), &mut |_| {}).unwrap();
     let blocks = frame(&out.dir.join("blocks.parquet"));
-    let str_col = |c: &str| -> Vec<String> {
-        blocks
-            .column(c)
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap().to_string())
-            .collect()
-    };
+    let str_col = |c: &str| column_str(&blocks, c);
     let (stage, state) = (str_col("stage"), str_col("state"));
     let rank = column_u64(&blocks, "rank");
     let ranks_of = |k: &str| -> Vec<u64> { (0..rank.len()).filter(|&i| stage[i] == k).map(|i| rank[i]).collect() };

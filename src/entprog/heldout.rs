@@ -6,52 +6,47 @@
 
 use candle_core::{Device, Tensor};
 
+use super::score::DenoiserSamples;
 use crate::data::{Loader, Split};
 use crate::diffusion::{add_noise, draw_training_noise, eps_loss, NoiseSchedule};
 use crate::model::{BlockId, Blocks, Denoiser, Inputs, ModelError};
 use crate::seed::derive_seed;
 
-/// One held-out batch with its fixed draw.
+/// One held-out batch: model inputs and the noise they were made with.
 #[derive(Debug, Clone)]
 pub struct HeldOutBatch {
-    pub x_t: Tensor,
+    pub samples: DenoiserSamples,
     pub noise: Tensor,
-    pub timesteps: Vec<usize>,
-    pub reference: Option<Tensor>,
-    pub poses: Option<Tensor>,
 }
 
 impl HeldOutBatch {
     /// The model inputs of this batch (conditions always kept).
     pub fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            x_t: &self.x_t,
-            timesteps: &self.timesteps,
-            reference: self.reference.as_ref(),
-            poses: self.poses.as_ref(),
-            cond_keep: None,
-        }
+        self.samples.inputs()
     }
 
     /// Clips in the batch.
     pub fn len(&self) -> usize {
-        self.timesteps.len()
+        self.samples.timesteps.len()
     }
 
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.timesteps.is_empty()
+        self.len() == 0
     }
 
     /// Clip `j` alone, as a batch of one.
     pub fn sample(&self, j: usize) -> candle_core::Result<HeldOutBatch> {
         let one = |t: &Tensor| t.narrow(0, j, 1);
+        let s = &self.samples;
         Ok(HeldOutBatch {
-            x_t: one(&self.x_t)?,
+            samples: DenoiserSamples {
+                x_t: one(&s.x_t)?,
+                timesteps: vec![s.timesteps[j]],
+                reference: s.reference.as_ref().map(one).transpose()?,
+                poses: s.poses.as_ref().map(one).transpose()?,
+            },
             noise: one(&self.noise)?,
-            timesteps: vec![self.timesteps[j]],
-            reference: self.reference.as_ref().map(one).transpose()?,
-            poses: self.poses.as_ref().map(one).transpose()?,
         })
     }
 }
@@ -80,11 +75,13 @@ impl HeldOut {
             let build = || -> candle_core::Result<HeldOutBatch> {
                 let draw = draw_training_noise(seed, i, b.frames.dims(), schedule, 0.0, device)?;
                 Ok(HeldOutBatch {
-                    x_t: add_noise(&b.frames, &draw.noise, &draw.timesteps, schedule)?,
+                    samples: DenoiserSamples {
+                        x_t: add_noise(&b.frames, &draw.noise, &draw.timesteps, schedule)?,
+                        timesteps: draw.timesteps,
+                        reference: with_reference.then(|| b.reference.clone()),
+                        poses: with_pose.then(|| b.poses.clone()),
+                    },
                     noise: draw.noise,
-                    timesteps: draw.timesteps,
-                    reference: with_reference.then(|| b.reference.clone()),
-                    poses: with_pose.then(|| b.poses.clone()),
                 })
             };
             batches.push(build()?);
