@@ -244,7 +244,7 @@ pub fn summary(dir: &Path) -> Result<String, RunError> {
         if r.stage != stage {
             stage = r.stage;
             out.push_str(&format!(
-                "  k{stage}: from step {} m = {}\n",
+                "  k{stage}: trains from step {} with m = {}\n",
                 r.step,
                 r.m.map_or("-".into(), |m| m.to_string())
             ));
