@@ -50,6 +50,20 @@ impl Experiment {
         }
     }
 
+    /// The run folder spec of this experiment's `cell`; `variant` separates
+    /// outputs that depend on more than the config (e.g. the scorers asked
+    /// for) by suffixing the config hash.
+    pub fn run_spec(&self, cell: &str, variant: Option<&str>) -> crate::results::RunSpec {
+        crate::results::RunSpec {
+            results_dir: self.config.output.results_dir.clone(),
+            experiment: self.name.clone(),
+            cell: cell.into(),
+            seed: self.config.seed,
+            config_hash: variant.map_or_else(|| self.hash.clone(), |v| format!("{}-{v}", self.hash)),
+            config_toml: self.to_toml(),
+        }
+    }
+
     /// The resolved config as TOML (what `config show` prints and runs save).
     pub fn to_toml(&self) -> String {
         let mut c = self.config.clone();

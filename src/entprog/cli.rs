@@ -9,10 +9,10 @@ use super::chart::{bar_chart, Bar};
 use super::evidence::{cei_samples, heldout, settings, starting_trainer, StartError};
 use super::rank::{order_by_score, ranks, spearman};
 use super::score::{active_blocks, score_blocks, BlockScore, ScoreError};
-use super::scorers::{forward_only, needs_cei, score, Evidence, Scores};
+use super::scorers::{cei_scores, forward_only, needs_cei, score, Evidence, Scores};
 use crate::config::Experiment;
 use crate::model::Blocks;
-use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, RunSpec, TableError};
+use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, TableError};
 use crate::train::trainer::TrainError;
 
 /// Errors of `entprog cei`.
@@ -75,14 +75,7 @@ pub fn parse_scorers(list: &[String]) -> Result<Vec<String>, String> {
 /// reuses a finished scoring of the same config and scorers).
 pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiError> {
     let cfg = &exp.config;
-    let spec = RunSpec {
-        results_dir: cfg.output.results_dir.clone(),
-        experiment: exp.name.clone(),
-        cell: "cei".into(),
-        seed: cfg.seed,
-        config_hash: format!("{}-{}", exp.hash, scorers.join(",")),
-        config_toml: exp.to_toml(),
-    };
+    let spec = exp.run_spec("cei", Some(&scorers.join(",")));
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => {
             return Ok(CeiOutcome {
@@ -100,31 +93,7 @@ pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiEr
     let settings = settings(cfg);
     let ids = active_blocks(&trainer.model);
     let scores = forward_only(&mut trainer.model, &ids, |m| score_blocks(m, &inputs, &ids, &settings))?;
-    let mut all = vec![
-        Scores {
-            scorer: "cei".into(),
-            ids: ids.clone(),
-            values: scores.iter().map(|s| s.cei.mean).collect(),
-            se: scores.iter().map(|s| Some(s.cei.se)).collect(),
-        },
-        Scores {
-            scorer: "abs_cei".into(),
-            ids: ids.clone(),
-            values: scores.iter().map(|s| s.cei.mean.abs()).collect(),
-            se: scores.iter().map(|s| Some(s.cei.se)).collect(),
-        },
-    ];
-    if scores.iter().all(|s| s.knn.is_some()) {
-        all.push(Scores {
-            scorer: "knn_cei".into(),
-            ids: ids.clone(),
-            values: scores
-                .iter()
-                .map(|s| s.knn.as_ref().map_or(f64::NAN, |k| k.mean))
-                .collect(),
-            se: scores.iter().map(|s| s.knn.as_ref().map(|k| k.se)).collect(),
-        });
-    }
+    let mut all = cei_scores(&ids, &scores);
     let others: Vec<&String> = scorers.iter().filter(|s| !needs_cei(s)).collect();
     if !others.is_empty() {
         let heldout = heldout(cfg, trainer.schedule())?;

@@ -15,9 +15,10 @@ use super::cli::CeiError;
 use super::evidence::{cei_samples, heldout, starting_trainer};
 use super::progressive::layout;
 use super::score::predictions;
+use super::scorers::forward_only;
 use crate::config::Experiment;
 use crate::model::{Blocks, Gate};
-use crate::results::{write_table, Opened, ProbeSkipRow, RunDir, RunSpec};
+use crate::results::{write_table, Opened, ProbeSkipRow, RunDir};
 use crate::seed::stream;
 
 /// The paper's 8..23 of 28 skipped blocks, scaled to `l` blocks (at least 1, at most l - 1).
@@ -29,14 +30,7 @@ pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
 /// Runs the probe with `trials` trials per k; returns the folder of `probe_skip.parquet`.
 pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), CeiError> {
     let cfg = &exp.config;
-    let spec = RunSpec {
-        results_dir: cfg.output.results_dir.clone(),
-        experiment: exp.name.clone(),
-        cell: "probe-skip".into(),
-        seed: cfg.seed,
-        config_hash: format!("{}-t{trials}", exp.hash),
-        config_toml: exp.to_toml(),
-    };
+    let spec = exp.run_spec("probe-skip", Some(&format!("t{trials}")));
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => return Ok((dir, true)),
         Opened::Fresh(rd) => rd,
@@ -47,62 +41,60 @@ pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), Ce
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
     let heldout = heldout(cfg, trainer.schedule())?;
     let c = &cfg.cei;
-    let model = &mut trainer.model;
-    let model_err = |e: crate::model::ModelError| CeiError::Train(Box::new(e.into()));
-    // Forward passes only: run every unit frozen so no backward graph is recorded.
-    for (unit, gate) in model.gates().clone().iter() {
-        if gate == Gate::Trainable {
-            model.set_gate(unit, Gate::Frozen).map_err(|e| model_err(e.into()))?;
-        }
-    }
-    let base_loss = heldout.loss(model).map_err(model_err)?;
-    let (base, dim) = predictions(model, &inputs, c.draws)?;
     let run = spec.run_id();
-    let mut rows = Vec::new();
-    for k in scaled_range(ids.len()) {
-        for trial in 0..trials {
-            let mut pick = ids.clone();
-            pick.shuffle(&mut stream(cfg.seed, "probe-skip", (k * 1000 + trial) as u64));
-            let mut pick = pick[..k].to_vec();
-            pick.sort();
-            let before: Vec<Gate> = pick.iter().map(|&id| model.block_gate(id)).collect();
-            for &id in &pick {
-                model
-                    .set_block_gate(id, Gate::Skipped)
-                    .map_err(|e| model_err(e.into()))?;
+    let model_err = |e: crate::model::ModelError| CeiError::Train(Box::new(e.into()));
+    // Forward passes only: every unit runs frozen, so no backward graph is recorded.
+    let rows = forward_only(
+        &mut trainer.model,
+        &ids,
+        |model| -> Result<Vec<ProbeSkipRow>, CeiError> {
+            let base_loss = heldout.loss(model).map_err(model_err)?;
+            let (base, dim) = predictions(model, &inputs, c.draws)?;
+            let mut rows = Vec::new();
+            for k in scaled_range(ids.len()) {
+                for trial in 0..trials {
+                    // `ids` is in forward order, and so is the sorted pick.
+                    let mut idx: Vec<usize> = (0..ids.len()).collect();
+                    idx.shuffle(&mut stream(cfg.seed, "probe-skip", (k * 1000 + trial) as u64));
+                    let mut idx = idx[..k].to_vec();
+                    idx.sort_unstable();
+                    let pick: Vec<_> = idx.iter().map(|&i| ids[i]).collect();
+                    for &id in &pick {
+                        model
+                            .set_block_gate(id, Gate::Skipped)
+                            .map_err(|e| model_err(e.into()))?;
+                    }
+                    let measured = heldout
+                        .loss(model)
+                        .map_err(model_err)
+                        .and_then(|l| Ok((l, predictions(model, &inputs, c.draws)?)));
+                    for &id in &pick {
+                        model
+                            .set_block_gate(id, Gate::Frozen)
+                            .map_err(|e| model_err(e.into()))?;
+                    }
+                    let (loss, (skipped, _)) = measured?;
+                    let per: Vec<f64> = base
+                        .iter()
+                        .zip(&skipped)
+                        .map(|(b, s)| condition_cei(b, s, dim))
+                        .collect();
+                    let e = estimate(per, c.resamples, cfg.seed, (k * 1000 + trial) as u64);
+                    rows.push(ProbeSkipRow {
+                        run: run.clone(),
+                        k: k as u32,
+                        trial: trial as u32,
+                        skipped: pick.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(","),
+                        heldout_loss: loss,
+                        base_loss,
+                        cei: e.mean,
+                        cei_se: e.se,
+                    });
+                }
             }
-            let measured = heldout
-                .loss(model)
-                .map_err(model_err)
-                .and_then(|l| Ok((l, predictions(model, &inputs, c.draws)?)));
-            for (&id, &g) in pick.iter().zip(&before) {
-                model.set_block_gate(id, g).map_err(|e| model_err(e.into()))?;
-            }
-            let (loss, (skipped, _)) = measured?;
-            let per: Vec<f64> = base
-                .iter()
-                .zip(&skipped)
-                .map(|(b, s)| condition_cei(b, s, dim))
-                .collect();
-            let e = estimate(per, c.resamples, cfg.seed, (k * 1000 + trial) as u64);
-            let order: Vec<_> = model.blocks().into_iter().map(|b| b.id).collect();
-            let mut names: Vec<(usize, String)> = pick
-                .iter()
-                .map(|id| (order.iter().position(|o| o == id).unwrap_or(0), id.to_string()))
-                .collect();
-            names.sort();
-            rows.push(ProbeSkipRow {
-                run: run.clone(),
-                k: k as u32,
-                trial: trial as u32,
-                skipped: names.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(","),
-                heldout_loss: loss,
-                base_loss,
-                cei: e.mean,
-                cei_se: e.se,
-            });
-        }
-    }
+            Ok(rows)
+        },
+    )?;
     write_table(rd.path(), rows)?;
     let dir = rd.path().to_path_buf();
     rd.complete(&["probe_skip.parquet"])?;

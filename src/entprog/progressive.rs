@@ -411,21 +411,7 @@ impl<'a> Scheduler<'a> {
                 }
             };
             self.apply(trainer, &order, m)?;
-            let batch = data
-                .batch(step, trainer.model.device())
-                .map_err(|message| TrainError::Data { step, message })?;
-            let mut record = match trainer.train_step(&batch) {
-                Err(TrainError::NonFinite { step, what, value, .. }) => {
-                    return Err(TrainError::NonFinite {
-                        step,
-                        what,
-                        value,
-                        last_checkpoint: last_good,
-                    }
-                    .into())
-                }
-                other => other?,
-            };
+            let mut record = trainer.next_step(data).map_err(|e| e.naming_checkpoint(&last_good))?;
             record.stage = stage.index;
             record.phase = phase;
             record.m = Some(m as u32);

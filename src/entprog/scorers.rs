@@ -18,7 +18,7 @@
 use rand::Rng;
 
 use super::heldout::{HeldOut, HeldOutBatch};
-use super::score::{score_blocks, DenoiserSamples, ScoreError, ScoreSettings};
+use super::score::{score_blocks, BlockScore, DenoiserSamples, ScoreError, ScoreSettings};
 use crate::diffusion::eps_loss;
 use crate::model::{BlockId, Blocks, Denoiser, Gate};
 use crate::seed::stream;
@@ -82,14 +82,11 @@ pub fn score(
                 settings.knn_dims = 0;
             }
             let scores = forward_only(model, ids, |m| score_blocks(m, &inputs, ids, &settings))?;
-            scores
-                .into_iter()
-                .map(|s| match scorer {
-                    "cei" => (s.cei.mean, Some(s.cei.se)),
-                    "abs_cei" => (s.cei.mean.abs(), Some(s.cei.se)),
-                    _ => s.knn.map_or((f64::NAN, None), |k| (k.mean, Some(k.se))),
-                })
-                .unzip()
+            // knn_cei without a kNN estimate (cei.knn_dims = 0) scores NaN.
+            match cei_scores(ids, &scores).into_iter().find(|s| s.scorer == scorer) {
+                Some(picked) => (picked.values, picked.se),
+                None => (vec![f64::NAN; n], vec![None; n]),
+            }
         }
         "random" => {
             let mut rng = stream(ev.settings.seed, "scorer-random", key);
@@ -132,44 +129,73 @@ fn model_err<T>(r: Result<T, crate::model::ModelError>) -> Result<T, ScoreError>
     r.map_err(|e| ScoreError::Model(Box::new(e)))
 }
 
+/// Runs `f` with the blocks of `ids` in state `gate` (un-skipped) and, with
+/// `freeze_rest`, every other trainable unit frozen; then restores every gate.
+fn with_gates<T, E: From<ScoreError>>(
+    model: &mut Denoiser,
+    ids: &[BlockId],
+    gate: Gate,
+    freeze_rest: bool,
+    f: impl FnOnce(&mut Denoiser) -> Result<T, E>,
+) -> Result<T, E> {
+    let before = model.gates().clone();
+    if freeze_rest {
+        for (unit, g) in before.iter() {
+            if g == Gate::Trainable {
+                model_err(model.set_gate(unit, Gate::Frozen).map_err(Into::into))?;
+            }
+        }
+    }
+    for &id in ids {
+        model_err(model.set_block_gate(id, gate).map_err(Into::into))?;
+    }
+    let out = f(model);
+    model_err(model.set_gates(before).map_err(Into::into))?;
+    out
+}
+
 /// Runs `f` with every block of `ids` trainable (so it runs and takes
-/// gradients), then restores their gates.
+/// gradients), then restores the gates.
 fn with_blocks_active<T>(
     model: &mut Denoiser,
     ids: &[BlockId],
     f: impl FnOnce(&mut Denoiser) -> Result<T, ScoreError>,
 ) -> Result<T, ScoreError> {
-    let before: Vec<Gate> = ids.iter().map(|&id| model.block_gate(id)).collect();
-    for &id in ids {
-        model_err(model.set_block_gate(id, Gate::Trainable).map_err(Into::into))?;
-    }
-    let out = f(model);
-    for (&id, &g) in ids.iter().zip(&before) {
-        model_err(model.set_block_gate(id, g).map_err(Into::into))?;
-    }
-    out
+    with_gates(model, ids, Gate::Trainable, false, f)
 }
 
 /// Runs `f` with every unit that runs frozen (the blocks of `ids` included,
 /// un-skipped), so forward passes record no backward graph, then restores
-/// every gate. For the forward-only scorers: predictions are the same
+/// every gate. For the forward-only passes: predictions are the same
 /// whether a unit is trainable or frozen.
-pub fn forward_only<T>(
+pub fn forward_only<T, E: From<ScoreError>>(
     model: &mut Denoiser,
     ids: &[BlockId],
-    f: impl FnOnce(&mut Denoiser) -> Result<T, ScoreError>,
-) -> Result<T, ScoreError> {
-    let before = model.gates().clone();
-    for (unit, gate) in before.iter() {
-        if gate == Gate::Trainable {
-            model_err(model.set_gate(unit, Gate::Frozen).map_err(Into::into))?;
+    f: impl FnOnce(&mut Denoiser) -> Result<T, E>,
+) -> Result<T, E> {
+    with_gates(model, ids, Gate::Frozen, true, f)
+}
+
+/// The `cei`, `abs_cei` and (when estimated) `knn_cei` scores of one CEI pass.
+pub fn cei_scores(ids: &[BlockId], scores: &[BlockScore]) -> Vec<Scores> {
+    let make = |scorer: &str, pick: &dyn Fn(&BlockScore) -> (f64, Option<f64>)| {
+        let (values, se) = scores.iter().map(pick).unzip();
+        Scores {
+            scorer: scorer.into(),
+            ids: ids.to_vec(),
+            values,
+            se,
         }
+    };
+    let mut out = vec![
+        make("cei", &|s| (s.cei.mean, Some(s.cei.se))),
+        make("abs_cei", &|s| (s.cei.mean.abs(), Some(s.cei.se))),
+    ];
+    if scores.iter().all(|s| s.knn.is_some()) {
+        out.push(make("knn_cei", &|s| {
+            s.knn.as_ref().map_or((f64::NAN, None), |k| (k.mean, Some(k.se)))
+        }));
     }
-    for &id in ids {
-        model_err(model.set_block_gate(id, Gate::Frozen).map_err(Into::into))?;
-    }
-    let out = f(model);
-    model_err(model.set_gates(before).map_err(Into::into))?;
     out
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Experiment;
 use crate::entprog::progressive::{step_rows, ScheduleError, Scheduler};
-use crate::results::{write_table, Opened, RunDir, RunDirError, RunSpec, TableError};
+use crate::results::{write_table, Opened, RunDir, RunDirError, TableError};
 
 use super::trainer::{BatchSource, StepRecord, StepSink, TrainError, Trainer};
 
@@ -101,14 +101,7 @@ pub fn run_experiment(
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<RunOutcome, RunError> {
     let cfg = &exp.config;
-    let spec = RunSpec {
-        results_dir: cfg.output.results_dir.clone(),
-        experiment: exp.name.clone(),
-        cell: "train".into(),
-        seed: cfg.seed,
-        config_hash: exp.hash.clone(),
-        config_toml: exp.to_toml(),
-    };
+    let spec = exp.run_spec("train", None);
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => {
             return Ok(RunOutcome {

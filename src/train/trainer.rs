@@ -144,6 +144,22 @@ pub enum TrainError {
     Sink { step: u64, message: String },
 }
 
+impl TrainError {
+    /// A non-finite stop names `last_good` as the checkpoint to go back to;
+    /// other errors pass through.
+    pub fn naming_checkpoint(self, last_good: &Option<PathBuf>) -> Self {
+        match self {
+            TrainError::NonFinite { step, what, value, .. } => TrainError::NonFinite {
+                step,
+                what,
+                value,
+                last_checkpoint: last_good.clone(),
+            },
+            other => other,
+        }
+    }
+}
+
 /// Whether to checkpoint after `done` completed steps: every
 /// `checkpoint_every` steps and always at the end.
 pub fn should_checkpoint(done: u64, cfg: &TrainConfig) -> bool {
@@ -273,20 +289,7 @@ impl Trainer {
         let mut last_good: Option<PathBuf> = None;
         while self.step < self.train.steps {
             let step = self.step;
-            let batch = data
-                .batch(step, self.model.device())
-                .map_err(|message| TrainError::Data { step, message })?;
-            let record = match self.train_step(&batch) {
-                Err(TrainError::NonFinite { step, what, value, .. }) => {
-                    return Err(TrainError::NonFinite {
-                        step,
-                        what,
-                        value,
-                        last_checkpoint: last_good,
-                    })
-                }
-                other => other?,
-            };
+            let record = self.next_step(data).map_err(|e| e.naming_checkpoint(&last_good))?;
             sink.record(&record)
                 .map_err(|message| TrainError::Sink { step, message })?;
             if let Some(path) = checkpoint.filter(|_| should_checkpoint(self.step, &self.train)) {
@@ -295,6 +298,15 @@ impl Trainer {
             }
         }
         Ok(())
+    }
+
+    /// Fetches the batch of the current step from `data` and trains on it.
+    pub fn next_step(&mut self, data: &mut impl BatchSource) -> Result<StepRecord, TrainError> {
+        let step = self.step;
+        let batch = data
+            .batch(step, self.model.device())
+            .map_err(|message| TrainError::Data { step, message })?;
+        self.train_step(&batch)
     }
 
     /// The model inputs of `batch` at noise level x_t, for this stage.
