@@ -149,6 +149,30 @@ fn mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / 1e6)
 }
 
+/// Runs a dataset build or import under a progress bar and reports
+/// "<done> <name> in <s> -> <dir>: <summary>".
+fn with_progress(
+    quiet: bool,
+    (doing, done): (&str, &str),
+    name: &str,
+    f: impl FnOnce(&mut dyn FnMut(usize, usize)) -> Result<PathBuf, DataError>,
+) -> Result<String, DataError> {
+    let start = Instant::now();
+    let pb = bar(quiet, &format!("{doing} {name}"));
+    let dir = f(&mut |n, total| {
+        pb.set_length(total as u64);
+        pb.set_position(n as u64);
+    })?;
+    pb.finish_and_clear();
+    let m = Manifest::read(&dir)?;
+    Ok(format!(
+        "{done} {name} in {:.2} s -> {}: {}",
+        start.elapsed().as_secs_f64(),
+        dir.display(),
+        summary(&m)
+    ))
+}
+
 fn summary(m: &Manifest) -> String {
     let bytes: u64 = m.shards.iter().map(|s| s.bytes).sum();
     let split = |s: &str| m.splits.get(s).cloned().unwrap_or_default();
@@ -185,20 +209,9 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                     }
                 }
             }
-            let start = Instant::now();
-            let pb = bar(quiet, &format!("building {dataset}"));
-            let dir = build(&root, &dataset, &mut |done, total| {
-                pb.set_length(total as u64);
-                pb.set_position(done as u64);
-            })?;
-            pb.finish_and_clear();
-            let m = Manifest::read(&dir)?;
-            say(format!(
-                "built {dataset} in {:.2} s -> {}: {}",
-                start.elapsed().as_secs_f64(),
-                dir.display(),
-                summary(&m)
-            ));
+            say(with_progress(quiet, ("building", "built"), &dataset, |p| {
+                build(&root, &dataset, p)
+            })?);
         }
         DataCommand::Info { dataset, root, verify } => {
             check_name(&dataset)?;
@@ -316,20 +329,9 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                 test_videos,
                 rows_per_shard,
             };
-            let start = Instant::now();
-            let pb = bar(quiet, &format!("importing {name}"));
-            let dir = import_frames(&opts, &mut |done, total| {
-                pb.set_length(total as u64);
-                pb.set_position(done as u64);
-            })?;
-            pb.finish_and_clear();
-            let m = Manifest::read(&dir)?;
-            say(format!(
-                "imported {name} in {:.2} s -> {}: {}",
-                start.elapsed().as_secs_f64(),
-                dir.display(),
-                summary(&m)
-            ));
+            say(with_progress(quiet, ("importing", "imported"), &name, |p| {
+                import_frames(&opts, p)
+            })?);
         }
     }
     Ok(())
