@@ -108,13 +108,17 @@ enum BenchCommand {
         /// Timed steps per configuration (after 2 warm-up steps); the median is reported.
         #[arg(long, default_value_t = 10)]
         steps: usize,
-        /// Comma-separated config names (`{preset}-{mode}-{pattern}[-plain]`); default: all
-        /// tiny/default x image/video x full/last25 with fused kernels.
+        /// Comma-separated config names (`{preset}-{mode}-{pattern}[-plain][-whole]`); default:
+        /// all tiny/default x image/video x full/last25 with fused kernels and the taped backward.
         #[arg(long, value_delimiter = ',')]
         configs: Vec<String>,
         /// Also run every configuration with the plain candle compositions.
         #[arg(long)]
         plain: bool,
+        /// Also run every configuration with one whole-graph backward instead of the
+        /// block-by-block tape (what the tape saves in peak memory).
+        #[arg(long)]
+        whole: bool,
     },
     /// CEI scoring cost against the training run it ranks blocks for (goal: <= 5%).
     Cei {
@@ -271,15 +275,16 @@ fn run(cli: Cli) -> Result<()> {
                     steps,
                     configs,
                     plain,
+                    whole,
                 },
-        } => bench_train_step(json, steps, &configs, plain),
+        } => bench_train_step(json, steps, &configs, plain, whole),
         Command::Bench {
             cmd: BenchCommand::Kernels { reps },
         } => Ok(entprog::kernels::bench::run(reps)?),
     }
 }
 
-fn bench_train_step(json: bool, steps: usize, names: &[String], plain: bool) -> Result<()> {
+fn bench_train_step(json: bool, steps: usize, names: &[String], plain: bool, whole: bool) -> Result<()> {
     use entprog::bench::train_step::{default_configs, measure, BenchConfig};
     use entprog::model::ops::Kernels;
     let mut configs = if names.is_empty() {
@@ -289,7 +294,7 @@ fn bench_train_step(json: bool, steps: usize, names: &[String], plain: bool) -> 
             .iter()
             .map(|n| {
                 BenchConfig::parse(n).ok_or_else(|| {
-                    anyhow::anyhow!("--configs: {n:?} is not a config, expected {{tiny|default|paper}}-{{image|video}}-{{full|last25}}[-plain]")
+                    anyhow::anyhow!("--configs: {n:?} is not a config, expected {{tiny|default|paper}}-{{image|video}}-{{full|last25}}[-plain][-whole]")
                 })
             })
             .collect::<Result<Vec<_>>>()?
@@ -299,6 +304,16 @@ fn bench_train_step(json: bool, steps: usize, names: &[String], plain: bool) -> 
             .iter()
             .map(|c| BenchConfig {
                 kernels: Kernels::Plain,
+                ..c.clone()
+            })
+            .collect();
+        configs.extend(extra);
+    }
+    if whole {
+        let extra: Vec<BenchConfig> = configs
+            .iter()
+            .map(|c| BenchConfig {
+                taped: false,
                 ..c.clone()
             })
             .collect();

@@ -11,7 +11,9 @@
 //! - pattern `full`: every unit trainable; `last25`: the last ceil(L/4)
 //!   spatial blocks with their temporal blocks and the final layer trainable,
 //!   all else frozen (CEI ranks the output side highest, DESIGN.md).
-//! - suffix `-plain`: candle compositions instead of the fused kernels.
+//! - suffix `-plain`: candle compositions instead of the fused kernels;
+//!   suffix `-whole`: one whole-graph backward instead of the block-by-block
+//!   [`crate::model::Tape`] (what the tape saves in peak memory).
 
 use candle_core::Device;
 
@@ -31,12 +33,15 @@ pub struct BenchConfig {
     /// `full` or `last25`.
     pub pattern: String,
     pub kernels: Kernels,
+    /// Backward through the block-by-block tape (the trainer's default).
+    pub taped: bool,
 }
 
 impl BenchConfig {
     pub fn name(&self) -> String {
         let plain = if self.kernels == Kernels::Plain { "-plain" } else { "" };
-        format!("{}-{}-{}{plain}", self.preset, self.mode, self.pattern)
+        let whole = if self.taped { "" } else { "-whole" };
+        format!("{}-{}-{}{plain}{whole}", self.preset, self.mode, self.pattern)
     }
 
     /// (clips per batch, frames per clip).
@@ -48,23 +53,25 @@ impl BenchConfig {
         }
     }
 
-    /// Parses `{preset}-{mode}-{pattern}[-plain]`.
+    /// Parses `{preset}-{mode}-{pattern}[-plain][-whole]`.
     pub fn parse(name: &str) -> Option<Self> {
         let parts: Vec<&str> = name.split('-').collect();
-        let kernels = match parts.get(3) {
-            None => Kernels::Fused,
-            Some(&"plain") => Kernels::Plain,
-            Some(_) => return None,
-        };
+        let flags = parts.get(3..).unwrap_or_default();
+        let known = flags.iter().all(|f| ["plain", "whole"].contains(f)) && flags.windows(2).all(|w| w[0] < w[1]);
         let ok = ModelConfig::preset(parts.first()?).is_some()
             && ["image", "video"].contains(parts.get(1)?)
             && ["full", "last25"].contains(parts.get(2)?)
-            && parts.len() <= 4;
+            && known;
         ok.then(|| Self {
             preset: parts[0].into(),
             mode: parts[1].into(),
             pattern: parts[2].into(),
-            kernels,
+            kernels: if flags.contains(&"plain") {
+                Kernels::Plain
+            } else {
+                Kernels::Fused
+            },
+            taped: !flags.contains(&"whole"),
         })
     }
 }
@@ -81,6 +88,7 @@ pub fn default_configs() -> Vec<BenchConfig> {
                     mode: mode.into(),
                     pattern: pattern.into(),
                     kernels: Kernels::Fused,
+                    taped: true,
                 });
             }
         }
@@ -144,6 +152,7 @@ pub fn measure(cfg: &BenchConfig, steps: usize) -> Result<Measurement, TrainErro
     };
     let net = model.build(0, &device)?;
     let mut trainer = Trainer::new(net, train, DiffusionConfig::default(), 0)?;
+    trainer.taped_backward = cfg.taped;
     let batch = random_batch(&model, b, t, 0, &device).map_err(|source| TrainError::Tensor { step: 0, source })?;
     let (mut times, mut peaks, mut flops) = (Vec::new(), Vec::new(), 0);
     for i in 0..warmup + steps {
@@ -179,6 +188,11 @@ mod tests {
             BenchConfig::parse("default-image-last25-plain").unwrap().kernels,
             Kernels::Plain
         );
+        let both = BenchConfig::parse("default-video-full-plain-whole").unwrap();
+        assert_eq!((both.kernels, both.taped), (Kernels::Plain, false));
+        assert_eq!(both.name(), "default-video-full-plain-whole");
+        assert_eq!(BenchConfig::parse("default-image-full-whole-plain"), None);
+        assert_eq!(BenchConfig::parse("default-image-full-fast"), None);
         assert_eq!(BenchConfig::parse("default-image-half"), None);
         assert_eq!(BenchConfig::parse("huge-image-full"), None);
     }

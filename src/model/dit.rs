@@ -24,6 +24,7 @@ use super::ops::{self, Kernels};
 use super::params::{Init, Param, ParamBuilder};
 use super::pose_guider::PoseGuider;
 use super::reference::ReferenceEncoder;
+use super::tape::Tape;
 use super::temporal::TemporalBlock;
 use super::{flops, ModelConfig, ModelError};
 
@@ -373,6 +374,36 @@ impl Denoiser {
         let (cond, mut x) = self.prepare(inp)?;
         for id in self.main_path() {
             x = self.run_block(id, x, &cond)?;
+        }
+        self.finish(&x, &cond, inp.x_t.dims())
+    }
+
+    /// [`Denoiser::forward`] for training: the graph is cut (see [`Tape`])
+    /// after the conditioning and after every main-path block, so that
+    /// `tape.backward(loss)` frees each block's tensors once its gradients
+    /// are through.
+    pub fn forward_taped(&self, inp: &Inputs, tape: &mut Tape) -> std::result::Result<Tensor, ModelError> {
+        self.check_inputs(inp)?;
+        self.forward_taped_inner(inp, tape).map_err(|e| ModelError::Tensor {
+            context: "denoiser forward (taped)".into(),
+            source: e,
+        })
+    }
+
+    fn forward_taped_inner(&self, inp: &Inputs, tape: &mut Tape) -> Result<Tensor> {
+        let (mut cond, x) = self.prepare(inp)?;
+        tape.segment();
+        cond.c = tape.cut(cond.c)?;
+        cond.pose = cond.pose.map(|p| tape.cut(p)).transpose()?;
+        cond.reference = match cond.reference {
+            Some((tokens, keep)) => Some((tape.cut(tokens)?, keep)),
+            None => None,
+        };
+        let mut x = tape.cut(x)?;
+        for id in self.main_path() {
+            tape.segment();
+            x = self.run_block(id, x, &cond)?;
+            x = tape.cut(x)?;
         }
         self.finish(&x, &cond, inp.x_t.dims())
     }

@@ -15,6 +15,7 @@ pub mod params;
 pub mod pose_guider;
 pub mod reference;
 pub mod sample;
+pub mod tape;
 pub mod temporal;
 
 pub use block::{BlockId, BlockInfo, BlockKind, Blocks, Gate, GateError, Gates, PARTS};
@@ -23,6 +24,7 @@ pub use dit::{Denoiser, Inputs};
 pub use flops::{step_flops, Conditions, StepFlops};
 pub use params::{Init, Param};
 pub use sample::{sample_clips, Conditioned};
+pub use tape::Tape;
 
 /// Errors of building or running the denoiser.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use crate::diffusion::{add_noise, draw_training_noise, eps_loss, DiffusionConfig, NoiseSchedule};
-use crate::model::{step_flops, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops};
+use crate::model::{step_flops, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops, Tape};
 
 use super::adamw::{clip_scale, grad_norm, AdamW};
 use super::checkpoint::{self, CheckpointError, LoadReport, TrainState};
@@ -184,6 +184,11 @@ pub struct Trainer {
     pub step: u64,
     /// Hash of the resolved experiment config, stored in checkpoints.
     pub config_hash: Option<String>,
+    /// Backward one block at a time through a [`Tape`] (the default): the
+    /// same gradients bit for bit as one whole-graph backward, with each
+    /// block's activations freed as soon as its gradients are through. Off
+    /// only to measure what it saves (`entprog bench train-step`, `-whole`).
+    pub taped_backward: bool,
     schedule: NoiseSchedule,
 }
 
@@ -211,6 +216,7 @@ impl Trainer {
             seed,
             step: 0,
             config_hash: None,
+            taped_backward: true,
             schedule,
         })
     }
@@ -345,10 +351,14 @@ impl Trainer {
         )
         .map_err(tensor)?;
         let x_t = add_noise(&batch.frames, &draw.noise, &draw.timesteps, &self.schedule).map_err(tensor)?;
-        let pred = self
-            .model
-            .forward(&self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep))?;
+        let inputs = self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep);
+        let mut tape = self.taped_backward.then(Tape::new);
+        let pred = match &mut tape {
+            Some(tape) => self.model.forward_taped(&inputs, tape)?,
+            None => self.model.forward(&inputs)?,
+        };
         let loss = eps_loss(&pred, &draw.noise).map_err(tensor)?;
+        drop(pred);
         let loss_value = loss.to_scalar::<f32>().map_err(tensor)?;
         if !loss_value.is_finite() {
             return Err(TrainError::NonFinite {
@@ -358,7 +368,11 @@ impl Trainer {
                 last_checkpoint: None,
             });
         }
-        let grads = loss.backward().map_err(tensor)?;
+        let grads = match tape {
+            Some(tape) => tape.backward(loss),
+            None => loss.backward(),
+        }
+        .map_err(tensor)?;
         let params = self.model.trainable_params();
         let norm = grad_norm(&params, &grads).map_err(tensor)?;
         if !norm.is_finite() {
