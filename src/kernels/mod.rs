@@ -38,6 +38,20 @@ pub use residual::{add, gated_residual};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 
+/// Runs `f` on a worker thread of rayon's global pool and waits for it; in
+/// the pool already, runs it in place.
+///
+/// Called from a thread outside the pool (the main thread), every parallel
+/// op (candle's, `gemm`'s, the kernels') is injected into the pool and its
+/// caller sleeps until the workers finish, while the workers spin between
+/// ops and compete with the caller's serial work for the cores. On a worker,
+/// the caller takes part in its own parallel ops. Measured with interleaved
+/// steps in one process (16 each, 2 threads): `default-image-full` 0.334 ->
+/// 0.303 s and `default-video-full` 0.285 -> 0.259 s median step (-9%).
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// Elements per parallel task for elementwise work: large enough that rayon's
 /// scheduling is noise (a task is ~10-50 us of work), small enough to split a
 /// 1M-element tensor 32 ways.

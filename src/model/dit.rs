@@ -299,7 +299,7 @@ impl Denoiser {
     /// Predicted noise eps_hat `[b, t, 3, H, W]`.
     pub fn forward(&self, inp: &Inputs) -> std::result::Result<Tensor, ModelError> {
         self.check_inputs(inp)?;
-        self.forward_inner(inp).map_err(|e| ModelError::Tensor {
+        crate::kernels::in_pool(|| self.forward_inner(inp)).map_err(|e| ModelError::Tensor {
             context: "denoiser forward".into(),
             source: e,
         })
@@ -563,6 +563,6 @@ impl Blocks for Denoiser {
         input: &Inputs<'_>,
         ids: &[BlockId],
     ) -> std::result::Result<Vec<Tensor>, ModelError> {
-        self.each_skipped_inner(input, ids)
+        crate::kernels::in_pool(|| self.each_skipped_inner(input, ids))
     }
 }

@@ -335,6 +335,10 @@ impl Trainer {
 
     /// One optimizer step on `batch` (step index `self.step`).
     pub fn train_step(&mut self, batch: &TrainBatch) -> Result<StepRecord, TrainError> {
+        crate::kernels::in_pool(|| self.train_step_in_pool(batch))
+    }
+
+    fn train_step_in_pool(&mut self, batch: &TrainBatch) -> Result<StepRecord, TrainError> {
         let step = self.step;
         let tensor = |source| TrainError::Tensor { step, source };
         let memory = crate::memory::PeakScope::start();
