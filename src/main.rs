@@ -143,6 +143,15 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
+    // candle 0.11 runs its own elementwise ops (with the fused kernels only
+    // the gradient sums of its backward are left) on a second, spin-waiting
+    // pool beside rayon's; one thread there leaves both cores to rayon. With
+    // the steps on a rayon worker (`kernels::in_pool`) this costs nothing on
+    // a quiet machine and keeps steps stable under load (README, "Measured
+    // results"). A value the user sets wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
