@@ -7,11 +7,16 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", "/var/tmp/entp
 test:
     cargo test --release
 
-# Benchmarks (not tests): train step fused and plain, kernels, allocator; PyTorch twin in bench/.
+# Benchmarks (not tests): train step fused, plain and whole-graph backward, kernels, allocator.
 bench:
-    cargo run --release -- bench train-step --plain
+    cargo run --release -- bench train-step --plain --whole
     cargo run --release -- bench kernels
     cargo run --release -- bench alloc
+
+# entprog against PyTorch (needs torch), alternating per config over rounds.
+compare rounds="5":
+    cargo build --release
+    python3 bench/compare.py --rounds {{rounds}}
 
 # The paper's training stages in order, each from the previous checkpoint.
 stages:
