@@ -25,7 +25,7 @@ use std::time::Instant;
 pub use super::decisions::{read_decisions, Decision};
 use super::heldout::HeldOut;
 use super::schedule::{admissible, Clock, Plan, PlanError, StageBlocks};
-use super::score::{DenoiserSamples, ScoreError};
+use super::score::ScoreError;
 use super::scorers::{needs_cei, needs_heldout, score, Evidence};
 use super::supernet::{choose, chunks, convergence_efficiency, Chunk, ChunkSpan};
 use crate::config::ExperimentConfig;
@@ -119,7 +119,6 @@ pub struct Scheduler<'a> {
     decisions: Vec<Decision>,
     log_path: PathBuf,
     log: std::fs::File,
-    cei: Option<Vec<DenoiserSamples>>,
     heldout: Option<HeldOut>,
     choices: Vec<Option<usize>>,
 }
@@ -150,7 +149,6 @@ impl<'a> Scheduler<'a> {
             decisions,
             log_path,
             log,
-            cei: None,
             heldout: None,
             choices: vec![None; stages],
         })
@@ -180,13 +178,6 @@ impl<'a> Scheduler<'a> {
         Ok(self.heldout.as_ref().expect("just built"))
     }
 
-    fn cei_samples(&mut self, trainer: &Trainer) -> Result<&[DenoiserSamples], ScheduleError> {
-        if self.cei.is_none() {
-            self.cei = Some(super::evidence::cei_samples(self.cfg, trainer.schedule())?);
-        }
-        Ok(self.cei.as_deref().expect("just built"))
-    }
-
     /// The priority order of `stage` (indices into `ids`), scoring the
     /// current model when the order is due now and not yet in the log.
     fn order(&mut self, stage: usize, step: u64, trainer: &mut Trainer) -> Result<Vec<usize>, ScheduleError> {
@@ -214,14 +205,21 @@ impl<'a> Scheduler<'a> {
         let (values, se) = if scorer == "none" {
             (vec![0.0; self.ids.len()], vec![None; self.ids.len()])
         } else {
-            if needs_cei(&scorer) {
-                self.cei_samples(trainer)?;
-            }
+            // Built for this scoring and dropped after it: N = 256 8-frame
+            // clips with their poses are 54 MB, which a run that kept them
+            // carried through every later step (its peak 166 MB against 112
+            // MB for full training). A rerank rebuilds the same samples from
+            // their seeded streams.
+            let cei = if needs_cei(&scorer) {
+                Some(super::evidence::cei_samples(self.cfg, trainer.schedule())?)
+            } else {
+                None
+            };
             if needs_heldout(&scorer) {
                 self.heldout(trainer)?;
             }
             let ev = Evidence {
-                cei: self.cei.as_deref(),
+                cei: cei.as_deref(),
                 heldout: self.heldout.as_ref(),
                 settings: super::evidence::settings(self.cfg),
             };
