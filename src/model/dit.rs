@@ -298,8 +298,16 @@ impl Denoiser {
 
     /// Predicted noise eps_hat `[b, t, 3, H, W]`.
     pub fn forward(&self, inp: &Inputs) -> std::result::Result<Tensor, ModelError> {
+        self.forward_taped(inp, &mut Tape::whole())
+    }
+
+    /// [`Denoiser::forward`] recording on `tape`: for training, the graph is
+    /// cut after the conditioning and after every main-path block (see
+    /// [`Tape`]), so that `tape.backward(loss)` frees each block's tensors
+    /// once its gradients are through. [`Tape::whole`] cuts nothing.
+    pub fn forward_taped(&self, inp: &Inputs, tape: &mut Tape) -> std::result::Result<Tensor, ModelError> {
         self.check_inputs(inp)?;
-        crate::kernels::in_pool(|| self.forward_inner(inp)).map_err(|e| ModelError::Tensor {
+        crate::kernels::in_pool(|| self.forward_inner(inp, tape)).map_err(|e| ModelError::Tensor {
             context: "denoiser forward".into(),
             source: e,
         })
@@ -370,27 +378,7 @@ impl Denoiser {
         unpatchify(&out, self.cfg.patch, 3)?.reshape(dims)
     }
 
-    fn forward_inner(&self, inp: &Inputs) -> Result<Tensor> {
-        let (cond, mut x) = self.prepare(inp)?;
-        for id in self.main_path() {
-            x = self.run_block(id, x, &cond)?;
-        }
-        self.finish(&x, &cond, inp.x_t.dims())
-    }
-
-    /// [`Denoiser::forward`] for training: the graph is cut (see [`Tape`])
-    /// after the conditioning and after every main-path block, so that
-    /// `tape.backward(loss)` frees each block's tensors once its gradients
-    /// are through.
-    pub fn forward_taped(&self, inp: &Inputs, tape: &mut Tape) -> std::result::Result<Tensor, ModelError> {
-        self.check_inputs(inp)?;
-        self.forward_taped_inner(inp, tape).map_err(|e| ModelError::Tensor {
-            context: "denoiser forward (taped)".into(),
-            source: e,
-        })
-    }
-
-    fn forward_taped_inner(&self, inp: &Inputs, tape: &mut Tape) -> Result<Tensor> {
+    fn forward_inner(&self, inp: &Inputs, tape: &mut Tape) -> Result<Tensor> {
         let (mut cond, x) = self.prepare(inp)?;
         tape.segment();
         cond.c = tape.cut(cond.c)?;

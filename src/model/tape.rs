@@ -28,8 +28,9 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, T
 
 /// Records the cuts of one forward pass and runs its backward segment by
 /// segment. A tape is used once: [`Tape::backward`] consumes it.
-#[derive(Default)]
 pub struct Tape {
+    /// False for [`Tape::whole`]: no cuts, one whole-graph backward.
+    enabled: bool,
     /// Per segment, in forward order, its cut outputs: the tensor the segment
     /// computed (the root of its graph) and the leaf variable later segments
     /// read instead.
@@ -38,15 +39,37 @@ pub struct Tape {
     cuts: HashMap<TensorId, Var>,
 }
 
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Tape {
-    /// An empty tape.
+    /// An empty tape that cuts at every segment output.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            enabled: true,
+            segments: Vec::new(),
+            cuts: HashMap::new(),
+        }
+    }
+
+    /// A tape that cuts nothing: the forward pass keeps one graph and
+    /// [`Tape::backward`] is `loss.backward()` (inference, or to measure what
+    /// the cuts save).
+    pub fn whole() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new()
+        }
     }
 
     /// Starts a segment: the cuts that follow are its outputs.
     pub fn segment(&mut self) {
-        self.segments.push(Vec::new());
+        if self.enabled {
+            self.segments.push(Vec::new());
+        }
     }
 
     /// Number of cuts made so far (leaf variables created).
@@ -59,7 +82,7 @@ impl Tape {
     /// copy of `y` when `y` depends on a variable, else `y` itself (nothing
     /// upstream trains, or `y` is already a cut, as for a skipped block).
     pub fn cut(&mut self, y: Tensor) -> Result<Tensor> {
-        if !y.track_op() || y.is_variable() {
+        if !self.enabled || !y.track_op() || y.is_variable() {
             return Ok(y);
         }
         let Some(segment) = self.segments.last_mut() else {

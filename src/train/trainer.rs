@@ -356,11 +356,12 @@ impl Trainer {
         .map_err(tensor)?;
         let x_t = add_noise(&batch.frames, &draw.noise, &draw.timesteps, &self.schedule).map_err(tensor)?;
         let inputs = self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep);
-        let mut tape = self.taped_backward.then(Tape::new);
-        let pred = match &mut tape {
-            Some(tape) => self.model.forward_taped(&inputs, tape)?,
-            None => self.model.forward(&inputs)?,
+        let mut tape = if self.taped_backward {
+            Tape::new()
+        } else {
+            Tape::whole()
         };
+        let pred = self.model.forward_taped(&inputs, &mut tape)?;
         let loss = eps_loss(&pred, &draw.noise).map_err(tensor)?;
         drop(pred);
         let loss_value = loss.to_scalar::<f32>().map_err(tensor)?;
@@ -372,11 +373,7 @@ impl Trainer {
                 last_checkpoint: None,
             });
         }
-        let grads = match tape {
-            Some(tape) => tape.backward(loss),
-            None => loss.backward(),
-        }
-        .map_err(tensor)?;
+        let grads = tape.backward(loss).map_err(tensor)?;
         let params = self.model.trainable_params();
         let norm = grad_norm(&params, &grads).map_err(tensor)?;
         if !norm.is_finite() {
