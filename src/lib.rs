@@ -10,9 +10,10 @@
 //! - [`progress`]: progress bars or log lines.
 //! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
 //! - [`diffusion`]: noise schedules, eps loss, DDPM/DDIM samplers with guidance.
-//! - [`train`]: AdamW with saveable state, checkpoints, the resumable loop.
+//! - [`train`]: THE training loop that asks a policy per step, AdamW, checkpoints, logs.
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
-//! - [`entprog`]: schedules, the supernet's decision rule, CEI and other block scores.
+//! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
+//! - [`study`]: cells that are not training runs (`entprog cei`, the skip probe).
 
 pub mod bench;
 pub mod config;
@@ -25,4 +26,5 @@ pub mod model;
 pub mod progress;
 pub mod results;
 pub mod seed;
+pub mod study;
 pub mod train;

@@ -181,13 +181,13 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let exp = Experiment::load(&experiment, &sets)?;
             exp.config.run.apply();
-            let scorers = entprog::entprog::cli::parse_scorers(&scorers).map_err(anyhow::Error::msg)?;
-            let out = entprog::entprog::cli::run_cei(&exp, &scorers)?;
+            let scorers = entprog::study::cei::parse_scorers(&scorers).map_err(anyhow::Error::msg)?;
+            let out = entprog::study::cei::run_cei(&exp, &scorers)?;
             if out.cached {
                 println!("cached: {}", out.dir.join("blocks.parquet").display());
             } else {
-                print!("{}", entprog::entprog::cli::ranked_table(&out.scores));
-                print!("{}", entprog::entprog::cli::agreement(&out.all));
+                print!("{}", entprog::study::cei::ranked_table(&out.scores));
+                print!("{}", entprog::study::cei::agreement(&out.all));
                 println!("wrote {}", out.dir.join("cei.png").display());
                 println!("wrote {}", out.dir.join("blocks.parquet").display());
             }
@@ -200,7 +200,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let exp = Experiment::load(&experiment, &sets)?;
             exp.config.run.apply();
-            let (dir, cached) = entprog::entprog::probe::skip_probe(&exp, trials)?;
+            let (dir, cached) = entprog::study::probe::skip_probe(&exp, trials)?;
             let what = if cached { "cached" } else { "wrote" };
             println!("{what}: {}", dir.join("probe_skip.parquet").display());
             Ok(())

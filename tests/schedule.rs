@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use entprog::config::{Experiment, ExperimentConfig};
 use entprog::entprog::heldout::HeldOut;
 use entprog::entprog::replay::replay;
-use entprog::entprog::schedule::SCORERS;
 use entprog::entprog::score::{denoiser_samples, ScoreSettings};
 use entprog::entprog::scorers::{score, Evidence};
-use entprog::entprog::{ScheduleConfig, ScheduleKind};
-use entprog::model::{Blocks, Gate, ModelConfig};
-use entprog::train::config::{Stage, TrainConfig};
+use entprog::entprog::{ScheduleConfig, ScheduleKind, Scorer};
+use entprog::model::{Blocks, Denoiser, Gate, ModelConfig};
+use entprog::train::config::{TrainConfig, TrainingStage};
 use entprog::train::run_with_data;
 use polars::prelude::*;
 
@@ -41,7 +40,7 @@ fn experiment(root: &Path, name: &str, steps: u64, schedule: ScheduleConfig, ini
     config.data.dataset = "s".into();
     config.data.root = root.to_path_buf();
     config.train = TrainConfig {
-        stage: Stage::Pose,
+        stage: TrainingStage::Pose,
         steps,
         batch_size: 2,
         lr: 2e-3,
@@ -70,7 +69,7 @@ fn pretrained(root: &Path) -> PathBuf {
 fn adaptive() -> ScheduleConfig {
     ScheduleConfig {
         kind: ScheduleKind::Adaptive,
-        scorer: "cei".into(),
+        scorer: Scorer::Cei,
         stages: 2,
         supernet_rounds: 2,
         supernet_steps: 1,
@@ -236,7 +235,7 @@ fn a_fixed_schedule_trains_the_top_m_of_its_scorer_order() {
     dataset(dir.path());
     let schedule = ScheduleConfig {
         kind: ScheduleKind::Fixed,
-        scorer: "depth_out".into(),
+        scorer: Scorer::DepthOut,
         m: vec![2, 9],
         stage_steps: vec![4, 2],
         ..ScheduleConfig::default()
@@ -308,7 +307,9 @@ fn every_scorer_scores_every_block_and_restores_the_gates() {
         &candle_core::Device::Cpu,
     )
     .unwrap();
-    let ev = Evidence {
+    let cei: Vec<_> = cei.iter().map(|s| s.inputs()).collect();
+    let heldout = heldout.inputs();
+    let ev = Evidence::<Denoiser> {
         cei: Some(&cei),
         heldout: Some(&heldout),
         settings: ScoreSettings {
@@ -320,14 +321,14 @@ fn every_scorer_scores_every_block_and_restores_the_gates() {
         },
     };
     let gates = model.gates().clone();
-    for &scorer in SCORERS {
+    for scorer in Scorer::ALL {
         let s = score(scorer, &mut model, &ids, &ev, 0).unwrap();
         assert_eq!(s.values.len(), ids.len(), "{scorer}");
         assert!(s.values.iter().all(|v| v.is_finite()), "{scorer}: {:?}", s.values);
         assert_eq!(model.gates(), &gates, "{scorer} restores the gates");
         let again = score(scorer, &mut model, &ids, &ev, 0).unwrap();
         assert_eq!(s, again, "{scorer} is deterministic");
-        match scorer {
+        match scorer.as_str() {
             "grad_norm" | "fisher" | "abs_cei" => assert!(s.values.iter().all(|&v| v >= 0.0), "{scorer}"),
             "depth_in" => assert_eq!(s.order(), (0..ids.len()).collect::<Vec<_>>()),
             "depth_out" => assert_eq!(s.order(), (0..ids.len()).rev().collect::<Vec<_>>()),
@@ -347,11 +348,16 @@ fn every_shipped_experiment_lays_out_its_schedule_on_its_model() {
             continue;
         }
         let exp = Experiment::load(path.to_str().unwrap(), &[]).unwrap_or_else(|e| panic!("{e}"));
-        let model = exp.config.model.build(0, &candle_core::Device::Cpu).unwrap();
-        match entprog::entprog::progressive::layout(&exp.config, &model) {
-            Ok((ids, plan)) => {
-                assert!(!ids.is_empty());
-                assert_eq!(plan.stages.iter().map(|s| s.steps).sum::<u64>(), exp.config.train.steps);
+        let cfg = &exp.config;
+        let mut model = cfg.model.build(0, &candle_core::Device::Cpu).unwrap();
+        model
+            .set_gates(cfg.train.gates.apply(model.gates().names()).unwrap())
+            .unwrap();
+        let ids = entprog::entprog::progressive::schedulable(&model);
+        match entprog::entprog::Progressive::new(&cfg.schedule, cfg.seed, cfg.train.steps, ids) {
+            Ok(p) => {
+                assert!(!p.ids.is_empty());
+                assert_eq!(p.plan.stages.iter().map(|s| s.steps).sum::<u64>(), cfg.train.steps);
             }
             // The base file trains nothing by itself.
             Err(e) => assert!(path.ends_with("base.toml"), "{}: {e}", path.display()),
@@ -366,7 +372,7 @@ fn the_random_skip_probe_measures_every_k_of_the_scaled_range() {
     let dir = tempfile::tempdir().unwrap();
     let init = pretrained(dir.path());
     let exp = experiment(dir.path(), "probe", 1, ScheduleConfig::default(), Some(init));
-    let (out, cached) = entprog::entprog::probe::skip_probe(&exp, 2).unwrap();
+    let (out, cached) = entprog::study::probe::skip_probe(&exp, 2).unwrap();
     assert!(!cached);
     let df = frame(&out.join("probe_skip.parquet"));
     assert_eq!(df.height(), 5 * 2, "k = 3..=7 of 9 blocks, 2 trials each");
@@ -386,7 +392,7 @@ fn the_random_skip_probe_measures_every_k_of_the_scaled_range() {
         assert!(v.iter().all(|x| x.is_some_and(f64::is_finite)), "{c}");
     }
     assert!(
-        entprog::entprog::probe::skip_probe(&exp, 2).unwrap().1,
+        entprog::study::probe::skip_probe(&exp, 2).unwrap().1,
         "a finished probe is reused"
     );
 }
@@ -397,7 +403,7 @@ fn rerank_scores_every_stage_and_skip_inactive_skips_instead_of_freezing() {
     dataset(dir.path());
     let schedule = ScheduleConfig {
         kind: ScheduleKind::Linear,
-        scorer: "random".into(),
+        scorer: Scorer::Random,
         stages: 3,
         rerank: true,
         skip_inactive: true,

@@ -4,10 +4,14 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use entprog::config::Experiment;
 use entprog::diffusion::DiffusionConfig;
 use entprog::model::{Gate, ModelConfig};
 use entprog::seed;
-use entprog::train::{checkpoint, GatePlan, Stage, StepRecord, TrainBatch, TrainConfig, TrainError, Trainer};
+use entprog::train::{
+    checkpoint, run_experiment, GatePlan, RunError, StepRecord, TrainBatch, TrainConfig, TrainError, Trainer,
+    TrainingStage,
+};
 use rand::Rng;
 
 /// A smooth synthetic batch for `step` (blobs of colour, a pose-like map),
@@ -65,12 +69,20 @@ fn trainer(train: TrainConfig) -> Trainer {
     Trainer::new(model, train, DiffusionConfig::default(), 5).unwrap()
 }
 
+/// Steps `tr` to the end of its `train.steps` on the synthetic batches,
+/// saving to `ckpt` at the end (unit tests of the step; the run loop with
+/// its logs, evaluations and checkpoints is `train::run_experiment`).
 fn run(tr: &mut Trainer, ckpt: Option<&Path>) -> Vec<StepRecord> {
     let cfg = tr.model.config().clone();
     let (b, t) = (tr.train.batch_size, CLIP_FRAMES);
     let mut source = move |step: u64, _: &Device| Ok(batch(&cfg, b, t, step));
     let mut records = Vec::new();
-    tr.run(&mut source, &mut records, ckpt).unwrap();
+    while tr.step < tr.train.steps {
+        records.push(tr.next_step(&mut source).unwrap());
+    }
+    if let Some(path) = ckpt {
+        tr.save(path, records.last().map(|r| r.loss)).unwrap();
+    }
     records
 }
 
@@ -89,75 +101,88 @@ fn tiny_overfits_one_batch() {
     let mut tr = trainer(train);
     let fixed = batch(tr.model.config(), 2, 2, 0);
     let mut source = |_: u64, _: &Device| Ok(fixed.clone());
-    let mut records: Vec<StepRecord> = Vec::new();
-    tr.run(&mut source, &mut records, None).unwrap();
+    let records: Vec<StepRecord> = (0..300).map(|_| tr.next_step(&mut source).unwrap()).collect();
     let first = records[0].loss;
     let last = records.iter().rev().take(10).map(|r| r.loss).fold(f32::MAX, f32::min);
     eprintln!("overfit: loss {first} -> {last} in {} steps", records.len());
     assert!(last * 10.0 <= first, "loss fell only from {first} to {last}");
 }
 
+/// A tiny-model experiment written as a user writes one, results under `dir`.
+fn experiment(dir: &Path, name: &str, train: &str) -> Experiment {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "seed = 5\n[model]\npreset = \"tiny\"\n[output]\nresults_dir = {:?}\n[train]\nstage = \"foundation\"\n\
+         batch_size = 4\nwarmup_steps = 0\n{train}\n",
+        dir.join("results").display().to_string()
+    );
+    std::fs::write(&path, text).unwrap();
+    Experiment::load(path.to_str().unwrap(), &[]).unwrap()
+}
+
+/// Synthetic batches of the tiny model; `fail_at` makes the source fail (a kill) or poison a batch.
+fn source(fail_at: Option<(u64, bool)>) -> impl FnMut(u64, &Device) -> Result<TrainBatch, String> {
+    let cfg = ModelConfig::tiny();
+    move |step, _| {
+        let mut b = batch(&cfg, 4, CLIP_FRAMES, step);
+        match fail_at {
+            Some((at, false)) if step == at => return Err("killed".into()),
+            Some((at, true)) if step == at => b.frames = (b.frames * f64::NAN).unwrap(),
+            _ => {}
+        }
+        Ok(b)
+    }
+}
+
+fn logged_losses(dir: &Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("steps.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<StepRecord>(l).unwrap().loss.to_bits())
+        .collect()
+}
+
 #[test]
 fn resume_matches_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let train = TrainConfig {
-        steps: 6,
-        checkpoint_every: 3,
-        ema_decay: 0.9,
-        ..TrainConfig::tiny()
-    };
-    let full = run(&mut trainer(train.clone()), None);
-
-    let ckpt = dir.path().join("last.safetensors");
-    let mut first_half = trainer(TrainConfig {
-        steps: 3,
-        ..train.clone()
-    });
-    let head = run(&mut first_half, Some(&ckpt));
-    let mut resumed = trainer(train);
-    resumed.resume(&ckpt).unwrap();
-    assert_eq!(resumed.step, 3);
-    let tail = run(&mut resumed, None);
-
-    let losses = |r: &[StepRecord]| r.iter().map(|r| r.loss.to_bits()).collect::<Vec<_>>();
-    assert_eq!(losses(&full[..3]), losses(&head));
+    let train = "steps = 6\ncheckpoint_every = 3\nema_decay = 0.9\neval_every = 2";
+    let full = run_experiment(&experiment(dir.path(), "full", train), &mut source(None), &mut |_| {}).unwrap();
+    let exp = experiment(dir.path(), "killed", train);
+    let err = run_experiment(&exp, &mut source(Some((4, false))), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("killed"), "{err}");
+    let resumed = run_experiment(&exp, &mut source(None), &mut |_| {}).unwrap();
+    assert_eq!(resumed.resumed_at, 3);
     assert_eq!(
-        losses(&full[3..]),
-        losses(&tail),
+        logged_losses(&full.dir),
+        logged_losses(&resumed.dir),
         "resumed losses equal the uninterrupted run bit for bit"
     );
+    let evals = |d: &Path| std::fs::read_to_string(d.join("eval.jsonl")).unwrap();
+    assert_eq!(evals(&full.dir), evals(&resumed.dir));
+    assert_eq!(evals(&full.dir).lines().count(), 3, "evaluated after steps 2, 4 and 6");
+    assert!(full.dir.join("eval.parquet").exists());
 }
 
 #[test]
 fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let ckpt = dir.path().join("last.safetensors");
-    let mut tr = trainer(TrainConfig {
-        steps: 10,
-        checkpoint_every: 2,
-        ..TrainConfig::tiny()
-    });
-    let cfg = tr.model.config().clone();
-    let mut source = |step: u64, _: &Device| {
-        let mut b = batch(&cfg, 4, 2, step);
-        if step == 5 {
-            b.frames = (b.frames * f64::NAN).unwrap();
-        }
-        Ok(b)
-    };
-    let mut records: Vec<StepRecord> = Vec::new();
-    let err = tr.run(&mut source, &mut records, Some(&ckpt)).unwrap_err();
+    let exp = experiment(dir.path(), "nan", "steps = 10\ncheckpoint_every = 2");
+    let err = run_experiment(&exp, &mut source(Some((5, true))), &mut |_| {}).unwrap_err();
+    let ckpt = exp.run_spec("train", None).dir().join("last.safetensors");
     match &err {
-        TrainError::NonFinite {
-            step,
-            what,
-            last_checkpoint,
-            ..
-        } => {
-            assert_eq!((*step, *what), (5, "loss"));
-            assert_eq!(last_checkpoint.as_deref(), Some(ckpt.as_path()));
-        }
-        other => panic!("expected NonFinite, got {other}"),
+        RunError::Train { source, .. } => match source.as_ref() {
+            TrainError::NonFinite {
+                step,
+                what,
+                last_checkpoint,
+                ..
+            } => {
+                assert_eq!((*step, *what), (5, "loss"));
+                assert_eq!(last_checkpoint.as_deref(), Some(ckpt.as_path()));
+            }
+            other => panic!("expected NonFinite, got {other}"),
+        },
+        other => panic!("expected a training error, got {other}"),
     }
     assert!(err.to_string().contains("last good checkpoint"), "{err}");
     let saved = checkpoint::load(&ckpt, &Device::Cpu).unwrap();
@@ -170,7 +195,76 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         .to_scalar::<f32>()
         .unwrap()
         .is_finite()));
-    assert_eq!(records.len(), 5);
+    assert_eq!(logged_losses(ckpt.parent().unwrap()).len(), 5);
+}
+
+#[test]
+fn a_checkpoint_of_another_preset_is_refused_naming_the_first_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = run_experiment(
+        &experiment(dir.path(), "base", "steps = 1"),
+        &mut source(None),
+        &mut |_| {},
+    )
+    .unwrap();
+    let ckpt = base.dir.join("last.safetensors");
+    // A deeper model: same tensor shapes, more blocks than the file has.
+    let mut deeper = Trainer::new(
+        ModelConfig {
+            depth: 6,
+            ..ModelConfig::tiny()
+        }
+        .build(5, &Device::Cpu)
+        .unwrap(),
+        TrainConfig::tiny(),
+        DiffusionConfig::default(),
+        5,
+    )
+    .unwrap();
+    let err = deeper.init_from(&ckpt).unwrap_err().to_string();
+    assert!(err.contains("model.depth = 4, this model has 6"), "{err}");
+    // The default preset: the first differing architecture key is named.
+    let path = dir.path().join("stage.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[output]\nresults_dir = {:?}\n[train]\nsteps = 1\ninit_from = {:?}\n",
+            dir.path().join("results").display().to_string(),
+            ckpt.display().to_string()
+        ),
+    )
+    .unwrap();
+    let exp = Experiment::load(path.to_str().unwrap(), &[]).unwrap();
+    let cfg = ModelConfig::default_preset();
+    let err = run_experiment(&exp, &mut move |s, _: &Device| Ok(batch(&cfg, 2, 1, s)), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.image_size = 16, this model has 32"), "{err}");
+    // Tensors without their architecture record (an older or foreign file): named one by one.
+    let mut ck = checkpoint::load(&ckpt, &Device::Cpu).unwrap();
+    ck.state.model = None;
+    // A stage's start may add parameters (they start fresh, and are listed) ...
+    let report = checkpoint::load_fitting(&ckpt, &deeper.model, &ck, false).unwrap();
+    assert!(
+        report.missing.iter().any(|n| n.starts_with("spatial.04.")),
+        "{report:?}"
+    );
+    // ... a resume may not ...
+    let err = checkpoint::load_fitting(&ckpt, &deeper.model, &ck, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot resume"), "{err}");
+    // ... and tensors the model lacks are another architecture.
+    let shallower = ModelConfig {
+        depth: 2,
+        ..ModelConfig::tiny()
+    }
+    .build(5, &Device::Cpu)
+    .unwrap();
+    let err = checkpoint::load_fitting(&ckpt, &shallower, &ck, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a parameter of this model"), "{err}");
 }
 
 #[test]
@@ -180,9 +274,9 @@ fn frozen_blocks_keep_their_weights_and_get_no_optimizer_state() {
         trainable: vec!["spatial.03".into(), "temporal.03".into(), "final".into()],
         ..GatePlan::default()
     };
-    // Stage 3 feeds reference and pose, so every parameter of a trainable block gets a gradient.
+    // TrainingStage 3 feeds reference and pose, so every parameter of a trainable block gets a gradient.
     let mut tr = trainer(TrainConfig {
-        stage: Stage::Video,
+        stage: TrainingStage::Video,
         steps: 4,
         gates,
         ..TrainConfig::tiny()
@@ -235,16 +329,16 @@ fn a_stage_starts_at_the_previous_stage_model() {
         ..GatePlan::default()
     };
     let mut foundation = trainer(TrainConfig {
-        stage: Stage::Foundation,
+        stage: TrainingStage::Foundation,
         steps: 3,
         gates: foundation_gates,
         ..TrainConfig::tiny()
     });
     run(&mut foundation, Some(&ckpt));
 
-    // Stage 2: pose-guided images, conditions on, fresh zero-initialised paths.
+    // TrainingStage 2: pose-guided images, conditions on, fresh zero-initialised paths.
     let stage2 = TrainConfig {
-        stage: Stage::Pose,
+        stage: TrainingStage::Pose,
         steps: 1,
         ..TrainConfig::tiny()
     };
@@ -293,7 +387,7 @@ fn a_stage_starts_at_the_previous_stage_model() {
 mod experiments {
     use entprog::config::Experiment;
     use entprog::model::ModelConfig;
-    use entprog::train::{Stage, TrainConfig};
+    use entprog::train::{TrainConfig, TrainingStage};
 
     struct Sections {
         train: TrainConfig,
@@ -311,17 +405,17 @@ mod experiments {
     #[test]
     fn stage_configs_parse_and_validate() {
         let stages = [
-            ("foundation", Stage::Foundation),
-            ("stage1", Stage::Subject),
-            ("stage2", Stage::Pose),
-            ("stage3", Stage::Video),
+            ("foundation", TrainingStage::Foundation),
+            ("stage1", TrainingStage::Subject),
+            ("stage2", TrainingStage::Pose),
+            ("stage3", TrainingStage::Video),
         ];
         for (name, stage) in stages {
             let s = load(name);
             assert_eq!(s.train.stage, stage, "{name}");
             assert_eq!(
                 s.train.init_from.is_some(),
-                stage != Stage::Foundation,
+                stage != TrainingStage::Foundation,
                 "{name} starts from the previous stage"
             );
             let units = entprog::model::ModelConfig::tiny()

@@ -17,7 +17,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::config::Experiment;
 use crate::entprog::evidence::{cei_samples, settings};
-use crate::entprog::progressive::layout;
+use crate::entprog::progressive::schedulable;
 use crate::entprog::score::score_blocks;
 use crate::entprog::scorers::forward_only;
 use crate::seed::stream;
@@ -58,7 +58,8 @@ pub fn measure(exp: &Experiment, steps: usize) -> anyhow::Result<CeiCost> {
             true
         }
     };
-    let (ids, _) = layout(cfg, &trainer.model)?;
+    // Trainer::new applied the stage's gate plan.
+    let ids = schedulable(&trainer.model);
     let batches = cei_samples(cfg, trainer.schedule())?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
     let s = settings(cfg);

@@ -21,7 +21,7 @@ use crate::diffusion::DiffusionConfig;
 use crate::model::ops::Kernels;
 use crate::model::{Gate, ModelConfig};
 use crate::train::bench::random_batch;
-use crate::train::config::{GatePlan, Stage, TrainConfig};
+use crate::train::config::{GatePlan, TrainConfig, TrainingStage};
 use crate::train::trainer::{TrainError, Trainer};
 
 /// One configuration of the benchmark.
@@ -143,7 +143,11 @@ pub fn measure(cfg: &BenchConfig, steps: usize) -> Result<Measurement, TrainErro
     let (b, t) = cfg.batch();
     let warmup = 2;
     let train = TrainConfig {
-        stage: if cfg.mode == "video" { Stage::Video } else { Stage::Pose },
+        stage: if cfg.mode == "video" {
+            TrainingStage::Video
+        } else {
+            TrainingStage::Pose
+        },
         batch_size: b,
         steps: (warmup + steps) as u64,
         warmup_steps: 0,

@@ -76,7 +76,7 @@ where
     I: IntoIterator<Item = (String, String)>,
 {
     let files = extends_chain(file)?;
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    let mut figment = Figment::from(Serialized::defaults(default_layer(&T::default())));
     for f in &files {
         figment = figment.merge(Toml::file_exact(f));
     }
@@ -96,6 +96,24 @@ where
         files,
         sets: sets.to_vec(),
     })
+}
+
+/// The lowest layer: `defaults` serialised, except that a section with a
+/// `preset` key contributes nothing. Such a section (`[model]`) resolves its
+/// own values from the preset named in a higher layer, with the keys given
+/// explicitly there on top; serialising every field of the default preset
+/// here would make those fields look explicit and override any preset chosen
+/// later (`--set model.preset=tiny` once kept the default preset's sizes).
+fn default_layer<T: Serialize>(defaults: &T) -> figment::value::Value {
+    use figment::value::Value;
+    fn strip(value: Value) -> Value {
+        match value {
+            Value::Dict(tag, dict) if dict.contains_key("preset") => Value::Dict(tag, Dict::new()),
+            Value::Dict(tag, dict) => Value::Dict(tag, dict.into_iter().map(|(k, v)| (k, strip(v))).collect()),
+            other => other,
+        }
+    }
+    strip(Value::serialize(defaults).expect("configs serialise"))
 }
 
 /// Follows `extends = "base.toml"` links (relative to the file that names

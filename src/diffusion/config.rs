@@ -9,7 +9,7 @@ use super::schedule::NoiseSchedule;
 /// The beta schedule (Ho et al. 2020 linear; Nichol & Dhariwal 2021 cosine).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum ScheduleKind {
+pub enum BetaSchedule {
     /// betas evenly spaced from `beta_start` to `beta_end` (DDPM).
     Linear,
     /// alpha_bar(t) = cos^2(((t/T + 0.008) / 1.008) pi/2), betas capped at 0.999
@@ -33,7 +33,7 @@ pub enum SamplerKind {
 #[serde(deny_unknown_fields, default)]
 pub struct DiffusionConfig {
     /// Beta schedule kind.
-    pub schedule: ScheduleKind,
+    pub schedule: BetaSchedule,
     /// Number of training timesteps T.
     pub timesteps: usize,
     /// First beta of the linear schedule (beta_1).
@@ -58,7 +58,7 @@ pub struct DiffusionConfig {
 impl Default for DiffusionConfig {
     fn default() -> Self {
         Self {
-            schedule: ScheduleKind::Cosine,
+            schedule: BetaSchedule::Cosine,
             timesteps: 1000,
             beta_start: 1e-4,
             beta_end: 0.02,
@@ -75,8 +75,8 @@ impl DiffusionConfig {
     /// The noise schedule these settings describe.
     pub fn build(&self) -> NoiseSchedule {
         match self.schedule {
-            ScheduleKind::Linear => NoiseSchedule::linear(self.timesteps, self.beta_start, self.beta_end),
-            ScheduleKind::Cosine => NoiseSchedule::cosine(self.timesteps),
+            BetaSchedule::Linear => NoiseSchedule::linear(self.timesteps, self.beta_start, self.beta_end),
+            BetaSchedule::Cosine => NoiseSchedule::cosine(self.timesteps),
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod loss;
 pub mod sampler;
 pub mod schedule;
 
-pub use config::{DiffusionConfig, SamplerKind, ScheduleKind};
+pub use config::{BetaSchedule, DiffusionConfig, SamplerKind};
 pub use loss::{add_noise, draw_training_noise, eps_loss, NoiseDraw};
 pub use sampler::{sample, Denoise, SampleError};
 pub use schedule::NoiseSchedule;

@@ -89,6 +89,11 @@ impl HeldOut {
         Ok(Self { batches })
     }
 
+    /// The set as the scorers take it: model inputs and their noise.
+    pub fn inputs(&self) -> Vec<(Inputs<'_>, Tensor)> {
+        self.batches.iter().map(|b| (b.inputs(), b.noise.clone())).collect()
+    }
+
     /// Mean eps loss of `model` over the set (each batch weighs the same).
     pub fn loss(&self, model: &Denoiser) -> Result<f64, ModelError> {
         let mut sum = 0.0;

@@ -5,12 +5,10 @@
 
 pub mod cei;
 pub mod chart;
-pub mod cli;
 pub mod decisions;
 pub mod evidence;
 pub mod heldout;
 pub mod knn;
-pub mod probe;
 pub mod progressive;
 pub mod rank;
 pub mod replay;
@@ -19,4 +17,6 @@ pub mod score;
 pub mod scorers;
 pub mod supernet;
 
-pub use schedule::{Clock, Plan, ScheduleConfig, ScheduleKind, Stage, StageBlocks};
+pub use progressive::{Phase, Progressive};
+pub use schedule::{Clock, Plan, ScheduleConfig, ScheduleKind, ScheduleStage, StageBlocks};
+pub use scorers::Scorer;

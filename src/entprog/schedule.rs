@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::scorers::Scorer;
 use crate::config::{check, key, Invalid, Validate};
 
 /// The schedule kinds.
@@ -47,7 +48,7 @@ pub struct ScheduleConfig {
     pub kind: ScheduleKind,
     /// Block priority: cei | abs_cei | knn_cei | random | depth_in | depth_out
     /// | grad_norm | fisher | loss_skip (see `scorers.rs`).
-    pub scorer: String,
+    pub scorer: Scorer,
     /// `freeze`: number of blocks kept frozen the whole run.
     pub frozen: usize,
     /// `fixed`: m_1..m_K, unfrozen blocks per stage.
@@ -82,7 +83,7 @@ impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
             kind: ScheduleKind::Full,
-            scorer: "cei".into(),
+            scorer: Scorer::Cei,
             frozen: 0,
             m: Vec::new(),
             stage_steps: Vec::new(),
@@ -100,31 +101,8 @@ impl Default for ScheduleConfig {
     }
 }
 
-/// Scorer names [`ScheduleConfig::scorer`] accepts.
-pub const SCORERS: &[&str] = &[
-    "cei",
-    "abs_cei",
-    "knn_cei",
-    "random",
-    "depth_in",
-    "depth_out",
-    "grad_norm",
-    "fisher",
-    "loss_skip",
-];
-
 impl Validate for ScheduleConfig {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
-        check(
-            out,
-            SCORERS.contains(&self.scorer.as_str()),
-            key(prefix, "scorer"),
-            format!(
-                "unknown scorer {:?}, expected one of: {}",
-                self.scorer,
-                SCORERS.join(", ")
-            ),
-        );
         match self.kind {
             ScheduleKind::Fixed => {
                 check(
@@ -205,7 +183,7 @@ pub enum StageBlocks {
 
 /// One stage of a plan: steps `[start, start + steps)`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stage {
+pub struct ScheduleStage {
     pub index: usize,
     pub start: u64,
     pub steps: u64,
@@ -215,7 +193,7 @@ pub struct Stage {
 /// A schedule laid out over a run of `total_steps` with `blocks` blocks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    pub stages: Vec<Stage>,
+    pub stages: Vec<ScheduleStage>,
     pub blocks: usize,
     pub total_steps: u64,
 }
@@ -330,7 +308,7 @@ impl Plan {
             .zip(lengths)
             .enumerate()
             .map(|(index, (blocks, steps))| {
-                let s = Stage {
+                let s = ScheduleStage {
                     index,
                     start,
                     steps,
@@ -348,7 +326,7 @@ impl Plan {
     }
 
     /// The stage that contains `step`.
-    pub fn stage_at(&self, step: u64) -> &Stage {
+    pub fn stage_at(&self, step: u64) -> &ScheduleStage {
         self.stages
             .iter()
             .rev()

@@ -94,7 +94,8 @@ impl TryFrom<RawModelConfig> for ModelConfig {
             pose_hidden,
             pose_dim,
             norm_eps,
-            frozen_linear_op
+            frozen_linear_op,
+            kernels
         );
         Ok(c)
     }

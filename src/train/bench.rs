@@ -10,7 +10,7 @@ use crate::diffusion::DiffusionConfig;
 use crate::model::ModelConfig;
 use crate::seed;
 
-use super::config::{GatePlan, Stage, TrainConfig};
+use super::config::{GatePlan, TrainConfig, TrainingStage};
 use super::trainer::{TrainBatch, TrainError, Trainer};
 
 /// One measured configuration.
@@ -55,7 +55,7 @@ pub fn random_batch(
 pub fn time_steps(
     model: &ModelConfig,
     gates: GatePlan,
-    stage: Stage,
+    stage: TrainingStage,
     b: usize,
     t: usize,
     warmup: usize,

@@ -36,6 +36,26 @@ pub enum CheckpointError {
     /// A tensor operation failed.
     #[error("checkpoint {path}: {source}")]
     Tensor { path: PathBuf, source: candle_core::Error },
+    /// The checkpoint was written by a model of another architecture.
+    #[error(
+        "checkpoint {path} was written by a model with model.{key} = {found}, this model has {expected} \
+         (a checkpoint of another preset or architecture)"
+    )]
+    Architecture {
+        path: PathBuf,
+        key: &'static str,
+        found: String,
+        expected: String,
+    },
+    /// A tensor in the file names no parameter of the model.
+    #[error(
+        "checkpoint {path}: tensor `{name}` is not a parameter of this model \
+         ({count} such tensors: a checkpoint of another preset or architecture)"
+    )]
+    Unexpected { path: PathBuf, name: String, count: usize },
+    /// A parameter the model has is absent from a checkpoint it resumes from.
+    #[error("checkpoint {path}: parameter `{name}` is missing ({count} missing), so the run cannot resume from it")]
+    Missing { path: PathBuf, name: String, count: usize },
 }
 
 /// Everything about a run's progress that is not a tensor.
@@ -182,7 +202,97 @@ pub struct LoadReport {
     pub unexpected: Vec<String>,
 }
 
+/// The first architecture difference between the model that wrote a
+/// checkpoint and `model` (settings that do not change the weights, such as
+/// the kernel choice, are not compared).
+pub fn check_architecture(
+    path: &Path,
+    written_by: &crate::model::ModelConfig,
+    model: &crate::model::ModelConfig,
+) -> Result<(), CheckpointError> {
+    let fields: [(&'static str, String, String); 11] = [
+        (
+            "image_size",
+            written_by.image_size.to_string(),
+            model.image_size.to_string(),
+        ),
+        ("patch", written_by.patch.to_string(), model.patch.to_string()),
+        ("dim", written_by.dim.to_string(), model.dim.to_string()),
+        ("heads", written_by.heads.to_string(), model.heads.to_string()),
+        ("depth", written_by.depth.to_string(), model.depth.to_string()),
+        ("temporal", written_by.temporal.to_string(), model.temporal.to_string()),
+        (
+            "reference_depth",
+            written_by.reference_depth.to_string(),
+            model.reference_depth.to_string(),
+        ),
+        (
+            "mlp_ratio",
+            written_by.mlp_ratio.to_string(),
+            model.mlp_ratio.to_string(),
+        ),
+        (
+            "pose_hidden",
+            written_by.pose_hidden.to_string(),
+            model.pose_hidden.to_string(),
+        ),
+        ("pose_dim", written_by.pose_dim.to_string(), model.pose_dim.to_string()),
+        ("norm_eps", written_by.norm_eps.to_string(), model.norm_eps.to_string()),
+    ];
+    match fields.into_iter().find(|(_, a, b)| a != b) {
+        Some((key, found, expected)) => Err(CheckpointError::Architecture {
+            path: path.into(),
+            key,
+            found,
+            expected,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a checkpoint fits `model` and copies its weights in: the
+/// architecture it was written by (when recorded), every tensor's shape, no
+/// tensor the model lacks, and (`resume`) no parameter missing. A stage's
+/// start (`resume = false`) may add parameters; they keep their
+/// initialisation and are listed in the report's `missing`.
+pub fn load_fitting(
+    path: &Path,
+    model: &Denoiser,
+    ck: &Checkpoint,
+    resume: bool,
+) -> Result<LoadReport, CheckpointError> {
+    if let Some(written_by) = &ck.state.model {
+        check_architecture(path, written_by, model.config())?;
+    }
+    let report = load_weights(path, model, &ck.weights)?;
+    if let Some(name) = report.unexpected.first() {
+        return Err(CheckpointError::Unexpected {
+            path: path.into(),
+            name: name.clone(),
+            count: report.unexpected.len(),
+        });
+    }
+    if let Some(name) = report.missing.first().filter(|_| resume) {
+        return Err(CheckpointError::Missing {
+            path: path.into(),
+            name: name.clone(),
+            count: report.missing.len(),
+        });
+    }
+    Ok(report)
+}
+
+/// Loads the weights of the checkpoint at `path` into `model` as a stage's
+/// start ([`load_fitting`] without `resume`): for `train.init_from`, and for
+/// the scoring commands' starting model.
+pub fn init_weights(path: &Path, model: &Denoiser) -> Result<LoadReport, CheckpointError> {
+    let ck = load(path, model.device())?;
+    load_fitting(path, model, &ck, false)
+}
+
 /// Copies `weights` into the model's parameters by name; shapes must match.
+/// Tensors the model lacks and parameters the file lacks are only reported
+/// ([`load_fitting`] refuses them).
 pub fn load_weights(
     path: &Path,
     model: &Denoiser,

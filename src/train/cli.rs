@@ -6,7 +6,7 @@ use clap::Args;
 use crate::model::{Gate, ModelConfig};
 
 use super::bench::time_steps;
-use super::config::{GatePlan, Stage};
+use super::config::{GatePlan, TrainingStage};
 use super::trainer::TrainError;
 
 /// `entprog bench-step`: median training-step time of a preset as leading
@@ -66,7 +66,11 @@ pub fn bench_step(args: &BenchStepArgs) -> Result<(), TrainError> {
     if args.plain {
         model.kernels = crate::model::ops::Kernels::Plain;
     }
-    let stage = if args.frames > 1 { Stage::Video } else { Stage::Pose };
+    let stage = if args.frames > 1 {
+        TrainingStage::Video
+    } else {
+        TrainingStage::Pose
+    };
     println!(
         "preset {} depth {} batch {}x{} frames, {:?} kernels ({} threads)",
         model.preset,

@@ -14,30 +14,30 @@ use super::adamw::AdamWParams;
 /// Which of the paper's training stages a run is.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum Stage {
+pub enum TrainingStage {
     /// Unconditional video pretraining: the stand-in for the public
     /// pretrained model (images as one-frame clips, temporal blocks included).
     Foundation,
-    /// Stage 1: subject-driven image generation from the reference image.
+    /// TrainingStage 1: subject-driven image generation from the reference image.
     Subject,
-    /// Stage 2: pose-guided image generation (reference + pose -> frame).
+    /// TrainingStage 2: pose-guided image generation (reference + pose -> frame).
     Pose,
-    /// Stage 3: video generation, temporal blocks only.
+    /// TrainingStage 3: video generation, temporal blocks only.
     Video,
 }
 
-impl Stage {
+impl TrainingStage {
     /// Whether the stage trains on images (one-frame clips).
     pub fn is_image(self) -> bool {
-        matches!(self, Stage::Subject | Stage::Pose)
+        matches!(self, TrainingStage::Subject | TrainingStage::Pose)
     }
 
     /// The conditions this stage feeds the model: (reference, pose).
     pub fn conditions(self) -> (bool, bool) {
         match self {
-            Stage::Foundation => (false, false),
-            Stage::Subject => (true, false),
-            Stage::Pose | Stage::Video => (true, true),
+            TrainingStage::Foundation => (false, false),
+            TrainingStage::Subject => (true, false),
+            TrainingStage::Pose | TrainingStage::Video => (true, true),
         }
     }
 }
@@ -98,7 +98,7 @@ impl GatePlan {
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Which paper stage this is (decides the conditions fed).
-    pub stage: Stage,
+    pub stage: TrainingStage,
     /// Total optimizer steps.
     pub steps: u64,
     /// Clips per batch.
@@ -121,6 +121,10 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Save a checkpoint every this many steps (0 = only at the end).
     pub checkpoint_every: u64,
+    /// Evaluate every this many steps and at the end (0 = never): the
+    /// held-out loss on `data.eval_batches` fixed test batches, to
+    /// `eval.parquet`.
+    pub eval_every: u64,
     /// Which units train / freeze / skip.
     pub gates: GatePlan,
     /// Checkpoint to start from (the previous stage), by local path.
@@ -133,7 +137,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            stage: Stage::Foundation,
+            stage: TrainingStage::Foundation,
             steps: 2000,
             batch_size: 16,
             lr: 1e-3,
@@ -145,6 +149,7 @@ impl Default for TrainConfig {
             grad_clip: 1.0,
             ema_decay: 0.0,
             checkpoint_every: 500,
+            eval_every: 0,
             gates: GatePlan::default(),
             init_from: None,
             fixed_draws: false,

@@ -1,5 +1,6 @@
-//! Training: AdamW with saveable state, learning-rate schedule, EMA,
-//! safetensors checkpoints with RNG positions, and the resumable loop.
+//! Training: THE loop (`run.rs`) that asks a policy what each step trains,
+//! one step (`trainer.rs`), AdamW with saveable state, learning-rate
+//! schedule, EMA, safetensors checkpoints with RNG positions, the run's logs.
 
 pub mod adamw;
 pub mod bench;
@@ -8,12 +9,16 @@ pub mod cli;
 pub mod config;
 pub mod ema;
 pub mod gif;
+pub mod log;
 pub mod lr;
+pub mod passes;
 pub mod run;
 pub mod trainer;
 
 pub use adamw::{AdamW, AdamWParams};
 pub use checkpoint::{Checkpoint, CheckpointError, LoadReport, TrainState};
-pub use config::{GatePlan, Stage, TrainConfig};
+pub use config::{GatePlan, TrainConfig, TrainingStage};
 pub use run::{run_experiment, run_with_data, RunError, RunOutcome};
-pub use trainer::{should_checkpoint, BatchSource, StepRecord, StepSink, TrainBatch, TrainError, Trainer};
+pub use trainer::{
+    should_checkpoint, should_evaluate, BatchSource, Phase, StepRecord, TrainBatch, TrainError, Trainer,
+};

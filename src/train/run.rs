@@ -1,21 +1,32 @@
-//! One training run of an experiment on disk (STYLE.md §5, §8): open the
-//! run folder (config and manifest first), resume from its checkpoint or
-//! start from the previous stage's, train, log every step to `steps.jsonl`
-//! as it happens, and at the end write `steps.parquet` and mark the run
-//! complete. A finished run with the same config hash is reused.
+//! THE training loop (STYLE.md §7, after nanoGPT's `train.py`), for one
+//! run of an experiment on disk: open the run folder (config and manifest
+//! first), build the model under the stage's gate plan and the policy that
+//! decides what each step trains, resume from this folder's checkpoint or
+//! start from the previous stage's, then per step: ask the policy, set the
+//! gates, train the step, record it, evaluate when due, checkpoint when due.
+//! At the end the Parquet tables are written and the run marked complete;
+//! a finished run with the same config hash is reused.
+//!
+//! The policy (`crate::entprog::progressive`) is pure: it answers from the
+//! history, or asks for the evidence it needs first (a scoring pass, a
+//! held-out loss), which this loop performs and records. Full training is
+//! the simplest schedule (`kind = "full"`, m = L, no ranking). Another
+//! scheme (a LoRA baseline) is another policy answering the same question.
 //!
 //! Resume: the folder of an interrupted run with the same config keeps
-//! `last.safetensors` and `steps.jsonl`; the log is cut back to the
+//! `last.safetensors` and its logs; every log is cut back to the
 //! checkpoint's step and the steps after it run again (bit-identically).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Experiment;
-use crate::entprog::progressive::{step_rows, ScheduleError, Scheduler};
-use crate::results::{write_table, Opened, RunDir, RunDirError, TableError};
+use crate::entprog::progressive::{schedulable, History, Next, Progressive, ScheduleError};
+use crate::model::Blocks;
+use crate::results::{write_table, EvalRow, Opened, RunDir, RunDirError, TableError};
 
-use super::trainer::{BatchSource, StepRecord, StepSink, TrainError, Trainer};
+use super::log::RunLog;
+use super::passes::{PassError, Passes};
+use super::trainer::{should_checkpoint, should_evaluate, BatchSource, StepRecord, TrainError, Trainer};
 
 /// Errors of a run on disk.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +37,15 @@ pub enum RunError {
     /// Training stopped.
     #[error("{dir}: {source}")]
     Train { dir: PathBuf, source: Box<TrainError> },
-    /// The step log could not be read or written.
+    /// A log could not be read or written.
     #[error("{path}: {message}")]
     Log { path: PathBuf, message: String },
     /// The schedule could not be laid out or a decision failed.
     #[error("{dir}: {source}")]
     Schedule { dir: PathBuf, source: Box<ScheduleError> },
+    /// A scoring or held-out pass failed.
+    #[error("{dir}: {source}")]
+    Pass { dir: PathBuf, source: Box<PassError> },
     /// The dataset could not be opened.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
@@ -51,48 +65,6 @@ pub struct RunOutcome {
     pub resumed_at: u64,
 }
 
-/// Appends each step record to `steps.jsonl`, flushed per line, and tells `on_step`.
-struct JsonlSink<'a> {
-    path: PathBuf,
-    file: std::fs::File,
-    on_step: &'a mut dyn FnMut(&StepRecord),
-}
-
-impl StepSink for JsonlSink<'_> {
-    fn record(&mut self, r: &StepRecord) -> Result<(), String> {
-        (self.on_step)(r);
-        let line = serde_json::to_string(r).map_err(|e| e.to_string())?;
-        writeln!(self.file, "{line}")
-            .and_then(|_| self.file.flush())
-            .map_err(|e| format!("{}: {e}", self.path.display()))
-    }
-}
-
-/// The records of `steps.jsonl` before step `until`.
-fn read_log(path: &Path, until: u64) -> Result<Vec<StepRecord>, RunError> {
-    crate::results::jsonl::read(path, |r: &StepRecord| r.step < until).map_err(|message| RunError::Log {
-        path: path.into(),
-        message,
-    })
-}
-
-/// Rewrites `steps.jsonl` with `records` and opens it for appending.
-fn open_log<'a>(
-    path: &Path,
-    records: &[StepRecord],
-    on_step: &'a mut dyn FnMut(&StepRecord),
-) -> Result<JsonlSink<'a>, RunError> {
-    let file = crate::results::jsonl::rewrite(path, records).map_err(|message| RunError::Log {
-        path: path.into(),
-        message,
-    })?;
-    Ok(JsonlSink {
-        path: path.into(),
-        file,
-        on_step,
-    })
-}
-
 /// Trains experiment `exp` on batches from `data` in its run folder, calling
 /// `on_step` after every step (progress display).
 pub fn run_experiment(
@@ -100,7 +72,6 @@ pub fn run_experiment(
     data: &mut impl BatchSource,
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<RunOutcome, RunError> {
-    let cfg = &exp.config;
     let spec = exp.run_spec("train", None);
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => {
@@ -112,64 +83,9 @@ pub fn run_experiment(
         }
         Opened::Fresh(rd) => rd,
     };
-    let dir = rd.path().to_path_buf();
-    let train_err = |source: TrainError| RunError::Train {
-        dir: dir.clone(),
-        source: Box::new(source),
-    };
-    let sched_err = |source: ScheduleError| match source {
-        ScheduleError::Train(t) => RunError::Train {
-            dir: dir.clone(),
-            source: t,
-        },
-        other => RunError::Schedule {
-            dir: dir.clone(),
-            source: Box::new(other),
-        },
-    };
-    let result: Result<u64, RunError> = (|| {
-        let model = cfg
-            .model
-            .build(cfg.seed, &candle_core::Device::Cpu)
-            .map_err(|e| train_err(e.into()))?;
-        let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed).map_err(train_err)?;
-        trainer.config_hash = Some(exp.hash.clone());
-        let ckpt = dir.join("last.safetensors");
-        if rd.resumable && ckpt.exists() {
-            trainer.resume(&ckpt).map_err(train_err)?;
-        } else if let Some(base) = &cfg.train.init_from {
-            rd.add_input(base)?;
-            trainer.init_from(base).map_err(train_err)?;
-        }
-        let resumed_at = trainer.step;
-        let log = dir.join("steps.jsonl");
-        let mut records = read_log(&log, resumed_at)?;
-        let mut sink = open_log(&log, &records, on_step)?;
-        let mut scheduler = Scheduler::new(cfg, &trainer, &dir).map_err(sched_err)?;
-        scheduler
-            .run(&mut trainer, data, &mut sink, &mut records, &ckpt)
-            .map_err(sched_err)?;
-        let run = spec.run_id();
-        write_table(&dir, step_rows(&run, &records))?;
-        write_table(&dir, scheduler.block_rows(&run, &records).map_err(sched_err)?)?;
-        let supernet = scheduler.supernet_rows(&run, &records).map_err(sched_err)?;
-        if !supernet.is_empty() {
-            write_table(&dir, supernet)?;
-        }
-        Ok(resumed_at)
-    })();
-    match result {
-        Ok(resumed_at) => {
-            let mut outputs = vec![
-                "steps.parquet",
-                "blocks.parquet",
-                "last.safetensors",
-                "steps.jsonl",
-                "decisions.jsonl",
-            ];
-            if dir.join("supernet.parquet").exists() {
-                outputs.push("supernet.parquet");
-            }
+    match train(exp, &mut rd, &spec.run_id(), data, on_step) {
+        Ok((resumed_at, outputs)) => {
+            let dir = rd.path().to_path_buf();
             rd.complete(&outputs)?;
             Ok(RunOutcome {
                 dir,
@@ -182,6 +98,138 @@ pub fn run_experiment(
             Err(e)
         }
     }
+}
+
+/// The loop. Returns the step it resumed at and the files it wrote.
+fn train(
+    exp: &Experiment,
+    rd: &mut RunDir,
+    run: &str,
+    data: &mut impl BatchSource,
+    on_step: &mut dyn FnMut(&StepRecord),
+) -> Result<(u64, Vec<&'static str>), RunError> {
+    let cfg = &exp.config;
+    let dir = rd.path().to_path_buf();
+    let train_err = |source: TrainError| RunError::Train {
+        dir: dir.clone(),
+        source: Box::new(source),
+    };
+    let sched_err = |source: ScheduleError| RunError::Schedule {
+        dir: dir.clone(),
+        source: Box::new(source),
+    };
+    let pass_err = |source: PassError| match source {
+        PassError::Train(t) => RunError::Train {
+            dir: dir.clone(),
+            source: t,
+        },
+        other => RunError::Pass {
+            dir: dir.clone(),
+            source: Box::new(other),
+        },
+    };
+
+    // Build: the model under the stage's gate plan, its optimizer, the policy.
+    let model = cfg
+        .model
+        .build(cfg.seed, &candle_core::Device::Cpu)
+        .map_err(|e| train_err(e.into()))?;
+    let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed).map_err(train_err)?;
+    trainer.config_hash = Some(exp.hash.clone());
+    let mut policy =
+        Progressive::new(&cfg.schedule, cfg.seed, cfg.train.steps, schedulable(&trainer.model)).map_err(sched_err)?;
+
+    // Resume from this folder's checkpoint, or start from the previous stage's.
+    let ckpt = dir.join("last.safetensors");
+    if rd.resumable && ckpt.exists() {
+        trainer.resume(&ckpt).map_err(train_err)?;
+    } else if let Some(base) = &cfg.train.init_from {
+        rd.add_input(base)?;
+        let report = trainer.init_from(base).map_err(train_err)?;
+        if !report.missing.is_empty() {
+            eprintln!(
+                "{}: {} parameters start fresh (not in the checkpoint): {}",
+                base.display(),
+                report.missing.len(),
+                report.missing.join(", ")
+            );
+        }
+    }
+    let resumed_at = trainer.step;
+    let mut log = RunLog::open(&dir, resumed_at)?;
+    let mut passes = Passes::new(cfg);
+    let mut last_good: Option<PathBuf> = None;
+
+    while trainer.step < policy.total_steps() {
+        let step = trainer.step;
+        // Ask the policy what this step trains, giving it the evidence it asks for.
+        let plan = loop {
+            let history = History {
+                steps: log.costs(),
+                decisions: log.decisions(),
+            };
+            let decision = match policy.next(step, &history).map_err(sched_err)? {
+                Next::Train(plan) => break plan,
+                Next::Score { stage, scorer } => passes.rank(&policy, scorer, stage, step, &mut trainer),
+                Next::HeldOut { stage } => passes.heldout_loss(stage, step, &trainer),
+            };
+            log.decide(decision.map_err(pass_err)?)?;
+        };
+        for &(id, gate) in &plan.gates {
+            trainer
+                .model
+                .set_block_gate(id, gate)
+                .map_err(|e| train_err(TrainError::from(e)))?;
+        }
+        // Train the step and record it.
+        let mut record = trainer
+            .next_step(data)
+            .map_err(|e| train_err(e.naming_checkpoint(&last_good)))?;
+        record.stage = plan.stage;
+        record.phase = plan.phase;
+        record.m = Some(plan.m as u32);
+        on_step(&record);
+        log.step(&record)?;
+        // Evaluate when due, then checkpoint when due.
+        if should_evaluate(trainer.step, &cfg.train) {
+            let (loss, clips) = passes.evaluate(&trainer).map_err(pass_err)?;
+            log.evaluate(trainer.step, "heldout_loss", loss, clips)?;
+        }
+        if should_checkpoint(trainer.step, &cfg.train) {
+            trainer.save(&ckpt, Some(record.loss)).map_err(train_err)?;
+            last_good = Some(ckpt.clone());
+        }
+    }
+
+    let history = History {
+        steps: log.costs(),
+        decisions: log.decisions(),
+    };
+    write_table(&dir, super::log::step_rows(run, log.records()))?;
+    write_table(&dir, policy.block_rows(run, &history).map_err(sched_err)?)?;
+    let mut outputs = vec![
+        "steps.parquet",
+        "blocks.parquet",
+        "last.safetensors",
+        "steps.jsonl",
+        "decisions.jsonl",
+    ];
+    let supernet = policy.supernet_rows(run, &history).map_err(sched_err)?;
+    if !supernet.is_empty() {
+        write_table(&dir, supernet)?;
+        outputs.push("supernet.parquet");
+    }
+    if !log.evals().is_empty() {
+        let rows = log.evals().iter().map(|e| EvalRow {
+            run: run.into(),
+            step: e.step,
+            metric: e.metric.clone(),
+            value: e.value,
+        });
+        write_table(&dir, rows.collect())?;
+        outputs.extend(["eval.parquet", "eval.jsonl"]);
+    }
+    Ok((resumed_at, outputs))
 }
 
 /// Trains experiment `exp` on its own dataset (`[data]`, training split),
@@ -206,13 +254,9 @@ pub fn run_with_data(exp: &Experiment, on_step: &mut dyn FnMut(&StepRecord)) -> 
 /// cost and the supernet's share, each stage's m (from `steps.jsonl` and
 /// `decisions.jsonl`).
 pub fn summary(dir: &Path) -> Result<String, RunError> {
-    use super::trainer::Phase;
-    use crate::entprog::progressive::{read_decisions, Decision};
-    let records = read_log(&dir.join("steps.jsonl"), u64::MAX)?;
-    let decisions = read_decisions(&dir.join("decisions.jsonl"), u64::MAX).map_err(|e| RunError::Log {
-        path: dir.join("decisions.jsonl"),
-        message: e.to_string(),
-    })?;
+    use crate::entprog::progressive::{Decision, Phase};
+    let log = RunLog::open_read_only(dir)?;
+    let (records, decisions) = (log.records(), log.decisions());
     // `+ 0.0`: an empty f64 sum is -0.0.
     let wall = |p: Phase| records.iter().filter(|r| r.phase == p).map(|r| r.wall_s).sum::<f64>() + 0.0;
     let count = |p: Phase| records.iter().filter(|r| r.phase == p).count();

@@ -1,10 +1,10 @@
-//! The training loop (STYLE.md §7, after nanoGPT's `train.py`): build, resume,
-//! then for each step draw a batch and the diffusion noise, predict, take the
-//! eps loss, backpropagate through what the gates allow, clip, update AdamW
-//! and the EMA, record the step, and checkpoint when the policy says so.
+//! One training step and the state it updates: draw a batch and the
+//! diffusion noise, predict, take the eps loss, backpropagate through what
+//! the gates allow, clip, update AdamW and the EMA.
 //!
-//! IO stays outside: batches come from a [`BatchSource`], step records go to
-//! a [`StepSink`]; the run folder and Parquet writers plug in through these.
+//! This file is one step and the state it updates; the loop that asks the
+//! policy, records, evaluates and checkpoints is `run.rs`. IO stays
+//! outside: batches come from a [`BatchSource`].
 //! Peak memory comes from the crate's counting allocator.
 
 use std::path::{Path, PathBuf};
@@ -76,39 +76,7 @@ pub struct StepRecord {
     pub m: Option<u32>,
 }
 
-/// What kind of step a [`StepRecord`] is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Regular training.
-    #[default]
-    Train,
-    /// A Nested Diffusion Supernet step (PAPER.md §4).
-    Supernet,
-}
-
-impl Phase {
-    /// The name written to `steps.parquet`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Train => "train",
-            Phase::Supernet => "supernet",
-        }
-    }
-}
-
-/// Where step records go.
-pub trait StepSink {
-    /// Records one finished step.
-    fn record(&mut self, record: &StepRecord) -> Result<(), String>;
-}
-
-impl StepSink for Vec<StepRecord> {
-    fn record(&mut self, record: &StepRecord) -> Result<(), String> {
-        self.push(record.clone());
-        Ok(())
-    }
-}
+pub use crate::entprog::progressive::Phase;
 
 /// Errors that stop a run.
 #[derive(Debug, thiserror::Error)]
@@ -139,9 +107,6 @@ pub enum TrainError {
     /// The batch source failed.
     #[error("step {step}: data: {message}")]
     Data { step: u64, message: String },
-    /// The step sink failed.
-    #[error("step {step}: recording: {message}")]
-    Sink { step: u64, message: String },
 }
 
 impl TrainError {
@@ -164,6 +129,12 @@ impl TrainError {
 /// `checkpoint_every` steps and always at the end.
 pub fn should_checkpoint(done: u64, cfg: &TrainConfig) -> bool {
     done == cfg.steps || (cfg.checkpoint_every > 0 && done.is_multiple_of(cfg.checkpoint_every))
+}
+
+/// Whether to evaluate after `done` completed steps: every `eval_every`
+/// steps (0 = never) and at the end of a run that evaluates at all.
+pub fn should_evaluate(done: u64, cfg: &TrainConfig) -> bool {
+    cfg.eval_every > 0 && (done == cfg.steps || done.is_multiple_of(cfg.eval_every))
 }
 
 /// A model, its optimizer and EMA, and the run's position.
@@ -227,10 +198,11 @@ impl Trainer {
     }
 
     /// Starts from the weights of a previous stage's checkpoint (optimizer
-    /// state and step are not carried over; new parameters keep their init).
+    /// state and step are not carried over; new parameters keep their init
+    /// and are listed in the report). A checkpoint of another architecture
+    /// is refused, naming the first mismatch.
     pub fn init_from(&mut self, path: &Path) -> Result<LoadReport, TrainError> {
-        let ck = checkpoint::load(path, self.model.device())?;
-        let report = checkpoint::load_weights(path, &self.model, &ck.weights)?;
+        let report = checkpoint::init_weights(path, &self.model)?;
         if let Some(ema) = &mut self.ema {
             *ema = Ema::new(ema.decay, self.model.params()).map_err(|source| TrainError::Tensor { step: 0, source })?;
         }
@@ -247,7 +219,7 @@ impl Trainer {
                 expected: self.seed,
             });
         }
-        checkpoint::load_weights(path, &self.model, &ck.weights)?;
+        checkpoint::load_fitting(path, &self.model, &ck, true)?;
         self.opt.set_state(ck.moments);
         if let Some(ema) = &mut self.ema {
             *ema = Ema::from_weights(ema.decay, ck.ema);
@@ -280,29 +252,6 @@ impl Trainer {
             self.ema.as_ref().map(|e| e.weights()),
             &state,
         )?;
-        Ok(())
-    }
-
-    /// Runs steps until `train.steps`, checkpointing to `checkpoint` (if
-    /// given) by [`should_checkpoint`]. A non-finite loss stops the run
-    /// before any update, naming the last good checkpoint.
-    pub fn run(
-        &mut self,
-        data: &mut impl BatchSource,
-        sink: &mut impl StepSink,
-        checkpoint: Option<&Path>,
-    ) -> Result<(), TrainError> {
-        let mut last_good: Option<PathBuf> = None;
-        while self.step < self.train.steps {
-            let step = self.step;
-            let record = self.next_step(data).map_err(|e| e.naming_checkpoint(&last_good))?;
-            sink.record(&record)
-                .map_err(|message| TrainError::Sink { step, message })?;
-            if let Some(path) = checkpoint.filter(|_| should_checkpoint(self.step, &self.train)) {
-                self.save(path, Some(record.loss))?;
-                last_good = Some(path.to_path_buf());
-            }
-        }
         Ok(())
     }
 
@@ -345,9 +294,11 @@ impl Trainer {
         let start = Instant::now();
         let lr = lr_at(step, self.train.lr, self.train.warmup_steps);
         let dims = batch.frames.dims().to_vec();
+        // `fixed_draws` (debugging): every step reuses step 0's draws.
+        let draw_step = if self.train.fixed_draws { 0 } else { step };
         let draw = draw_training_noise(
             self.seed,
-            step,
+            draw_step,
             &dims,
             &self.schedule,
             self.diffusion.cond_dropout,
@@ -428,6 +379,19 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evaluations_fall_on_the_interval_and_at_the_end_only_when_asked() {
+        let cfg = TrainConfig {
+            steps: 25,
+            eval_every: 10,
+            ..TrainConfig::default()
+        };
+        let at: Vec<u64> = (1..=25).filter(|&d| should_evaluate(d, &cfg)).collect();
+        assert_eq!(at, vec![10, 20, 25]);
+        let never = TrainConfig { eval_every: 0, ..cfg };
+        assert!((1..=25).all(|d| !should_evaluate(d, &never)));
+    }
 
     #[test]
     fn checkpoints_fall_on_the_interval_and_at_the_end() {

@@ -5,15 +5,15 @@
 
 use std::path::PathBuf;
 
-use super::chart::{bar_chart, Bar};
-use super::evidence::{cei_samples, heldout, settings, starting_trainer, StartError};
-use super::rank::{order_by_score, ranks, spearman};
-use super::score::{active_blocks, score_blocks, BlockScore, ScoreError};
-use super::scorers::{cei_scores, forward_only, needs_cei, score, Evidence, Scores};
+use super::{starting_model, StartError};
 use crate::config::Experiment;
-use crate::model::Blocks;
+use crate::entprog::chart::{bar_chart, Bar};
+use crate::entprog::evidence::{cei_samples, heldout, settings};
+use crate::entprog::rank::{order_by_score, ranks, spearman};
+use crate::entprog::score::{active_blocks, score_blocks, BlockScore, ScoreError};
+use crate::entprog::scorers::{cei_scores, forward_only, score, Evidence, Scorer, Scores};
+use crate::model::{Blocks, Denoiser};
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, TableError};
-use crate::train::trainer::TrainError;
 
 /// Errors of `entprog cei`.
 #[derive(Debug, thiserror::Error)]
@@ -23,23 +23,15 @@ pub enum CeiError {
     #[error(transparent)]
     Table(#[from] TableError),
     #[error("{0}")]
-    Train(Box<TrainError>),
+    Model(#[from] crate::model::ModelError),
     #[error("{0}")]
     Score(#[from] ScoreError),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
-    #[error(transparent)]
-    Schedule(#[from] super::progressive::ScheduleError),
     #[error("cei.png: {0}")]
     Chart(String),
     #[error(transparent)]
     Start(#[from] StartError),
-}
-
-impl From<TrainError> for CeiError {
-    fn from(e: TrainError) -> Self {
-        CeiError::Train(Box::new(e))
-    }
 }
 
 /// What `entprog cei` produced.
@@ -53,18 +45,19 @@ pub struct CeiOutcome {
 }
 
 /// The scorers `--scorers` names: a comma list, or `all`.
-pub fn parse_scorers(list: &[String]) -> Result<Vec<String>, String> {
+pub fn parse_scorers(list: &[String]) -> Result<Vec<Scorer>, String> {
     let mut out = Vec::new();
     for s in list {
         if s == "all" {
-            out.extend(super::schedule::SCORERS.iter().map(|s| s.to_string()));
-        } else if super::schedule::SCORERS.contains(&s.as_str()) {
-            out.push(s.clone());
+            out.extend(Scorer::ALL);
         } else {
-            return Err(format!(
-                "--scorers: unknown scorer {s:?}, expected `all` or one of: {}",
-                super::schedule::SCORERS.join(", ")
-            ));
+            let scorer = s.parse::<Scorer>().map_err(|_| {
+                format!(
+                    "--scorers: unknown scorer {s:?}, expected `all` or one of: {}",
+                    Scorer::names()
+                )
+            })?;
+            out.push(scorer);
         }
     }
     out.dedup();
@@ -73,9 +66,10 @@ pub fn parse_scorers(list: &[String]) -> Result<Vec<String>, String> {
 
 /// Scores the experiment's blocks with CEI and the other `scorers` (or
 /// reuses a finished scoring of the same config and scorers).
-pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiError> {
+pub fn run_cei(exp: &Experiment, scorers: &[Scorer]) -> Result<CeiOutcome, CeiError> {
     let cfg = &exp.config;
-    let spec = exp.run_spec("cei", Some(&scorers.join(",")));
+    let names: Vec<&str> = scorers.iter().map(|s| s.as_str()).collect();
+    let spec = exp.run_spec("cei", Some(&names.join(",")));
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => {
             return Ok(CeiOutcome {
@@ -87,26 +81,27 @@ pub fn run_cei(exp: &Experiment, scorers: &[String]) -> Result<CeiOutcome, CeiEr
         }
         Opened::Fresh(rd) => rd,
     };
-    let mut trainer = starting_trainer(cfg, &mut rd)?;
-    let batches = cei_samples(cfg, trainer.schedule())?;
+    let (mut model, schedule) = starting_model(cfg, &mut rd)?;
+    let batches = cei_samples(cfg, &schedule)?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
     let settings = settings(cfg);
-    let ids = active_blocks(&trainer.model);
-    let scores = forward_only(&mut trainer.model, &ids, |m| score_blocks(m, &inputs, &ids, &settings))?;
+    let ids = active_blocks(&model);
+    let scores = forward_only(&mut model, &ids, |m| score_blocks(m, &inputs, &ids, &settings))?;
     let mut all = cei_scores(&ids, &scores);
-    let others: Vec<&String> = scorers.iter().filter(|s| !needs_cei(s)).collect();
+    let others: Vec<Scorer> = scorers.iter().copied().filter(|s| !s.needs_cei()).collect();
     if !others.is_empty() {
-        let heldout = heldout(cfg, trainer.schedule())?;
-        let ev = Evidence {
+        let heldout = heldout(cfg, &schedule, cfg.schedule.heldout_batches)?;
+        let heldout = heldout.inputs();
+        let ev = Evidence::<Denoiser> {
             cei: None,
             heldout: Some(&heldout),
             settings: settings.clone(),
         };
         for s in others {
-            all.push(score(s, &mut trainer.model, &ids, &ev, 0)?);
+            all.push(score(s, &mut model, &ids, &ev, 0)?);
         }
     }
-    let rows = block_rows(&spec.run_id(), &all, &trainer.model);
+    let rows = block_rows(&spec.run_id(), &all, &model);
     write_table(rd.path(), rows)?;
     let order = order_by_score(&all[0].values);
     let bars: Vec<Bar> = order
@@ -140,7 +135,7 @@ pub fn block_rows<M: Blocks>(run: &str, all: &[Scores], model: &M) -> Vec<BlockR
                 stage: "scoring".into(),
                 block_id: id.to_string(),
                 kind: id.kind.as_str().into(),
-                scorer: s.scorer.clone(),
+                scorer: s.scorer.as_str().into(),
                 score: s.values[i],
                 score_se: s.se[i],
                 rank: rank[i] as u32,

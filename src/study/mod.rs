@@ -1,0 +1,42 @@
+//! Study cells that are not a training run: the scoring pass of `entprog
+//! cei` (block priorities of a stage's starting model, with every scorer)
+//! and the Figure 1b-c skip probe. Each opens its run folder, builds the
+//! stage's starting model and hands it to `crate::entprog`'s estimators.
+//! The `reproduce` targets and their cell graph come here too.
+
+pub mod cei;
+pub mod probe;
+
+use candle_core::Device;
+
+use crate::config::ExperimentConfig;
+use crate::diffusion::NoiseSchedule;
+use crate::model::Denoiser;
+use crate::results::{RunDir, RunDirError};
+use crate::train::checkpoint::{init_weights, CheckpointError};
+
+/// Why the starting model could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("train.gates: {0}")]
+    Gate(#[from] crate::model::GateError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// The stage's starting model and noise schedule: built from the seed,
+/// gates from the stage's plan, then the weights of `train.init_from`
+/// (recorded as an input of `rd`).
+pub fn starting_model(cfg: &ExperimentConfig, rd: &mut RunDir) -> Result<(Denoiser, NoiseSchedule), StartError> {
+    let mut model = cfg.model.build(cfg.seed, &Device::Cpu)?;
+    model.set_gates(cfg.train.gates.apply(model.gates().names())?)?;
+    if let Some(base) = &cfg.train.init_from {
+        rd.add_input(base)?;
+        init_weights(base, &model)?;
+    }
+    Ok((model, cfg.diffusion.build()))
+}
