@@ -179,6 +179,8 @@ fn a_killed_scheduled_run_resumes_to_the_same_decisions() {
         let e = experiment(dir.path(), name, 24, adaptive(), Some(init.clone()));
         let mut config = e.config.clone();
         config.train.checkpoint_every = 2;
+        config.train.eval_every = 5;
+        config.data.eval_batches = 1;
         Experiment::from_config(config, format!("{name}.toml").into(), vec![], vec![])
     };
     let full = run_with_data(&every_2("full"), &mut |_| {}).unwrap();
@@ -227,6 +229,10 @@ fn a_killed_scheduled_run_resumes_to_the_same_decisions() {
     }
     let losses = |d: &Path| frame(&d.join("steps.parquet")).column("loss").unwrap().clone();
     assert!(losses(&full.dir).equals(&losses(&resumed.dir)));
+    // The periodic evaluations (after steps 5, 10, 15, 20 and the end) resume too.
+    let evals = |d: &Path| frame(&d.join("eval.parquet")).drop("run").unwrap();
+    assert_eq!(column_u64(&evals(&full.dir), "step"), vec![5, 10, 15, 20, 24]);
+    assert!(evals(&full.dir).equals(&evals(&resumed.dir)));
 }
 
 #[test]

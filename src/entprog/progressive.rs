@@ -147,9 +147,11 @@ pub fn schedulable<M: Blocks>(model: &M) -> Vec<BlockId> {
         .collect()
 }
 
-/// Per candidate of a stage: m, CE, and its chunks with their costs
-/// (chunk cost on the decision clock, then the other clock's cost).
-pub type CandidateCe = (usize, Option<f64>, Vec<(ChunkSpan, Chunk, f64)>);
+/// One supernet chunk with its cost on the other clock than the decision's.
+pub type ChunkCost = (ChunkSpan, Chunk, f64);
+
+/// Per candidate of a stage: m, CE, and its chunks with their costs.
+pub type CandidateCe = (usize, Option<f64>, Vec<ChunkCost>);
 
 /// An Ent-Prog schedule over a run's schedulable blocks.
 #[derive(Debug, Clone)]
@@ -341,7 +343,7 @@ impl Progressive {
     pub fn ce_of(&mut self, k: usize, h: &History) -> Result<Vec<CandidateCe>, ScheduleError> {
         let spans = self.chunks_of(k, h)?;
         let clock = self.supernet.clock;
-        let mut per: Vec<(usize, Vec<(ChunkSpan, Chunk, f64)>)> = Vec::new();
+        let mut per: Vec<(usize, Vec<ChunkCost>)> = Vec::new();
         for span in spans {
             let (Some(before), Some(after)) =
                 (heldout_at(h.decisions, span.start), heldout_at(h.decisions, span.end()))

@@ -31,7 +31,7 @@ pub enum CeiError {
     #[error("cei.png: {0}")]
     Chart(String),
     #[error(transparent)]
-    Start(#[from] StartError),
+    Start(#[from] Box<StartError>),
 }
 
 /// What `entprog cei` produced.
@@ -81,7 +81,7 @@ pub fn run_cei(exp: &Experiment, scorers: &[Scorer]) -> Result<CeiOutcome, CeiEr
         }
         Opened::Fresh(rd) => rd,
     };
-    let (mut model, schedule) = starting_model(cfg, &mut rd)?;
+    let (mut model, schedule) = starting_model(cfg, &mut rd).map_err(Box::new)?;
     let batches = cei_samples(cfg, &schedule)?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
     let settings = settings(cfg);

@@ -36,7 +36,7 @@ pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), Ce
         Opened::Cached { dir, .. } => return Ok((dir, true)),
         Opened::Fresh(rd) => rd,
     };
-    let (mut model, schedule) = starting_model(cfg, &mut rd)?;
+    let (mut model, schedule) = starting_model(cfg, &mut rd).map_err(Box::new)?;
     let ids = schedulable(&model);
     let batches = cei_samples(cfg, &schedule)?;
     let inputs: Vec<_> = batches.iter().map(|b| b.inputs()).collect();
