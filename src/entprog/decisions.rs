@@ -1,13 +1,9 @@
-//! `decisions.jsonl`: the log of a scheduled run's decisions (priority
-//! orders and the supernet's held-out losses), one JSON object per line,
-//! each stamped with the number of completed steps it was made after, so a
-//! resumed run keeps exactly the decisions its checkpoint had seen.
-
-use std::path::Path;
+//! The decisions of a scheduled run (priority orders and the supernet's
+//! held-out losses), each stamped with the number of completed steps it was
+//! made after, so a resumed run keeps exactly the decisions its checkpoint
+//! had seen. The run code logs them to `decisions.jsonl` (`train/log.rs`).
 
 use serde::{Deserialize, Serialize};
-
-use super::progressive::ScheduleError;
 
 /// One line of `decisions.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,12 +40,4 @@ impl Decision {
             Decision::Order { step, .. } | Decision::HeldOut { step, .. } => *step,
         }
     }
-}
-
-/// Reads the decisions made at or before step `until`.
-pub fn read_decisions(path: &Path, until: u64) -> Result<Vec<Decision>, ScheduleError> {
-    crate::results::jsonl::read(path, |d: &Decision| d.step() <= until).map_err(|message| ScheduleError::Log {
-        path: path.into(),
-        message,
-    })
 }

@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use super::score::DenoiserSamples;
 use crate::data::{Loader, Split};
 use crate::diffusion::{add_noise, draw_training_noise, eps_loss, NoiseSchedule};
-use crate::model::{BlockId, Blocks, Denoiser, Inputs, ModelError};
+use crate::model::{Denoiser, Inputs, ModelError};
 use crate::seed::derive_seed;
 
 /// One held-out batch: model inputs and the noise they were made with.
@@ -33,21 +33,6 @@ impl HeldOutBatch {
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Clip `j` alone, as a batch of one.
-    pub fn sample(&self, j: usize) -> candle_core::Result<HeldOutBatch> {
-        let one = |t: &Tensor| t.narrow(0, j, 1);
-        let s = &self.samples;
-        Ok(HeldOutBatch {
-            samples: DenoiserSamples {
-                x_t: one(&s.x_t)?,
-                timesteps: vec![s.timesteps[j]],
-                reference: s.reference.as_ref().map(one).transpose()?,
-                poses: s.poses.as_ref().map(one).transpose()?,
-            },
-            noise: one(&self.noise)?,
-        })
     }
 }
 
@@ -102,18 +87,6 @@ impl HeldOut {
             sum += batch_loss(&pred, &b.noise)?;
         }
         Ok(sum / self.batches.len().max(1) as f64)
-    }
-
-    /// Mean eps loss with each of `ids` skipped in turn (prefix reuse).
-    pub fn loss_each_skipped(&self, model: &mut Denoiser, ids: &[BlockId]) -> Result<Vec<f64>, ModelError> {
-        let mut sums = vec![0.0; ids.len()];
-        for b in &self.batches {
-            let preds = model.predict_each_skipped(&b.inputs(), ids)?;
-            for (s, p) in sums.iter_mut().zip(&preds) {
-                *s += batch_loss(p, &b.noise)?;
-            }
-        }
-        Ok(sums.into_iter().map(|s| s / self.batches.len().max(1) as f64).collect())
     }
 }
 

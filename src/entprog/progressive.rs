@@ -20,9 +20,7 @@
 //! Supernet steps are optimizer steps of the run (they count in its step
 //! budget and totals) and are marked `phase = supernet` in `steps.parquet`.
 
-use std::path::PathBuf;
-
-pub use super::decisions::{read_decisions, Decision};
+pub use super::decisions::Decision;
 use super::schedule::{admissible, Clock, Plan, PlanError, ScheduleConfig, ScheduleStage, StageBlocks};
 use super::scorers::{Scorer, Scores};
 use super::supernet::{choose, chunks, convergence_efficiency, Chunk, ChunkSpan};
@@ -41,8 +39,6 @@ pub enum ScheduleError {
          but the stage has {have}; expected fewer, so the chosen m trains at least one step"
     )]
     SupernetTooLong { stage: usize, need: u64, have: u64 },
-    #[error("{}: {message}", path.display())]
-    Log { path: PathBuf, message: String },
     #[error("schedule state: {0}")]
     State(String),
 }
