@@ -149,6 +149,18 @@ mod config_layers {
         assert!(e.contains("extends: cycle:"), "{e}");
         assert!(e.contains("a.toml -> ") && e.contains("b.toml"), "{e}");
     }
+
+    #[test]
+    fn a_missing_base_is_named_with_the_file_that_extends_it() {
+        let d = tempfile::tempdir().unwrap();
+        let child = write(d.path(), "child.toml", "extends = \"gone.toml\"\n");
+        let e = err(&child, &[], &[]);
+        let gone = d.path().join("gone.toml");
+        assert_eq!(
+            e,
+            format!("{}: extends: no experiment file {}", child.display(), gone.display())
+        );
+    }
 }
 
 mod config_hash {

@@ -36,7 +36,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
-use super::profile::sha256_hex;
+use crate::config::hash::sha256_hex;
 
 /// Version tag of the manifest and shard schema (v2: images as plain binary columns).
 /// A dataset of another version is rebuilt (synthetic) or must be re-imported.
