@@ -11,7 +11,7 @@ use candle_core::Device;
 use entprog::data::pose::{LIMBS, NAMES};
 use entprog::data::render::VideoPlan;
 use entprog::data::{
-    ensure_built, import_frames, DataError, Dataset, DatasetProfile, ImportOptions, Loader, Manifest, Split,
+    ensure_built, import_frames, DataError, Dataset, DatasetManifest, DatasetProfile, ImportOptions, Loader, Split,
 };
 
 fn shipped() -> PathBuf {
@@ -53,7 +53,7 @@ mod regeneration {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let da = ensure_built(&root_with(a.path(), "small", "bilibili", SMALL), "small").unwrap();
         let db = ensure_built(&root_with(b.path(), "small", "bilibili", SMALL), "small").unwrap();
-        let (ma, mb) = (Manifest::read(&da).unwrap(), Manifest::read(&db).unwrap());
+        let (ma, mb) = (DatasetManifest::read(&da).unwrap(), DatasetManifest::read(&db).unwrap());
         assert_eq!(
             ma.shards.len(),
             3,
@@ -84,7 +84,7 @@ mod regeneration {
         let tiny = "videos = 2\ntest_videos = 1\nframes_per_video = 4";
         let da = ensure_built(&root_with(a.path(), "s", "tiktok", tiny), "s").unwrap();
         let db = ensure_built(&root_with(b.path(), "s", "tiktok", &format!("{tiny}\nseed = 7")), "s").unwrap();
-        let (ma, mb) = (Manifest::read(&da).unwrap(), Manifest::read(&db).unwrap());
+        let (ma, mb) = (DatasetManifest::read(&da).unwrap(), DatasetManifest::read(&db).unwrap());
         assert_ne!(ma.config_hash, mb.config_hash);
         assert_ne!(ma.shards[0].sha256, mb.shards[0].sha256);
     }
@@ -99,7 +99,7 @@ mod regeneration {
             "videos = 2\ntest_videos = 1\nframes_per_video = 4",
         );
         let ds = ensure_built(&root, "s").unwrap();
-        let first = Manifest::read(&ds).unwrap();
+        let first = DatasetManifest::read(&ds).unwrap();
         // Tamper with nothing: a marker file inside survives a reuse, not a rebuild.
         std::fs::write(ds.join("marker"), "x").unwrap();
         ensure_built(&root, "s").unwrap();
@@ -110,7 +110,7 @@ mod regeneration {
         )
         .unwrap();
         ensure_built(&root, "s").unwrap();
-        let second = Manifest::read(&ds).unwrap();
+        let second = DatasetManifest::read(&ds).unwrap();
         assert!(!ds.join("marker").exists(), "a changed profile rebuilds");
         assert_ne!(first.config_hash, second.config_hash);
         assert_eq!(second.splits["train"].frames, 5);
@@ -540,7 +540,7 @@ mod import {
         let (fr, po) = tree(dir.path(), 3, 11);
         let o = opts(dir.path(), fr, po);
         let out = import_frames(&o, &mut |_, _| {}).unwrap();
-        let m = Manifest::read(&out).unwrap();
+        let m = DatasetManifest::read(&out).unwrap();
         assert_eq!(
             (m.kind.as_str(), m.video_names.clone()),
             (
@@ -814,7 +814,7 @@ mod sharing {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     s.spawn(|| {
-                        Manifest::read(&ensure_built(&root, "c").unwrap())
+                        DatasetManifest::read(&ensure_built(&root, "c").unwrap())
                             .unwrap()
                             .shards[0]
                             .sha256
@@ -953,7 +953,7 @@ mod versions {
         );
         ensure_built(&root, "o").unwrap();
         assert_eq!(
-            Manifest::read(&ds).unwrap().format,
+            DatasetManifest::read(&ds).unwrap().format,
             entprog::data::shards::FORMAT
         );
     }

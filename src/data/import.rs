@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::card::card;
 use super::error::DataError;
 use super::generate::{check_name, par_map, worker_threads};
-use super::shards::{encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
+use super::shards::{encode_png, plan_shards, DatasetManifest, Row, SplitInfo, Staging, FORMAT};
 use crate::config::hash::config_hash;
 
 /// Version tag of the importer, part of the config hash.
@@ -302,7 +302,7 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
             },
         );
     }
-    let manifest = Manifest {
+    let manifest = DatasetManifest {
         format: FORMAT.into(),
         name: opts.name.clone(),
         kind: "import".into(),
@@ -320,7 +320,7 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
         opts.poses.display()
     );
     let text = card(
-        &Manifest {
+        &DatasetManifest {
             shards: staging.shards().to_vec(),
             ..manifest.clone()
         },
