@@ -2,7 +2,6 @@
 //! safetensors checkpoints with RNG positions, and the resumable loop.
 
 pub mod adamw;
-pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
