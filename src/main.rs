@@ -289,7 +289,7 @@ fn run(cli: Cli) -> Result<()> {
         } => bench_train_step(json, steps, &configs, plain, whole),
         Command::Bench {
             cmd: BenchCommand::Kernels { reps },
-        } => Ok(entprog::kernels::bench::run(reps)?),
+        } => Ok(entprog::bench::kernels::run(reps)?),
     }
 }
 

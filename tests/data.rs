@@ -11,7 +11,7 @@ use candle_core::Device;
 use entprog::data::pose::{LIMBS, NAMES};
 use entprog::data::render::VideoPlan;
 use entprog::data::{
-    ensure_built, import_frames, DataError, Dataset, DatasetProfile, ImportOptions, Loader, Manifest, Split,
+    ensure_built, import_frames, DataError, Dataset, DatasetManifest, DatasetProfile, ImportOptions, Loader, Split,
 };
 
 fn shipped() -> PathBuf {
@@ -53,7 +53,7 @@ mod regeneration {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let da = ensure_built(&root_with(a.path(), "small", "bilibili", SMALL), "small").unwrap();
         let db = ensure_built(&root_with(b.path(), "small", "bilibili", SMALL), "small").unwrap();
-        let (ma, mb) = (Manifest::read(&da).unwrap(), Manifest::read(&db).unwrap());
+        let (ma, mb) = (DatasetManifest::read(&da).unwrap(), DatasetManifest::read(&db).unwrap());
         assert_eq!(
             ma.shards.len(),
             3,
@@ -84,7 +84,7 @@ mod regeneration {
         let tiny = "videos = 2\ntest_videos = 1\nframes_per_video = 4";
         let da = ensure_built(&root_with(a.path(), "s", "tiktok", tiny), "s").unwrap();
         let db = ensure_built(&root_with(b.path(), "s", "tiktok", &format!("{tiny}\nseed = 7")), "s").unwrap();
-        let (ma, mb) = (Manifest::read(&da).unwrap(), Manifest::read(&db).unwrap());
+        let (ma, mb) = (DatasetManifest::read(&da).unwrap(), DatasetManifest::read(&db).unwrap());
         assert_ne!(ma.config_hash, mb.config_hash);
         assert_ne!(ma.shards[0].sha256, mb.shards[0].sha256);
     }
@@ -99,7 +99,7 @@ mod regeneration {
             "videos = 2\ntest_videos = 1\nframes_per_video = 4",
         );
         let ds = ensure_built(&root, "s").unwrap();
-        let first = Manifest::read(&ds).unwrap();
+        let first = DatasetManifest::read(&ds).unwrap();
         // Tamper with nothing: a marker file inside survives a reuse, not a rebuild.
         std::fs::write(ds.join("marker"), "x").unwrap();
         ensure_built(&root, "s").unwrap();
@@ -110,7 +110,7 @@ mod regeneration {
         )
         .unwrap();
         ensure_built(&root, "s").unwrap();
-        let second = Manifest::read(&ds).unwrap();
+        let second = DatasetManifest::read(&ds).unwrap();
         assert!(!ds.join("marker").exists(), "a changed profile rebuilds");
         assert_ne!(first.config_hash, second.config_hash);
         assert_eq!(second.splits["train"].frames, 5);
@@ -540,7 +540,7 @@ mod import {
         let (fr, po) = tree(dir.path(), 3, 11);
         let o = opts(dir.path(), fr, po);
         let out = import_frames(&o, &mut |_, _| {}).unwrap();
-        let m = Manifest::read(&out).unwrap();
+        let m = DatasetManifest::read(&out).unwrap();
         assert_eq!(
             (m.kind.as_str(), m.video_names.clone()),
             (
@@ -687,38 +687,93 @@ mod bad_profiles {
     }
 
     #[test]
-    fn an_unknown_key_names_the_file_and_key() {
+    fn an_unknown_key_names_the_file_line_column_and_key() {
         let dir = tempfile::tempdir().unwrap();
         let root = root_with(dir.path(), "bad", "tiktok", "[motion]\ntempo = 3");
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
-        assert!(
-            msg.contains("bad.toml") && msg.contains("tempo") && msg.contains("motion"),
-            "{msg}"
-        );
+        let at = root.join("bad.toml:3:1: motion.tempo: unknown key, expected one of: ");
+        assert!(msg.starts_with(&*at.to_string_lossy()), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
         assert!(!root.join("bad").exists());
     }
 
     #[test]
-    fn an_out_of_range_value_names_the_key_and_the_range() {
+    fn every_out_of_range_value_names_its_line_key_and_range() {
         let dir = tempfile::tempdir().unwrap();
         let root = root_with(dir.path(), "bad", "tiktok", "test_videos = 0\n[camera]\njitter = 0.9");
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
-        assert!(msg.contains("bad.toml: test_videos: 0 is out of range"), "{msg}");
+        let file = root.join("bad.toml");
+        let file = file.display();
+        assert_eq!(
+            msg,
+            format!(
+                "{file}:2:1: test_videos: 0 is out of range, expected 1..48 (videos); \
+                 {file}:4:1: camera.jitter: 0.9 is out of range, expected [0, 0.2]"
+            )
+        );
+    }
+
+    #[test]
+    fn a_rule_broken_by_a_default_names_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let solo = dir.path().join("solo.toml");
+        std::fs::write(&solo, "videos = 4\n").unwrap(); // test_videos stays at its default, 8
+        let msg = ensure_built(dir.path(), "solo").unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{} (built-in default): test_videos: 8 is out of range, expected 1..4 (videos)",
+                solo.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_names_the_file_line_column_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(dir.path(), "bad", "tiktok", "[scene]\nbackground = \"beach\"");
+        let msg = ensure_built(&root, "bad").unwrap_err().to_string();
+        let at = root.join("bad.toml:3:1: scene.background: ");
         assert!(
-            msg.contains("camera.jitter: 0.9 is out of range, expected [0, 0.2]"),
+            msg.starts_with(&*at.to_string_lossy()) && msg.contains("beach"),
             "{msg}"
         );
     }
 
     #[test]
-    fn a_wrongly_typed_value_names_the_key() {
+    fn a_syntax_error_names_the_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
-        let root = root_with(dir.path(), "bad", "tiktok", "[scene]\nbackground = \"beach\"");
+        let root = root_with(dir.path(), "bad", "tiktok", "[scene\nbackground = \"home\"");
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
+        let at = root.join("bad.toml:2:");
         assert!(
-            msg.contains("bad.toml") && msg.contains("scene.background") && msg.contains("beach"),
+            msg.starts_with(&*at.to_string_lossy()) && msg.contains("TOML syntax error"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_cyclic_base_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with(dir.path(), "bad", "tiktak", "");
+        let msg = ensure_built(&root, "bad").unwrap_err().to_string();
+        let (bad, base) = (root.join("bad.toml"), root.join("tiktak.toml"));
+        assert_eq!(
+            msg,
+            format!("{}: base: no dataset profile {}", bad.display(), base.display())
+        );
+        std::fs::write(root.join("loop.toml"), "base = \"bad\"\n").unwrap();
+        std::fs::write(root.join("bad.toml"), "base = \"loop\"\n").unwrap();
+        let msg = ensure_built(&root, "bad").unwrap_err().to_string();
+        assert!(msg.contains("base: cycle: ") && msg.contains("loop.toml"), "{msg}");
+        std::fs::write(root.join("bad.toml"), "base = 3\n").unwrap();
+        let msg = ensure_built(&root, "bad").unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: base: expected a profile name (string)",
+                root.join("bad.toml").display()
+            )
         );
     }
 
@@ -759,7 +814,9 @@ mod sharing {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     s.spawn(|| {
-                        Manifest::read(&ensure_built(&root, "c").unwrap()).unwrap().shards[0]
+                        DatasetManifest::read(&ensure_built(&root, "c").unwrap())
+                            .unwrap()
+                            .shards[0]
                             .sha256
                             .clone()
                     })
@@ -895,7 +952,10 @@ mod versions {
             "{msg}"
         );
         ensure_built(&root, "o").unwrap();
-        assert_eq!(Manifest::read(&ds).unwrap().format, entprog::data::shards::FORMAT);
+        assert_eq!(
+            DatasetManifest::read(&ds).unwrap().format,
+            entprog::data::shards::FORMAT
+        );
     }
 }
 

@@ -149,6 +149,18 @@ mod config_layers {
         assert!(e.contains("extends: cycle:"), "{e}");
         assert!(e.contains("a.toml -> ") && e.contains("b.toml"), "{e}");
     }
+
+    #[test]
+    fn a_missing_base_is_named_with_the_file_that_extends_it() {
+        let d = tempfile::tempdir().unwrap();
+        let child = write(d.path(), "child.toml", "extends = \"gone.toml\"\n");
+        let e = err(&child, &[], &[]);
+        let gone = d.path().join("gone.toml");
+        assert_eq!(
+            e,
+            format!("{}: extends: no experiment file {}", child.display(), gone.display())
+        );
+    }
 }
 
 mod config_hash {
@@ -254,15 +266,17 @@ mod run_folders {
     }
 
     #[test]
-    fn a_folder_locked_by_a_live_process_is_refused_and_a_stale_lock_taken_over() {
+    fn a_folder_being_written_is_refused_and_free_again_once_its_run_ends() {
         let d = tempfile::tempdir().unwrap();
         let s = spec(d.path(), "aaaaaaaaaaaaaaaa");
         let held = fresh(&s);
         let e = RunDir::open(&s).unwrap_err().to_string();
-        assert!(e.contains("locked by running process") && e.contains(".lock"), "{e}");
+        let me = std::process::id();
+        assert!(
+            e.contains(".lock") && e.contains(&format!("locked by process {me}")),
+            "{e}"
+        );
         drop(held);
-        // A lock left by a process that no longer exists (PIDs above pid_max never exist).
-        std::fs::write(s.dir().join(".lock"), "4194305\n").unwrap();
         fresh(&s);
     }
 
@@ -289,6 +303,68 @@ fn step_row(step: u64) -> StepRow {
         wall_s: 0.5,
         flops: 1e9 * step as f64,
         peak_bytes: 1 << 20,
+    }
+}
+
+mod locks {
+    use super::*;
+    use entprog::results::{FolderLock, LockError};
+    use std::io::BufRead;
+
+    #[test]
+    fn a_lock_file_left_behind_that_no_process_holds_never_blocks() {
+        let d = tempfile::tempdir().unwrap();
+        // What a killed run of the old PID-file lock left, naming this very
+        // (live) process, and what a crash mid-write would leave.
+        for leftover in [format!("{}\n", std::process::id()), String::new(), "junk".into()] {
+            std::fs::write(d.path().join(".lock"), leftover).unwrap();
+            let lock = FolderLock::acquire(d.path()).unwrap();
+            let written = std::fs::read_to_string(lock.path()).unwrap();
+            assert_eq!(written, format!("{}\n", std::process::id()));
+        }
+    }
+
+    #[test]
+    fn a_second_lock_in_the_same_process_is_refused_while_the_first_is_held() {
+        let d = tempfile::tempdir().unwrap();
+        let first = FolderLock::acquire(d.path()).unwrap();
+        let e = FolderLock::acquire(d.path()).unwrap_err();
+        assert!(
+            matches!(e, LockError::Held { pid: Some(p), .. } if p == std::process::id()),
+            "{e}"
+        );
+        drop(first);
+        FolderLock::acquire(d.path()).unwrap();
+    }
+
+    /// Another process takes the same `flock(2)` lock (Python's `fcntl.flock`
+    /// and std's `File::try_lock` both call it on Linux) and writes its PID.
+    #[test]
+    fn a_lock_held_by_a_process_killed_with_sigkill_is_free_immediately() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".lock");
+        let script = "import fcntl, os, sys, time\n\
+                      f = open(sys.argv[1], 'a')\n\
+                      fcntl.flock(f, fcntl.LOCK_EX)\n\
+                      f.truncate(0); f.write(f'{os.getpid()}\\n'); f.flush()\n\
+                      print('locked', flush=True)\n\
+                      time.sleep(120)\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("this test needs python3 on PATH");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "locked\n");
+        let e = FolderLock::acquire(d.path()).unwrap_err().to_string();
+        assert!(e.contains(&format!("locked by process {}", child.id())), "{e}");
+        child.kill().unwrap(); // SIGKILL: no handler runs, only the kernel cleans up
+        child.wait().unwrap();
+        FolderLock::acquire(d.path()).unwrap();
     }
 }
 

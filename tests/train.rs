@@ -440,7 +440,7 @@ mod experiments {
 mod on_disk {
     use super::*;
     use entprog::config::{Experiment, ExperimentConfig};
-    use entprog::results::{Manifest, RunStatus};
+    use entprog::results::{RunManifest, RunStatus};
     use entprog::train::{run_experiment, RunOutcome};
     use polars::prelude::*;
 
@@ -487,7 +487,7 @@ mod on_disk {
         assert!(err.to_string().contains("disk went away"), "{err}");
         let dir = b.path().join("tiny-foundation/train/seed-3");
         assert_eq!(
-            Manifest::read(&dir.join("manifest.json")).unwrap().status,
+            RunManifest::read(&dir.join("manifest.json")).unwrap().status,
             RunStatus::Failed
         );
 

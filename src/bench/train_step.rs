@@ -17,10 +17,10 @@
 
 use candle_core::Device;
 
+use super::step_time::random_batch;
 use crate::diffusion::DiffusionConfig;
 use crate::model::ops::Kernels;
 use crate::model::{Gate, ModelConfig};
-use crate::train::bench::random_batch;
 use crate::train::config::{GatePlan, TrainConfig, TrainingStage};
 use crate::train::trainer::{TrainError, Trainer};
 

@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 /// Hex SHA-256 of the canonical JSON of `config` without the `exclude` keys
 /// (dotted paths such as `output` or `data.root`).
 pub fn config_hash<T: Serialize>(config: &T, exclude: &[&str]) -> String {
-    let canonical = canonical_json(config, exclude);
-    hex(&Sha256::digest(canonical.as_bytes()))
+    sha256_hex(canonical_json(config, exclude).as_bytes())
 }
 
 /// The canonical JSON text that [`config_hash`] hashes.
@@ -54,6 +53,11 @@ fn remove_path(value: &mut serde_json::Value, dotted: &str) {
     }
 }
 
+/// Lower-case hex SHA-256 of bytes (configs, dataset profiles, shard files).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -90,6 +94,12 @@ mod tests {
         let a = json!({"train": {"lr": 1e-4, "steps": 10}, "seed": 1});
         let b = json!({"seed": 1, "train": {"steps": 10, "lr": 0.0001}});
         assert_eq!(config_hash(&a, &[]), config_hash(&b, &[]));
+    }
+
+    #[test]
+    fn keys_are_sorted_at_every_level_and_inside_arrays() {
+        let v = json!({"b": 1, "a": {"d": 2, "c": [ {"z": 0, "y": 1} ]}});
+        assert_eq!(canonical_json(&v, &[]), r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#);
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub const ENV_PREFIX: &str = "ENTPROG_";
 /// Why a configuration could not be resolved. Display is the one-line message.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: experiment file not found")]
-    Missing { path: PathBuf },
+    #[error("{path}: {what} not found")]
+    Missing { path: PathBuf, what: &'static str },
     #[error("{path}: cannot read: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
@@ -35,10 +35,26 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
-    #[error("{path}: extends: cycle: {chain}")]
-    Cycle { path: PathBuf, chain: String },
-    #[error("{path}: extends: expected a string path to a base TOML file")]
-    BadExtends { path: PathBuf },
+    /// A base named by `path` that does not exist.
+    #[error("{path}: {key}: no {what} {base}")]
+    MissingBase {
+        path: PathBuf,
+        key: &'static str,
+        what: &'static str,
+        base: PathBuf,
+    },
+    #[error("{path}: {key}: cycle: {chain}")]
+    Cycle {
+        path: PathBuf,
+        key: &'static str,
+        chain: String,
+    },
+    #[error("{path}: {key}: expected {expected}")]
+    BadExtends {
+        path: PathBuf,
+        key: &'static str,
+        expected: &'static str,
+    },
     #[error("--set {flag}: expected key.path=value")]
     BadFlag { flag: String },
     /// A value that failed to deserialize or validate, with its source.
@@ -119,12 +135,47 @@ fn default_layer<T: Serialize>(defaults: &T) -> figment::value::Value {
 /// Follows `extends = "base.toml"` links (relative to the file that names
 /// them) and returns the chain base first. Detects cycles and syntax errors.
 pub fn extends_chain(file: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let mut chain = Vec::new();
+    follow_links(file, &EXTENDS)
+}
+
+/// How a TOML file names the file it builds on (experiments: `extends`;
+/// dataset profiles: `base`, `src/data/profile.rs`).
+pub(crate) struct Link {
+    /// What the files are, for "not found" (`experiment file`).
+    pub what: &'static str,
+    /// The key that names the base.
+    pub key: &'static str,
+    /// What its value must be, for the error when it is not a string.
+    pub expected: &'static str,
+    /// The base file a value names, from the folder of the file naming it.
+    pub path_of: fn(&Path, &str) -> PathBuf,
+}
+
+/// `extends = "base.toml"`: a path relative to the file that names it.
+const EXTENDS: Link = Link {
+    what: "experiment file",
+    key: "extends",
+    expected: "a string path to a base TOML file",
+    path_of: |dir, value| dir.join(value),
+};
+
+/// Follows `link` from `file` and returns the chain base first. Detects
+/// missing files, cycles and syntax errors (with line and column).
+pub(crate) fn follow_links(file: &Path, link: &Link) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut chain: Vec<PathBuf> = Vec::new();
     let mut seen = HashSet::new();
     let mut next = Some(file.to_path_buf());
     while let Some(path) = next.take() {
         if !path.is_file() {
-            return Err(ConfigError::Missing { path });
+            return Err(match chain.last() {
+                None => ConfigError::Missing { path, what: link.what },
+                Some(named_by) => ConfigError::MissingBase {
+                    path: named_by.clone(),
+                    key: link.key,
+                    what: link.what,
+                    base: path,
+                },
+            });
         }
         let canon = path.canonicalize().map_err(|source| ConfigError::Read {
             path: path.clone(),
@@ -135,16 +186,18 @@ pub fn extends_chain(file: &Path) -> Result<Vec<PathBuf>, ConfigError> {
             names.push(path.display().to_string());
             return Err(ConfigError::Cycle {
                 path: chain.last().cloned().unwrap_or(path),
+                key: link.key,
                 chain: names.join(" -> "),
             });
         }
         let table = parse_toml(&path)?;
-        if let Some(ext) = table.get("extends") {
-            let ext = ext
-                .as_str()
-                .ok_or_else(|| ConfigError::BadExtends { path: path.clone() })?;
-            let base = path.parent().unwrap_or(Path::new(".")).join(ext);
-            next = Some(base);
+        if let Some(value) = table.get(link.key) {
+            let value = value.as_str().ok_or_else(|| ConfigError::BadExtends {
+                path: path.clone(),
+                key: link.key,
+                expected: link.expected,
+            })?;
+            next = Some((link.path_of)(path.parent().unwrap_or(Path::new(".")), value));
         }
         chain.push(path);
     }
@@ -215,7 +268,8 @@ fn env_var_name(path: &[String]) -> String {
     format!("{ENV_PREFIX}{}", path.join("__").to_uppercase())
 }
 
-fn describe_figment_error(err: figment::Error, figment: &Figment) -> ConfigError {
+/// The first of figment's errors as one located [`ConfigError::Value`].
+pub(crate) fn describe_figment_error(err: figment::Error, figment: &Figment) -> ConfigError {
     // figment chains every error; the first one is enough for one clear line.
     let first = err.into_iter().next().expect("figment errors are non-empty");
     let mut path = first.path.clone();
@@ -240,7 +294,8 @@ fn describe_figment_error(err: figment::Error, figment: &Figment) -> ConfigError
     }
 }
 
-fn describe_invalid(issue: &Invalid, figment: &Figment) -> ConfigError {
+/// A validation problem as a [`ConfigError::Value`] naming where the merged value came from.
+pub(crate) fn describe_invalid(issue: &Invalid, figment: &Figment) -> ConfigError {
     let path: Vec<String> = issue.key.split('.').map(str::to_string).collect();
     let meta = figment.find_metadata(&issue.key);
     ConfigError::Value {

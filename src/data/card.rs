@@ -2,10 +2,10 @@
 //! (license, task, configs with the split file patterns, features, split sizes)
 //! and a short human description, all derived from the manifest.
 
-use super::shards::Manifest;
+use super::shards::DatasetManifest;
 
 /// The dataset card: YAML header for the Hub (configs, features, splits) and a short body.
-pub fn card(m: &Manifest, description: &str) -> String {
+pub fn card(m: &DatasetManifest, description: &str) -> String {
     let mut y = String::from("---\n");
     y += &format!("pretty_name: {}\n", m.name);
     y += if m.kind == "synthetic" {

@@ -11,7 +11,7 @@ use super::generate::{build, check_name, ensure_built};
 use super::import::{import_frames, ImportOptions};
 use super::preview::{write_gif, write_sheet, PreviewOptions};
 use super::profile::{profile_path, DatasetProfile};
-use super::shards::Manifest;
+use super::shards::DatasetManifest;
 
 /// Which split a command looks at.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +164,7 @@ fn with_progress(
         pb.set_position(n as u64);
     })?;
     pb.finish_and_clear();
-    let m = Manifest::read(&dir)?;
+    let m = DatasetManifest::read(&dir)?;
     Ok(format!(
         "{done} {name} in {:.2} s -> {}: {}",
         start.elapsed().as_secs_f64(),
@@ -173,7 +173,7 @@ fn with_progress(
     ))
 }
 
-fn summary(m: &Manifest) -> String {
+fn summary(m: &DatasetManifest) -> String {
     let bytes: u64 = m.shards.iter().map(|s| s.bytes).sum();
     let split = |s: &str| m.splits.get(s).cloned().unwrap_or_default();
     format!(
@@ -202,7 +202,7 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             let profile = DatasetProfile::load(&root, &dataset)?;
             let dir = root.join(&dataset);
             if !force {
-                if let Ok(m) = Manifest::read(&dir) {
+                if let Ok(m) = DatasetManifest::read(&dir) {
                     if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
                         say(format!("{dataset} is up to date ({}): {}", dir.display(), summary(&m)));
                         return Ok(());
@@ -227,7 +227,7 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
                     message: format!("dataset not built{hint}"),
                 });
             }
-            let m = Manifest::read(&dir)?;
+            let m = DatasetManifest::read(&dir)?;
             m.verify(&dir, verify)?;
             say(format!("{} ({}) at {}", m.name, m.kind, dir.display()));
             say(format!("  {}", summary(&m)));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::error::DataError;
 use super::generate::{par_map, worker_threads};
 use super::pose::Keypoints;
-use super::shards::{read_parquet, Manifest, Row};
+use super::shards::{read_parquet, DatasetManifest, Row};
 
 /// Which part of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,7 +72,7 @@ impl Video {
 #[derive(Debug)]
 pub struct Dataset {
     dir: PathBuf,
-    manifest: Manifest,
+    manifest: DatasetManifest,
     train: Vec<Video>,
     test: Vec<Video>,
 }
@@ -137,7 +137,7 @@ fn assemble(path: &Path, rows: &[Row], w: usize, h: usize) -> Result<Video, Data
 impl Dataset {
     /// Reads and decodes every shard listed in `<dir>/manifest.json`.
     pub fn open(dir: &Path) -> Result<Dataset, DataError> {
-        let manifest = Manifest::read(dir)?;
+        let manifest = DatasetManifest::read(dir)?;
         manifest.verify(dir, false)?;
         let (w, h) = (manifest.width, manifest.height);
         let mut splits = [Vec::new(), Vec::new()];
@@ -194,7 +194,7 @@ impl Dataset {
     }
 
     /// The manifest the dataset was read from.
-    pub fn manifest(&self) -> &Manifest {
+    pub fn manifest(&self) -> &DatasetManifest {
         &self.manifest
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::Invalid;
+use crate::config::ConfigError;
 
 /// Anything that can go wrong building, importing, reading or batching a dataset.
 #[derive(Debug, thiserror::Error)]
@@ -12,13 +12,21 @@ pub enum DataError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 
-    /// A dataset profile (or `[data]` section) did not parse: unknown key, wrong type.
+    /// A dataset name or import that cannot be a dataset (bad characters, a clash
+    /// with a synthetic profile, too few videos to split).
     #[error("{}: {message}", path.display())]
     Profile { path: PathBuf, message: String },
 
-    /// A dataset profile parsed but broke a range or cross-field rule.
-    #[error("{}: {}", path.display(), problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
-    Invalid { path: PathBuf, problems: Vec<Invalid> },
+    /// A dataset profile did not resolve: a missing or cyclic `base`, TOML
+    /// syntax, an unknown key, a wrongly typed value. Loaded as experiment
+    /// configs are, so the message names `file:line:col` and the key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A dataset profile (`path`) parsed but broke range or cross-field rules;
+    /// each problem names the `file:line:col` its value came from.
+    #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid { path: PathBuf, problems: Vec<ConfigError> },
 
     /// Neither `<root>/<name>.toml` nor an imported `<root>/<name>/manifest.json` exists.
     #[error("unknown dataset `{name}`: no profile {} and no built dataset there (available: {})", path.display(), if available.is_empty() { "none".to_string() } else { available.join(", ") })]

@@ -14,7 +14,7 @@ use super::card::card;
 use super::error::DataError;
 use super::profile::{available_profiles, profile_path, DatasetProfile, GENERATOR_VERSION};
 use super::render::VideoPlan;
-use super::shards::{encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
+use super::shards::{encode_png, plan_shards, DatasetManifest, Row, SplitInfo, Staging, FORMAT};
 
 /// Checks a dataset name is a plain folder name (no separators, no `..`).
 pub fn check_name(name: &str) -> Result<(), DataError> {
@@ -114,7 +114,7 @@ pub fn build_profile(
             },
         );
     }
-    let manifest = Manifest {
+    let manifest = DatasetManifest {
         format: FORMAT.into(),
         name: name.into(),
         kind: "synthetic".into(),
@@ -127,7 +127,7 @@ pub fn build_profile(
         shards: Vec::new(),
     };
     let text = card(
-        &Manifest {
+        &DatasetManifest {
             shards: staging.shards().to_vec(),
             ..manifest.clone()
         },
@@ -178,7 +178,7 @@ impl Drop for BuildLock {
 }
 
 fn is_current(dir: &Path, hash: &str) -> bool {
-    Manifest::read(dir).is_ok_and(|m| m.config_hash == hash && m.verify(dir, false).is_ok())
+    DatasetManifest::read(dir).is_ok_and(|m| m.config_hash == hash && m.verify(dir, false).is_ok())
 }
 
 /// The dataset folder for `name`, building it first when its profile changed or it
@@ -202,7 +202,7 @@ pub fn ensure_built(root: &Path, name: &str) -> Result<PathBuf, DataError> {
         return build_profile(&profile, name, &dir, &mut |_, _| {});
     }
     if dir.join("manifest.json").is_file() {
-        Manifest::read(&dir)?.verify(&dir, false)?;
+        DatasetManifest::read(&dir)?.verify(&dir, false)?;
         return Ok(dir);
     }
     Err(DataError::UnknownDataset {

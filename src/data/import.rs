@@ -24,8 +24,8 @@ use serde::Serialize;
 use super::card::card;
 use super::error::DataError;
 use super::generate::{check_name, par_map, worker_threads};
-use super::profile::{canonical_json, sha256_hex};
-use super::shards::{encode_png, plan_shards, Manifest, Row, SplitInfo, Staging, FORMAT};
+use super::shards::{encode_png, plan_shards, DatasetManifest, Row, SplitInfo, Staging, FORMAT};
+use crate::config::hash::config_hash;
 
 /// Version tag of the importer, part of the config hash.
 pub const IMPORTER_VERSION: &str = "entprog-import-v1";
@@ -274,7 +274,7 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
     }
     let config =
         serde_json::json!({ "importer": IMPORTER_VERSION, "options": opts, "test_videos": test, "files": listing });
-    let config_hash = sha256_hex(canonical_json(&config).as_bytes());
+    let config_hash = config_hash(&config, &[]);
     let mut staging = Staging::new(&opts.root.join(&opts.name))?;
     let mut splits = std::collections::BTreeMap::new();
     let mut done = 0;
@@ -302,7 +302,7 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
             },
         );
     }
-    let manifest = Manifest {
+    let manifest = DatasetManifest {
         format: FORMAT.into(),
         name: opts.name.clone(),
         kind: "import".into(),
@@ -320,7 +320,7 @@ pub fn import_frames(opts: &ImportOptions, progress: &mut dyn FnMut(usize, usize
         opts.poses.display()
     );
     let text = card(
-        &Manifest {
+        &DatasetManifest {
             shards: staging.shards().to_vec(),
             ..manifest.clone()
         },

@@ -49,4 +49,4 @@ pub use generate::{build, ensure_built};
 pub use import::{import_frames, ImportOptions};
 pub use loader::{Batch, Loader};
 pub use profile::DatasetProfile;
-pub use shards::{Manifest, ShardInfo};
+pub use shards::{DatasetManifest, ShardInfo};

@@ -1,18 +1,23 @@
 //! A dataset profile: everything the synthetic generator needs, one TOML file
 //! per dataset under `datasets/` (`tiktok.toml`, `ubc-fashion.toml`,
 //! `bilibili.toml`). Figment merges the defaults below, an optional `base`
-//! profile, then the file; unknown keys are errors. The resolved profile is
-//! hashed (canonical JSON) into the manifest so a built dataset is reused only
-//! when nothing that shapes it changed.
+//! profile, then the file; unknown keys are errors. Loading is the
+//! experiment config's (`config/load.rs`): the same chain following and the
+//! same errors, naming `file:line:col` and the key; profiles read no
+//! environment variables. The resolved profile is hashed (the experiment
+//! config's canonical JSON, `config/hash.rs`) into the manifest so a built
+//! dataset is reused only when nothing that shapes it changed.
 
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Format, Serialized, Toml};
-use figment::Figment;
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::error::DataError;
+use crate::config::hash::config_hash;
+use crate::config::load::{describe_figment_error, describe_invalid, follow_links, Link};
 use crate::config::{check, key, Invalid, Validate};
 
 /// Bumped whenever the renderer changes what a given profile draws, so that
@@ -281,17 +286,15 @@ impl DatasetProfile {
         Self::from_file(&path)
     }
 
-    /// Loads one profile file (and its `base` chain, from the same folder) and validates it.
+    /// Loads one profile file (and its `base` chain, from the same folder) and
+    /// validates it, reporting every broken rule with where its value came from.
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let chain = base_chain(path)?;
-        let mut figment = Figment::from(Serialized::defaults(DatasetProfile::default()));
+        let chain = follow_links(path, &BASE)?;
+        let mut figment = Figment::from(Defaults { profile: path });
         for file in &chain {
             figment = figment.merge(Toml::file_exact(file));
         }
-        let mut profile: DatasetProfile = figment.extract().map_err(|e| DataError::Profile {
-            path: path.to_path_buf(),
-            message: figment_message(&e),
-        })?;
+        let mut profile: DatasetProfile = figment.extract().map_err(|e| describe_figment_error(e, &figment))?;
         profile.base = None;
         let mut problems = Vec::new();
         profile.validate("", &mut problems);
@@ -300,7 +303,7 @@ impl DatasetProfile {
         } else {
             Err(DataError::Invalid {
                 path: path.to_path_buf(),
-                problems,
+                problems: problems.iter().map(|p| describe_invalid(p, &figment)).collect(),
             })
         }
     }
@@ -312,8 +315,10 @@ impl DatasetProfile {
 
     /// SHA-256 (hex) of the canonical JSON of the resolved profile and the generator version.
     pub fn config_hash(&self) -> String {
-        let value = serde_json::json!({ "generator": GENERATOR_VERSION, "profile": self });
-        sha256_hex(canonical_json(&value).as_bytes())
+        config_hash(
+            &serde_json::json!({ "generator": GENERATOR_VERSION, "profile": self }),
+            &[],
+        )
     }
 }
 
@@ -337,76 +342,30 @@ pub fn available_profiles(root: &Path) -> Vec<String> {
     names
 }
 
-/// The files to merge, base first: follows `base = "..."` keys, at most 8 deep.
-fn base_chain(path: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let mut chain = vec![path.to_path_buf()];
-    let mut current = path.to_path_buf();
-    for _ in 0..8 {
-        let text = std::fs::read_to_string(&current).map_err(DataError::io(&current))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| DataError::Profile {
-            path: current.clone(),
-            message: e.message().to_string(),
-        })?;
-        let Some(base) = table.get("base") else {
-            chain.reverse();
-            return Ok(chain);
-        };
-        let Some(base) = base.as_str() else {
-            return Err(DataError::Profile {
-                path: current,
-                message: "key `base`: expected a profile name (string)".into(),
-            });
-        };
-        let dir = current.parent().unwrap_or(Path::new("."));
-        let next = profile_path(dir, base);
-        if !next.is_file() || chain.contains(&next) {
-            return Err(DataError::Profile {
-                path: current,
-                message: format!("key `base`: no profile `{base}` at {} (or a cycle)", next.display()),
-            });
-        }
-        chain.push(next.clone());
-        current = next;
-    }
-    Err(DataError::Profile {
-        path: path.to_path_buf(),
-        message: "key `base`: chain deeper than 8".into(),
-    })
+/// `base = "tiktok"`: the name of a profile in the same folder.
+const BASE: Link = Link {
+    what: "dataset profile",
+    key: "base",
+    expected: "a profile name (string)",
+    path_of: profile_path,
+};
+
+/// The built-in defaults as figment's lowest layer, named after the profile
+/// being loaded: a broken rule whose value nobody set (a default `test_videos`
+/// against a smaller `videos`) still names the file at fault.
+struct Defaults<'a> {
+    profile: &'a Path,
 }
 
-/// One line from a figment error: `key `a.b`: <what is wrong>`.
-fn figment_message(e: &figment::Error) -> String {
-    let key = e.path.join(".");
-    if key.is_empty() {
-        e.kind.to_string()
-    } else {
-        format!("key `{key}`: {}", e.kind)
+impl Provider for Defaults<'_> {
+    fn metadata(&self) -> Metadata {
+        let name = format!("{} (built-in default)", self.profile.display());
+        Metadata::from("built-in defaults", Source::Custom(name))
     }
-}
 
-/// JSON with object keys sorted at every level (serde_json may preserve insertion order).
-pub fn canonical_json(v: &serde_json::Value) -> String {
-    fn sort(v: &serde_json::Value) -> serde_json::Value {
-        match v {
-            serde_json::Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                let mut out = serde_json::Map::new();
-                for k in keys {
-                    out.insert(k.clone(), sort(&m[k]));
-                }
-                serde_json::Value::Object(out)
-            }
-            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sort).collect()),
-            other => other.clone(),
-        }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(DatasetProfile::default()).data()
     }
-    sort(v).to_string()
-}
-
-/// Lower-case hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn range_ok(r: [f64; 2], lo: f64, hi: f64) -> bool {
@@ -607,10 +566,17 @@ mod tests {
         assert_ne!(a.config_hash(), b.config_hash());
     }
 
+    /// Built datasets are cached under this hash: a change here rebuilds every
+    /// dataset, so it must be on purpose (a new field, a new generator version).
+    /// Digest of the default profile before and after profiles moved to the
+    /// experiment config's `canonical_json` (the shipped profiles kept theirs
+    /// too: tiktok 7341050b..., ubc-fashion a72d2e31..., bilibili e6e1f75c...).
     #[test]
-    fn canonical_json_sorts_keys() {
-        let v = serde_json::json!({"b": 1, "a": {"d": 2, "c": [ {"z": 0, "y": 1} ]}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#);
+    fn the_default_profile_keeps_its_hash() {
+        assert_eq!(
+            DatasetProfile::default().config_hash(),
+            "f748371d44ef1f91cbe4f0caba1c50dfe166b527e3fdf9c68f0346a3b52c24ae"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
-use super::profile::sha256_hex;
+use crate::config::hash::sha256_hex;
 
 /// Version tag of the manifest and shard schema (v2: images as plain binary columns).
 /// A dataset of another version is rebuilt (synthetic) or must be re-imported.
@@ -85,9 +85,10 @@ pub struct SplitInfo {
     pub frames: usize,
 }
 
-/// `manifest.json`: what was built, from what, and the hash of every shard.
+/// A dataset's `manifest.json`: what was built, from what, and the hash of every
+/// shard (a run folder's is [`crate::results::RunManifest`]).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Manifest {
+pub struct DatasetManifest {
     /// Schema version, [`FORMAT`].
     pub format: String,
     /// Dataset name (folder name).
@@ -110,12 +111,12 @@ pub struct Manifest {
     pub shards: Vec<ShardInfo>,
 }
 
-impl Manifest {
+impl DatasetManifest {
     /// Reads `<dir>/manifest.json`.
-    pub fn read(dir: &Path) -> Result<Manifest, DataError> {
+    pub fn read(dir: &Path) -> Result<DatasetManifest, DataError> {
         let path = dir.join("manifest.json");
         let text = std::fs::read_to_string(&path).map_err(DataError::io(&path))?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
+        let m: DatasetManifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -363,7 +364,7 @@ impl Staging {
 
     /// Writes the card and the manifest (listing the shards written), then moves the
     /// staging folder to the target, replacing any previous dataset there.
-    pub fn commit(mut self, mut manifest: Manifest, card: &str) -> Result<PathBuf, DataError> {
+    pub fn commit(mut self, mut manifest: DatasetManifest, card: &str) -> Result<PathBuf, DataError> {
         manifest.shards = self.shards.clone();
         let readme = self.dir.join("README.md");
         std::fs::write(&readme, card).map_err(DataError::io(&readme))?;

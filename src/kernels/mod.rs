@@ -21,7 +21,6 @@
 
 pub mod adamw;
 pub mod attention;
-pub mod bench;
 pub mod gelu;
 pub mod linear;
 pub(crate) mod matmul;

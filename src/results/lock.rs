@@ -1,74 +1,84 @@
-//! A lock file per run folder: `.lock` holds the PID of the process writing
-//! the folder. A second process finds it and stops with a clear message; a
-//! lock whose process is gone (killed run) is stale and taken over.
+//! A lock per run folder that the kernel releases: `.lock` carries an
+//! advisory `flock(2)` lock (std's [`File::try_lock`]) for as long as the
+//! process writing the folder keeps it open, and the PID of that process so
+//! that a second one can say who holds it.
+//!
+//! The kernel drops the lock when the holder exits, however it exits (a
+//! panic, `kill -9`, an out-of-memory kill), so a killed run never leaves a
+//! folder locked: a `.lock` file that no process holds is free, whatever it
+//! contains. Nothing reads PIDs to decide, so a zombie or a reused PID cannot
+//! block a run. The lock belongs to the open file description, which std opens
+//! close-on-exec: commands the run spawns do not inherit it, and a second
+//! [`FolderLock::acquire`] in the same process is refused like any other.
 
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why a folder could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{path}: results folder is locked by running process {pid} (remove the lock file if that is wrong)")]
-    Held { path: PathBuf, pid: u32 },
-    #[error("{path}: cannot create lock file: {source}")]
+    /// Another open `.lock` (another process, or another run in this one) holds the lock.
+    #[error("{path}: results folder is locked by {}", holder(*pid))]
+    Held { path: PathBuf, pid: Option<u32> },
+    #[error("{path}: cannot lock: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// Holds a folder's lock until dropped.
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("process {pid}"),
+        None => "another process".to_string(),
+    }
+}
+
+/// Holds a folder's lock until dropped: the open, locked `.lock` file.
 #[derive(Debug)]
 pub struct FolderLock {
     path: PathBuf,
+    /// Closing it (on drop) releases the lock. The file itself stays behind:
+    /// unlinking it would let a process that opened it just before lock a file
+    /// no longer in the folder while a third locks a new one.
+    _file: File,
 }
 
 impl FolderLock {
-    /// Takes the lock of `dir`, replacing a stale one.
+    /// Takes the lock of `dir` without waiting; refused while any open `.lock` holds it.
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(".lock");
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id()).map_err(|source| LockError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    return Ok(Self { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    match holder {
-                        Some(pid) if process_alive(pid) => return Err(LockError::Held { path, pid }),
-                        // Stale (dead process or unreadable content): take it over.
-                        _ => std::fs::remove_file(&path).map_err(|source| LockError::Io {
-                            path: path.clone(),
-                            source,
-                        })?,
-                    }
-                }
-                Err(source) => return Err(LockError::Io { path, source }),
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        // Not truncated on open: until we hold the lock, the PID in it is the holder's.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                // Empty or partly written while the holder is between truncate and write.
+                let pid = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
+                return Err(LockError::Held {
+                    path: path.clone(),
+                    pid,
+                });
             }
+            Err(TryLockError::Error(source)) => return Err(io(source)),
         }
-        Err(LockError::Io {
-            path,
-            source: std::io::Error::other("lock file reappeared while replacing a stale lock"),
-        })
+        file.set_len(0).map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(Self { path, _file: file })
     }
-}
 
-impl Drop for FolderLock {
-    fn drop(&mut self) {
-        // Nothing to report from a destructor; a leftover lock is detected as stale.
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Whether a process with this PID exists (Linux: `/proc/<pid>`; elsewhere we
-/// cannot tell without libc and assume it does, which errs on the safe side).
-fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
+    /// The `.lock` file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }

@@ -28,9 +28,9 @@ pub struct InputFile {
     pub sha256: String,
 }
 
-/// The manifest of one run folder.
+/// `manifest.json` of one run folder (a dataset's is [`crate::data::DatasetManifest`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct RunManifest {
     pub manifest_version: u32,
     pub run_id: String,
     pub experiment: String,
@@ -56,8 +56,8 @@ pub struct Manifest {
     pub outputs: Vec<String>,
 }
 
-impl Manifest {
-    pub fn read(path: &Path) -> Option<Manifest> {
+impl RunManifest {
+    pub fn read(path: &Path) -> Option<RunManifest> {
         let text = std::fs::read_to_string(path).ok()?;
         serde_json::from_str(&text).ok()
     }

@@ -11,7 +11,7 @@ pub mod tables;
 
 pub use atomic::write_atomic;
 pub use lock::{FolderLock, LockError};
-pub use manifest::{Manifest, RunStatus};
+pub use manifest::{RunManifest, RunStatus};
 pub use parquet::{write_table, Table, TableError, TableWriter};
 pub use rundir::{Opened, RunDir, RunDirError, RunSpec};
 pub use tables::{BlockRow, EvalRow, ProbeSkipRow, RunRow, StepRow, SupernetRow};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::atomic::write_atomic;
 use super::lock::{FolderLock, LockError};
-use super::manifest::{now_rfc3339, Environment, InputFile, Manifest, RunStatus, MANIFEST_VERSION};
+use super::manifest::{now_rfc3339, Environment, InputFile, RunManifest, RunStatus, MANIFEST_VERSION};
 use crate::config::hash::{file_sha256, run_id};
 
 /// Errors opening or finishing a run folder.
@@ -54,7 +54,7 @@ impl RunSpec {
 #[derive(Debug)]
 pub enum Opened {
     /// A complete result for the same config: reuse it.
-    Cached { dir: PathBuf, manifest: Manifest },
+    Cached { dir: PathBuf, manifest: RunManifest },
     /// A folder ready for a fresh (or resumed) run, locked.
     Fresh(RunDir),
 }
@@ -63,7 +63,7 @@ pub enum Opened {
 #[derive(Debug)]
 pub struct RunDir {
     dir: PathBuf,
-    manifest: Manifest,
+    manifest: RunManifest,
     /// Whether files of an earlier, interrupted run of the same config remain (checkpoints).
     pub resumable: bool,
     _lock: FolderLock,
@@ -79,7 +79,7 @@ impl RunDir {
         };
         std::fs::create_dir_all(&dir).map_err(unwritable)?;
         let lock = FolderLock::acquire(&dir)?;
-        let previous = Manifest::read(&dir.join("manifest.json"));
+        let previous = RunManifest::read(&dir.join("manifest.json"));
         if let Some(m) = &previous {
             let same = m.config_hash == spec.config_hash;
             if same && m.status == RunStatus::Complete && m.outputs.iter().all(|o| dir.join(o).is_file()) {
@@ -93,7 +93,7 @@ impl RunDir {
         clear_folder(&dir, resumable).map_err(unwritable)?;
         write_atomic(&dir.join("config.toml"), spec.config_toml.as_bytes()).map_err(unwritable)?;
         let env = Environment::detect();
-        let manifest = Manifest {
+        let manifest = RunManifest {
             manifest_version: MANIFEST_VERSION,
             run_id: spec.run_id(),
             experiment: spec.experiment.clone(),
@@ -126,7 +126,7 @@ impl RunDir {
         &self.dir
     }
 
-    pub fn manifest(&self) -> &Manifest {
+    pub fn manifest(&self) -> &RunManifest {
         &self.manifest
     }
 
@@ -153,7 +153,7 @@ impl RunDir {
     }
 
     /// Marks the run complete with the files (relative names) it produced.
-    pub fn complete(mut self, outputs: &[&str]) -> Result<Manifest, RunDirError> {
+    pub fn complete(mut self, outputs: &[&str]) -> Result<RunManifest, RunDirError> {
         self.manifest.outputs = outputs.iter().map(|s| s.to_string()).collect();
         self.manifest.status = RunStatus::Complete;
         self.manifest.ended_at = Some(now_rfc3339());
@@ -162,7 +162,7 @@ impl RunDir {
     }
 
     /// Marks the run failed with a reason; its outputs are not reused.
-    pub fn fail(mut self, error: &str) -> Result<Manifest, RunDirError> {
+    pub fn fail(mut self, error: &str) -> Result<RunManifest, RunDirError> {
         self.manifest.status = RunStatus::Failed;
         self.manifest.error = Some(error.to_string());
         self.manifest.ended_at = Some(now_rfc3339());

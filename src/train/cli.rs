@@ -3,9 +3,9 @@
 
 use clap::Args;
 
+use crate::bench::step_time::time_steps;
 use crate::model::{Gate, ModelConfig};
 
-use super::bench::time_steps;
 use super::config::{GatePlan, TrainingStage};
 use super::trainer::TrainError;
 

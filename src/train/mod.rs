@@ -3,7 +3,6 @@
 //! schedule, EMA, safetensors checkpoints with RNG positions, the run's logs.
 
 pub mod adamw;
-pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -7,6 +7,7 @@
 use candle_core::{Device, Result, Tensor, Var};
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::kernels;
 use crate::model::ops::{self, Kernels};
 use crate::seed::stream;
 
@@ -47,13 +48,13 @@ pub fn run(reps: usize) -> Result<()> {
         (
             "gelu_16x64x256",
             vec![randn(&[b, n, 4 * c], "x")?],
-            Box::new(|t| super::gelu(&t[0])),
+            Box::new(|t| kernels::gelu(&t[0])),
             Box::new(|t| t[0].gelu()),
         ),
         (
             "gelu_erf_16x64x256",
             vec![randn(&[b, n, 4 * c], "x")?],
-            Box::new(|t| super::gelu_erf(&t[0])),
+            Box::new(|t| kernels::gelu_erf(&t[0])),
             Box::new(|t| t[0].gelu_erf()),
         ),
         (
@@ -63,19 +64,19 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, m, h, d], "k")?,
                 randn(&[b, m, h, d], "v")?,
             ],
-            Box::new(|t| super::attention(&t[0], &t[1], &t[2])),
+            Box::new(|t| kernels::attention(&t[0], &t[1], &t[2])),
             Box::new(|t| ops::attention(&t[0], &t[1], &t[2], Kernels::Plain)),
         ),
         (
             "linear_16x64x64to192",
             vec![randn(&[b, n, c], "x")?, randn(&[3 * c, c], "w")?, randn(&[3 * c], "b")?],
-            Box::new(|t| super::linear(&t[0], &t[1], Some(&t[2]))),
+            Box::new(|t| kernels::linear(&t[0], &t[1], Some(&t[2]))),
             Box::new(|t| ops::linear(&t[0], &t[1], Some(&t[2]), true, true, Kernels::Plain)),
         ),
         (
             "gelu_linear_16x64x256to64",
             vec![randn(&[b, n, 4 * c], "x")?, randn(&[c, 4 * c], "w")?, randn(&[c], "b")?],
-            Box::new(|t| super::gelu_linear(&t[0], &t[1], Some(&t[2]))),
+            Box::new(|t| kernels::gelu_linear(&t[0], &t[1], Some(&t[2]))),
             Box::new(|t| ops::gelu_linear(&t[0], &t[1], Some(&t[2]), true, true, Kernels::Plain)),
         ),
         (
@@ -85,7 +86,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, c], "shift")?,
                 randn(&[b, c], "scale")?,
             ],
-            Box::new(|t| super::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6)),
+            Box::new(|t| kernels::modulated_layer_norm(&t[0], &t[1], &t[2], 1e-6)),
             Box::new(|t| ops::modulated_norm(&t[0], &t[1], &t[2], 1e-6, Kernels::Plain)),
         ),
         (
@@ -95,7 +96,7 @@ pub fn run(reps: usize) -> Result<()> {
                 randn(&[b, n, c], "y")?,
                 randn(&[b, c], "gate")?,
             ],
-            Box::new(|t| super::gated_residual(&t[0], &t[1], &t[2])),
+            Box::new(|t| kernels::gated_residual(&t[0], &t[1], &t[2])),
             Box::new(|t| ops::gated_residual(&t[0], &t[1], &t[2], Kernels::Plain)),
         ),
     ];

@@ -1,7 +1,8 @@
-//! Step-time measurement of a preset under a gate plan: median wall seconds
-//! of full training steps (forward, backward, AdamW) on seeded random
-//! batches, beside the analytic FLOPs. A quick probe for choosing preset
-//! sizes; the fast-kernels issue owns the full `bench train-step`.
+//! `entprog bench steps`: step-time measurement of a preset under a gate
+//! plan: median wall seconds of full training steps (forward, backward,
+//! AdamW) on seeded random batches, beside the analytic FLOPs. A quick probe
+//! for choosing preset sizes; [`super::train_step`] is the full
+//! `bench train-step`.
 
 use candle_core::{Device, Tensor};
 use rand_distr::{Distribution, StandardNormal};
@@ -10,8 +11,8 @@ use crate::diffusion::DiffusionConfig;
 use crate::model::ModelConfig;
 use crate::seed;
 
-use super::config::{GatePlan, TrainConfig, TrainingStage};
-use super::trainer::{TrainBatch, TrainError, Trainer};
+use crate::train::config::{GatePlan, TrainConfig, TrainingStage};
+use crate::train::trainer::{TrainBatch, TrainError, Trainer};
 
 /// One measured configuration.
 #[derive(Debug, Clone, PartialEq)]
