@@ -39,13 +39,13 @@ probes:
     cargo run --release -- train experiments/stage3-top.toml
     cargo run --release -- train experiments/stage3-bottom.toml
 
-# Reproduce a paper table or figure: just reproduce table3
-reproduce TARGET:
-    cargo run --release -- reproduce {{TARGET}}
+# Reproduce a paper table or figure: just reproduce table3 [--profile smoke] [--seeds 3] [--dry-run]
+reproduce TARGET *FLAGS:
+    cargo run --release -- reproduce {{TARGET}} {{FLAGS}}
 
-# Rebuild a report from the Parquet files on disk: just report table3
-report TARGET:
-    cargo run --release -- report {{TARGET}}
+# Rebuild a report from the Parquet files on disk: just report table3 [--profile smoke]
+report TARGET *FLAGS:
+    cargo run --release -- report {{TARGET}} {{FLAGS}}
 
 # Formatting and lints, as CI reviewers expect them.
 check:

@@ -13,7 +13,8 @@
 //! - [`train`]: THE training loop that asks a policy per step, AdamW, checkpoints, logs.
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
 //! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
-//! - [`study`]: cells that are not training runs (`entprog cei`, the skip probe).
+//! - [`study`]: reproduce targets, their cell graph and runner, evaluation cells, `entprog cei`, the skip probe.
+//! - [`report`]: Polars reports from the result tables, with intervals over seeds and verdicts.
 
 pub mod bench;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod kernels;
 pub mod memory;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod seed;
 pub mod study;

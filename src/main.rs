@@ -63,6 +63,37 @@ enum Command {
         #[command(subcommand)]
         cmd: entprog::data::DataCommand,
     },
+    /// Reproduce a paper table or figure: every cell from data to report (reuses finished cells).
+    Reproduce {
+        /// Target name under experiments/targets/ (`table3`), or a path.
+        target: String,
+        /// Scale of the study: smoke (CI), default (this CPU), paper (the paper's sizes).
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Seeds per arm (default: the profile's, else the target's).
+        #[arg(long)]
+        seeds: Option<u64>,
+        /// Print the cells with their state and estimated time, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Start a profile that asks for confirmation (the paper's sizes on a CPU).
+        #[arg(long)]
+        yes: bool,
+        /// Results folder (cells in `cells-<profile>/`, the report in `<target>/`).
+        #[arg(long, default_value = "results")]
+        results: std::path::PathBuf,
+    },
+    /// Rebuild a target's report from the results on disk (no training).
+    Report {
+        /// Target name under experiments/targets/, or a path.
+        target: String,
+        #[arg(long, default_value = "default")]
+        profile: String,
+        #[arg(long)]
+        seeds: Option<u64>,
+        #[arg(long, default_value = "results")]
+        results: std::path::PathBuf,
+    },
     /// Train one stage of an experiment in its run folder (resumes if interrupted).
     Train(entprog::train::cli::TrainArgs),
     /// Generate a clip from a checkpoint for a dataset video, beside the ground truth and poses.
@@ -170,6 +201,40 @@ fn run(cli: Cli) -> Result<()> {
             let exp = Experiment::load(&experiment, &sets)?;
             print!("{}", exp.to_toml());
             println!("\n# config hash: sha256:{}", exp.hash);
+            Ok(())
+        }
+        Command::Reproduce {
+            target,
+            profile,
+            seeds,
+            dry_run,
+            yes,
+            results,
+        } => {
+            let opt = entprog::study::reproduce::Options {
+                profile,
+                seeds,
+                dry_run,
+                yes,
+                quiet: cli.quiet,
+                results_dir: results,
+            };
+            print!("{}", entprog::study::reproduce::reproduce(&target, &opt)?);
+            Ok(())
+        }
+        Command::Report {
+            target,
+            profile,
+            seeds,
+            results,
+        } => {
+            let study = entprog::study::cells::Study::new(
+                entprog::study::target::Target::load(&target)?,
+                &profile,
+                seeds,
+                results,
+            )?;
+            print!("{}", entprog::report::write(&study)?);
             Ok(())
         }
         Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),

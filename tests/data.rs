@@ -681,7 +681,7 @@ mod bad_profiles {
         let msg = e.to_string();
         assert!(matches!(e, DataError::UnknownDataset { .. }));
         assert!(
-            msg.contains("tiktak.toml") && msg.contains("bilibili, tiktok, ubc-fashion"),
+            msg.contains("tiktak.toml") && ["bilibili", "tiktok", "ubc-fashion"].iter().all(|n| msg.contains(n)),
             "{msg}"
         );
     }

@@ -58,7 +58,19 @@ impl FolderLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        // A lock just released can look held for a moment: a process being
+        // spawned by another thread (`git` for the manifest) holds a copy of
+        // every descriptor between its fork and its exec, and with it the
+        // flock. A real holder holds it for a whole run, so retry briefly.
+        let mut attempt = file.try_lock();
+        for _ in 0..25 {
+            if !matches!(attempt, Err(TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            attempt = file.try_lock();
+        }
+        match attempt {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 // Empty or partly written while the holder is between truncate and write.

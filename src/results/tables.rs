@@ -79,31 +79,61 @@ table! {
 }
 
 table! {
-    /// `eval.parquet`: one row per metric evaluation.
-    pub struct EvalRow in "eval" version 1 {
+    /// `eval.parquet`: one row per metric evaluation, long format.
+    pub struct EvalRow in "eval" version 2 {
         run: String,
+        /// Completed training steps of the evaluated weights.
         step: u64,
-        /// Long unique metric name, e.g. `ssim`, `fvd_dance16`, `heldout_loss`.
+        /// What was scored: `model`, or a baseline scored like one
+        /// (`truth`: the ground truth against itself; `reference_copy`: the
+        /// reference frame repeated as the prediction).
+        subject: String,
+        /// Long unique metric name, e.g. `ssim`, `psnr`, `heldout_loss`.
         metric: String,
+        /// Feature network behind the metric (empty for pixel metrics and losses).
+        network: String,
         value: f64,
+        /// Samples (clips) the value is over.
+        n: u64,
     }
 }
 
 table! {
-    /// `runs.parquet`: one row per finished run.
-    pub struct RunRow in "runs" version 1 {
+    /// `runs.parquet`: one row per finished training run, with the totals
+    /// the reports read (time per phase, FLOPs, memory).
+    pub struct RunRow in "runs" version 2 {
         run: String,
         experiment: String,
         cell: String,
         seed: u64,
         config_hash: String,
-        /// `complete` or `failed`.
-        status: String,
+        /// Optimizer steps, supernet steps included.
         steps: u64,
+        /// Of which supernet steps.
+        supernet_steps: u64,
+        /// Wall seconds of regular training steps.
+        train_wall_s: f64,
+        /// Wall seconds of supernet steps.
+        supernet_wall_s: f64,
+        /// Wall seconds of block scoring (priority orders).
+        scoring_wall_s: f64,
+        /// Wall seconds of the supernet's held-out evaluations.
+        heldout_wall_s: f64,
+        /// Wall seconds of periodic evaluations (kept out of the training time).
+        eval_wall_s: f64,
+        /// train + supernet + scoring + held-out: the training process's time.
         total_wall_s: f64,
+        /// Analytic FLOPs of every step.
         total_flops: f64,
-        peak_bytes: u64,
-        final_loss: Option<f64>,
+        /// Highest heap bytes during any training step (weights, optimizer
+        /// state and activations: the paper's memory column).
+        train_peak_bytes: u64,
+        /// Highest heap bytes of the process while it ran this run, scoring
+        /// included (what a machine must hold; since the resume, for a
+        /// resumed run).
+        process_peak_bytes: u64,
+        /// Loss of the last step.
+        final_loss: f64,
     }
 }
 

@@ -1,11 +1,15 @@
-//! Study cells that are not a training run: the scoring pass of `entprog
-//! cei` (block priorities of a stage's starting model, with every scorer)
-//! and the Figure 1b-c skip probe. Each opens its run folder, builds the
-//! stage's starting model and hands it to `crate::entprog`'s estimators.
-//! The `reproduce` targets and their cell graph come here too.
+//! Studies: the `reproduce` targets (`target.rs`), their cell graph under a
+//! profile (`cells.rs`), the runner (`reproduce.rs`) and the evaluation
+//! cell (`evaluate.rs`); and the cells that are not a training run: the
+//! scoring pass of `entprog cei` (block priorities of a stage's starting
+//! model, with every scorer) and the Figure 1b-c skip probe.
 
 pub mod cei;
+pub mod cells;
+pub mod evaluate;
 pub mod probe;
+pub mod reproduce;
+pub mod target;
 
 use candle_core::Device;
 

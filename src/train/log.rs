@@ -28,6 +28,9 @@ pub struct EvalRecord {
     pub value: f64,
     /// Samples (clips) the value is over.
     pub n: usize,
+    /// Wall seconds the evaluation took.
+    #[serde(default)]
+    pub wall_s: f64,
 }
 
 /// One appendable log file.
@@ -143,12 +146,13 @@ impl RunLog {
     }
 
     /// Records an evaluation after `step` completed steps.
-    pub fn evaluate(&mut self, step: u64, metric: &str, value: f64, n: usize) -> Result<(), RunError> {
+    pub fn evaluate(&mut self, step: u64, metric: &str, value: f64, n: usize, wall_s: f64) -> Result<(), RunError> {
         let e = EvalRecord {
             step,
             metric: metric.into(),
             value,
             n,
+            wall_s,
         };
         self.evals_log.append(&e)?;
         self.evals.push(e);

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Experiment;
 use crate::entprog::progressive::{schedulable, History, Next, Progressive, ScheduleError};
 use crate::model::Blocks;
-use crate::results::{write_table, EvalRow, Opened, RunDir, RunDirError, TableError};
+use crate::results::{write_table, EvalRow, Opened, RunDir, RunDirError, RunRow, TableError};
 
 use super::log::RunLog;
 use super::passes::{PassError, Passes};
@@ -156,6 +156,7 @@ fn train(
         }
     }
     let resumed_at = trainer.step;
+    let memory = crate::memory::PeakScope::start();
     let mut log = RunLog::open(&dir, resumed_at)?;
     let mut passes = Passes::new(cfg);
     let mut last_good: Option<PathBuf> = None;
@@ -192,8 +193,9 @@ fn train(
         log.step(&record)?;
         // Evaluate when due, then checkpoint when due.
         if should_evaluate(trainer.step, &cfg.train) {
+            let start = std::time::Instant::now();
             let (loss, clips) = passes.evaluate(&trainer).map_err(pass_err)?;
-            log.evaluate(trainer.step, "heldout_loss", loss, clips)?;
+            log.evaluate(trainer.step, "heldout_loss", loss, clips, start.elapsed().as_secs_f64())?;
         }
         if should_checkpoint(trainer.step, &cfg.train) {
             trainer.save(&ckpt, Some(record.loss)).map_err(train_err)?;
@@ -223,13 +225,53 @@ fn train(
         let rows = log.evals().iter().map(|e| EvalRow {
             run: run.into(),
             step: e.step,
+            subject: "model".into(),
             metric: e.metric.clone(),
+            network: String::new(),
             value: e.value,
+            n: e.n as u64,
         });
         write_table(&dir, rows.collect())?;
         outputs.extend(["eval.parquet", "eval.jsonl"]);
     }
+    write_table(&dir, vec![run_row(exp, run, &log, memory.peak() as u64)])?;
+    outputs.push("runs.parquet");
     Ok((resumed_at, outputs))
+}
+
+/// The totals of a finished run (`runs.parquet`).
+fn run_row(exp: &Experiment, run: &str, log: &RunLog, process_peak_bytes: u64) -> RunRow {
+    use crate::entprog::progressive::{Decision, Phase};
+    let records = log.records();
+    // `+ 0.0`: an empty f64 sum is -0.0.
+    let wall = |p: Phase| records.iter().filter(|r| r.phase == p).map(|r| r.wall_s).sum::<f64>() + 0.0;
+    let (mut scoring, mut heldout) = (0.0, 0.0);
+    for d in log.decisions() {
+        match d {
+            Decision::Order { wall_s, .. } => scoring += wall_s,
+            Decision::HeldOut { wall_s, .. } => heldout += wall_s,
+        }
+    }
+    let (train, supernet) = (wall(Phase::Train), wall(Phase::Supernet));
+    RunRow {
+        run: run.into(),
+        experiment: exp.name.clone(),
+        cell: "train".into(),
+        seed: exp.config.seed,
+        config_hash: exp.hash.clone(),
+        steps: records.len() as u64,
+        supernet_steps: records.iter().filter(|r| r.phase == Phase::Supernet).count() as u64,
+        train_wall_s: train,
+        supernet_wall_s: supernet,
+        scoring_wall_s: scoring,
+        heldout_wall_s: heldout,
+        eval_wall_s: log.evals().iter().map(|e| e.wall_s).sum::<f64>() + 0.0,
+        total_wall_s: train + supernet + scoring + heldout,
+        total_flops: records.iter().map(|r| r.flops.total() as f64).sum(),
+        train_peak_bytes: records.iter().map(|r| r.peak_bytes).max().unwrap_or(0),
+        process_peak_bytes,
+        final_loss: records.last().map_or(f64::NAN, |r| r.loss as f64),
+    }
 }
 
 /// Trains experiment `exp` on its own dataset (`[data]`, training split),

@@ -1,0 +1,449 @@
+//! Reports, computed with Polars from the Parquet files on disk only: a
+//! comparison of a target's arms against its baseline arm, per dataset, in
+//! the paper's layout (scheme rows; quality, memory and speedup columns),
+//! each cell the mean and 95% interval over seeds, the paper's numbers
+//! beside ours, and a verdict per claim computed from the intervals.
+//! `report.md` and `report.parquet` (the same cells, long format) go to the
+//! target's report folder; `entprog report <target>` rebuilds them without
+//! training.
+
+pub mod stats;
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+
+use crate::study::cells::{CellKind, Study};
+use stats::{exceeds, no_loss, Interval, Verdict};
+
+/// Why a report could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {message} (run `entprog reproduce` first)")]
+    Missing { path: PathBuf, message: String },
+    #[error("polars: {0}")]
+    Polars(#[from] PolarsError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// A quality metric column: name in `eval.parquet`, label, whether higher is better.
+const QUALITY: [(&str, &str, bool); 3] = [
+    ("heldout_loss", "held-out loss", false),
+    ("psnr", "PSNR", true),
+    ("l1", "L1", false),
+];
+
+/// The paper's metrics this build has no feature network for yet.
+const NOT_MEASURED: [&str; 4] = ["SSIM", "LPIPS", "FID-VID", "FVD"];
+
+fn read(path: &std::path::Path) -> Result<DataFrame, ReportError> {
+    let file = std::fs::File::open(path).map_err(|e| ReportError::Missing {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    Ok(ParquetReader::new(file).finish()?)
+}
+
+/// One long table of everything measured: dataset, scheme, baseline,
+/// seed, subject, metric, value, from each arm's `runs.parquet` and its
+/// evaluation's `eval.parquet`.
+pub fn measurements(study: &Study) -> Result<DataFrame, ReportError> {
+    let mut frames = Vec::new();
+    for (i, cell) in study.cells.iter().enumerate() {
+        let CellKind::Eval { of } = cell.kind else { continue };
+        let arm = &study.cells[of];
+        let eval_dir = crate::study::reproduce::eval_dir(study, cell);
+        let runs = read(&arm.train_dir().join("runs.parquet"))?;
+        // Timing and memory, as metrics of the model.
+        let get = |c: &str| -> Result<f64, ReportError> {
+            Ok(runs
+                .column(c)?
+                .cast(&DataType::Float64)?
+                .f64()?
+                .get(0)
+                .unwrap_or(f64::NAN))
+        };
+        let per_run: [(&str, f64); 6] = [
+            ("time_s", get("total_wall_s")?),
+            ("time_train_steps_s", get("train_wall_s")?),
+            (
+                "overhead_s",
+                get("scoring_wall_s")? + get("heldout_wall_s")? + get("supernet_wall_s")?,
+            ),
+            ("memory_mb", get("train_peak_bytes")? / 1e6),
+            ("process_memory_mb", get("process_peak_bytes")? / 1e6),
+            ("flops", get("total_flops")?),
+        ];
+        let per_run = df!(
+            "subject" => vec!["model"; per_run.len()],
+            "metric" => per_run.iter().map(|m| m.0).collect::<Vec<_>>(),
+            "value" => per_run.iter().map(|m| m.1).collect::<Vec<_>>(),
+        )?
+        .lazy();
+        let evals = read(&eval_dir.join("eval.parquet"))?
+            .lazy()
+            .select([col("subject"), col("metric"), col("value")]);
+        let both = concat([per_run, evals], UnionArgs::default())?.with_columns([
+            lit(arm.dataset.clone().unwrap_or_default()).alias("dataset"),
+            lit(arm.scheme.clone().unwrap_or_default()).alias("scheme"),
+            lit(arm.baseline).alias("baseline"),
+            lit(arm.exp.config.seed).alias("seed"),
+            lit(i as u32).alias("cell"),
+        ]);
+        frames.push(both);
+    }
+    Ok(concat(frames, UnionArgs::default())?
+        .select([
+            col("dataset"),
+            col("scheme"),
+            col("baseline"),
+            col("seed"),
+            col("subject"),
+            col("metric"),
+            col("value"),
+        ])
+        .sort(
+            ["dataset", "scheme", "seed", "subject", "metric"],
+            SortMultipleOptions::default(),
+        )
+        .collect()?)
+}
+
+/// The finite values of one list cell.
+fn floats(s: Option<Series>) -> Vec<f64> {
+    s.and_then(|s| s.cast(&DataType::Float64).ok())
+        .map(|s| {
+            s.f64()
+                .map(|c| c.iter().flatten().filter(|v| v.is_finite()).collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+/// The values over seeds of one (dataset, scheme, subject, metric).
+struct Group {
+    dataset: String,
+    scheme: String,
+    subject: String,
+    metric: String,
+    values: Vec<f64>,
+}
+
+/// Per-seed paired values of one (dataset, arm scheme, metric).
+struct Pair {
+    dataset: String,
+    scheme: String,
+    metric: String,
+    values: Vec<f64>,
+}
+
+/// One cell of `report.parquet`.
+struct ReportCell {
+    dataset: String,
+    scheme: String,
+    subject: String,
+    metric: String,
+    mean: f64,
+    ci95: f64,
+    seeds: u32,
+    source: &'static str,
+}
+
+/// Per (dataset, scheme, subject, metric): the values over seeds.
+fn over_seeds(m: &DataFrame) -> Result<Vec<Group>, ReportError> {
+    let g = m
+        .clone()
+        .lazy()
+        .group_by_stable([col("dataset"), col("scheme"), col("subject"), col("metric")])
+        .agg([col("value")])
+        .collect()?;
+    let s = |c: &str| -> Result<Vec<String>, ReportError> {
+        Ok(g.column(c)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (d, sc, su, me) = (s("dataset")?, s("scheme")?, s("subject")?, s("metric")?);
+    let vals = g.column("value")?.list()?.clone();
+    let mut out = Vec::new();
+    for i in 0..vals.len() {
+        out.push(Group {
+            dataset: d[i].clone(),
+            scheme: sc[i].clone(),
+            subject: su[i].clone(),
+            metric: me[i].clone(),
+            values: floats(vals.get_as_series(i)),
+        });
+    }
+    Ok(out)
+}
+
+/// Per (dataset, arm scheme, metric): the per-seed values of `f(arm, baseline)`,
+/// paired by seed.
+fn paired(m: &DataFrame, f: impl Fn(Expr, Expr) -> Expr) -> Result<Vec<Pair>, ReportError> {
+    let model = m.clone().lazy().filter(col("subject").eq(lit("model")));
+    let base = model.clone().filter(col("baseline")).select([
+        col("dataset"),
+        col("seed"),
+        col("metric"),
+        col("value").alias("base"),
+    ]);
+    let joined = model
+        .filter(col("baseline").not())
+        .join(
+            base,
+            [col("dataset"), col("seed"), col("metric")],
+            [col("dataset"), col("seed"), col("metric")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(f(col("value"), col("base")).alias("x"))
+        .group_by_stable([col("dataset"), col("scheme"), col("metric")])
+        .agg([col("x")])
+        .collect()?;
+    let s = |c: &str| -> Result<Vec<String>, ReportError> {
+        Ok(joined
+            .column(c)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (d, sc, me) = (s("dataset")?, s("scheme")?, s("metric")?);
+    let xs = joined.column("x")?.list()?.clone();
+    Ok((0..xs.len())
+        .map(|i| Pair {
+            dataset: d[i].clone(),
+            scheme: sc[i].clone(),
+            metric: me[i].clone(),
+            values: floats(xs.get_as_series(i)),
+        })
+        .collect())
+}
+
+/// `mean ± half` with `digits` decimals (just the mean for one seed).
+fn cell(i: &Interval, digits: usize) -> String {
+    if i.n == 0 {
+        "n/a".into()
+    } else if i.half.is_finite() {
+        format!("{:.*} ± {:.*}", digits, i.mean, digits, i.half)
+    } else {
+        format!("{:.*}", digits, i.mean)
+    }
+}
+
+/// The report's cells and verdicts.
+pub struct Report {
+    pub markdown: String,
+    /// Long rows: dataset, scheme, subject, metric, mean, ci95, seeds, source.
+    pub cells: DataFrame,
+}
+
+/// Metrics whose values are timings or memory (redacted in snapshot tests).
+pub const TIMING: [&str; 6] = [
+    "time_s",
+    "time_train_steps_s",
+    "overhead_s",
+    "memory_mb",
+    "process_memory_mb",
+    "eval_wall_s",
+];
+
+/// Builds the report of `study` from its files; `redact` replaces timing
+/// and memory values with `[t]` (for snapshot tests).
+pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
+    let m = measurements(study)?;
+    let groups = over_seeds(&m)?;
+    let ratios = paired(&m, |arm, base| base / arm)?;
+    let diffs = paired(&m, |arm, base| arm - base)?;
+    let find = |d: &str, sc: &str, su: &str, me: &str| {
+        groups
+            .iter()
+            .find(|g| g.dataset == d && g.scheme == sc && g.subject == su && g.metric == me)
+            .map_or(
+                Interval {
+                    mean: f64::NAN,
+                    half: f64::NAN,
+                    n: 0,
+                },
+                |g| Interval::of(&g.values),
+            )
+    };
+    let ratio = |d: &str, sc: &str, me: &str| {
+        ratios
+            .iter()
+            .find(|g| g.dataset == d && g.scheme == sc && g.metric == me)
+            .map(|g| Interval::of(&g.values))
+    };
+    let diff = |d: &str, sc: &str, me: &str| {
+        diffs
+            .iter()
+            .find(|g| g.dataset == d && g.scheme == sc && g.metric == me)
+            .map(|g| Interval::of(&g.values))
+    };
+    let t = &study.target.config;
+    let red = |s: String| if redact { "[t]".to_string() } else { s };
+    let mut md = format!(
+        "# {}: {}\n\nProfile `{}`, {} seed(s) per arm; every cell is the mean ± the 95% Student-t half-width over seeds \
+         (one seed: the value alone). Computed by `entprog report {} --profile {}` from the Parquet files of the \
+         cells in `cells-{}/` of the results folder.\n\n",
+        t.title,
+        t.description,
+        study.profile_name,
+        study.seeds,
+        study.target.name,
+        study.profile_name,
+        study.profile_name,
+    );
+    md.push_str(&format!(
+        "Quality: pixel metrics of {} generated test clip(s) per run against the ground truth (PSNR data range 1, capped at 100 dB for identical frames; L1), \
+         and the eps loss on fixed held-out test batches. Not measured in this build (no feature network yet): {}.\n\n",
+        study.profile.eval_clips,
+        NOT_MEASURED.join(", ")
+    ));
+    let mut rows: Vec<ReportCell> = Vec::new();
+    for d in &t.datasets {
+        md.push_str(&format!("## {d}\n\n"));
+        md.push_str("| scheme | held-out loss | PSNR | L1 | memory MB | process MB | time s | speedup | speedup (steps only) |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        for arm in &t.arms {
+            let sc = &arm.scheme;
+            let q: Vec<String> = QUALITY
+                .iter()
+                .map(|(metric, _, _)| cell(&find(d, sc, "model", metric), 4))
+                .collect();
+            let (mem, pmem, time) = (
+                find(d, sc, "model", "memory_mb"),
+                find(d, sc, "model", "process_memory_mb"),
+                find(d, sc, "model", "time_s"),
+            );
+            let speed = |me: &str| match ratio(d, sc, me) {
+                Some(r) => red(format!("{}x", cell(&r, 2))),
+                None => "-".into(),
+            };
+            md.push_str(&format!(
+                "| {sc} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                q[0],
+                q[1],
+                q[2],
+                red(cell(&mem, 1)),
+                red(cell(&pmem, 1)),
+                red(cell(&time, 1)),
+                speed("time_s"),
+                speed("time_train_steps_s"),
+            ));
+            for g in groups.iter().filter(|g| &g.dataset == d && &g.scheme == sc) {
+                let i = Interval::of(&g.values);
+                rows.push(ReportCell {
+                    dataset: d.clone(),
+                    scheme: sc.clone(),
+                    subject: g.subject.clone(),
+                    metric: g.metric.clone(),
+                    mean: i.mean,
+                    ci95: i.half,
+                    seeds: i.n as u32,
+                    source: "entprog",
+                });
+            }
+        }
+        for p in t.paper.iter().filter(|p| &p.dataset == d) {
+            let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
+            md.push_str(&format!(
+                "| paper: {} | - | {} | - | {} GB (GPU) | - | - | {} | - |\n",
+                p.scheme,
+                v("psnr"),
+                v("memory_gb"),
+                v("speedup"),
+            ));
+            for (k, val) in &p.values {
+                rows.push(ReportCell {
+                    dataset: d.clone(),
+                    scheme: p.scheme.clone(),
+                    subject: "model".into(),
+                    metric: k.clone(),
+                    mean: *val,
+                    ci95: f64::NAN,
+                    seeds: 0,
+                    source: "paper",
+                });
+            }
+        }
+        md.push_str("\nBaselines scored like a model (mean over seeds):\n\n| subject | PSNR | L1 |\n|---|---|---|\n");
+        let base = t
+            .arms
+            .iter()
+            .find(|a| a.baseline)
+            .map(|a| a.scheme.clone())
+            .unwrap_or_default();
+        for subject in ["truth", "reference_copy"] {
+            md.push_str(&format!(
+                "| {subject} | {} | {} |\n",
+                cell(&find(d, &base, subject, "psnr"), 4),
+                cell(&find(d, &base, subject, "l1"), 4)
+            ));
+        }
+        md.push('\n');
+    }
+    md.push_str("## Verdicts (from the intervals, paired by seed)\n\n");
+    for d in &t.datasets {
+        for arm in t.arms.iter().filter(|a| !a.baseline) {
+            let sc = &arm.scheme;
+            let claim = |text: String, v: Verdict, why: String| {
+                let seeds = if study.seeds < 2 { "; one seed, no interval" } else { "" };
+                format!("- {d}, {sc}: {text}: **{}** ({why}{seeds})\n", v.as_str())
+            };
+            if let Some(r) = ratio(d, sc, "time_s") {
+                md.push_str(&claim(
+                    "trains faster than full fine-tuning (wall time, overheads included)".into(),
+                    exceeds(&r, 1.0),
+                    red(format!("speedup {}x", cell(&r, 2))),
+                ));
+            }
+            if let Some(r) = ratio(d, sc, "memory_mb") {
+                md.push_str(&claim(
+                    "needs less training memory".into(),
+                    exceeds(&r, 1.0),
+                    red(format!("baseline / {sc} = {}x", cell(&r, 2))),
+                ));
+            }
+            for (metric, label, higher) in QUALITY {
+                if let Some(x) = diff(d, sc, metric) {
+                    let oriented = if higher { x } else { Interval { mean: -x.mean, ..x } };
+                    md.push_str(&claim(
+                        format!("no quality loss in {label}"),
+                        no_loss(&oriented),
+                        format!("{} - baseline = {}", sc, cell(&x, 4)),
+                    ));
+                }
+            }
+        }
+    }
+    let cells = df!(
+        "dataset" => rows.iter().map(|r| r.dataset.clone()).collect::<Vec<_>>(),
+        "scheme" => rows.iter().map(|r| r.scheme.clone()).collect::<Vec<_>>(),
+        "subject" => rows.iter().map(|r| r.subject.clone()).collect::<Vec<_>>(),
+        "metric" => rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>(),
+        "mean" => rows.iter().map(|r| r.mean).collect::<Vec<_>>(),
+        "ci95" => rows.iter().map(|r| r.ci95).collect::<Vec<_>>(),
+        "seeds" => rows.iter().map(|r| r.seeds).collect::<Vec<_>>(),
+        "source" => rows.iter().map(|r| r.source).collect::<Vec<_>>(),
+    )?;
+    Ok(Report { markdown: md, cells })
+}
+
+/// Builds the report and writes `report.md` and `report.parquet` to the
+/// study's report folder; returns the markdown.
+pub fn write(study: &Study) -> Result<String, ReportError> {
+    let report = build(study, false)?;
+    let dir = study.report_dir();
+    let io = |path: PathBuf| move |source| ReportError::Io { path, source };
+    std::fs::create_dir_all(&dir).map_err(io(dir.clone()))?;
+    crate::results::write_atomic(&dir.join("report.md"), report.markdown.as_bytes())
+        .map_err(io(dir.join("report.md")))?;
+    let mut buf = Vec::new();
+    let mut cells = report.cells.clone();
+    ParquetWriter::new(&mut buf).finish(&mut cells)?;
+    crate::results::write_atomic(&dir.join("report.parquet"), &buf).map_err(io(dir.join("report.parquet")))?;
+    Ok(report.markdown)
+}

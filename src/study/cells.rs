@@ -1,0 +1,186 @@
+//! The cell graph of a target under a profile: dataset builds happen on
+//! first use inside the cells; the shared stage chain (shared stages once,
+//! per-dataset stages once per dataset), then per dataset, arm and seed a
+//! training run from the chain's last checkpoint and its evaluation. Every
+//! training cell is an experiment of `experiments/` loaded with `--set`
+//! flags, exactly what `entprog train <experiment> --set ...` would run, so a
+//! finished cell is reused by its config hash by any target and by hand.
+
+use std::path::PathBuf;
+
+use super::target::{Profile, Target};
+use crate::config::{ConfigError, Experiment};
+
+/// What a cell does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    /// A stage of the shared chain.
+    Chain,
+    /// A compared arm's training run.
+    Arm,
+    /// The evaluation of the arm cell at this index.
+    Eval { of: usize },
+}
+
+/// One cell of the study.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub kind: CellKind,
+    /// Progress label (`stage2-tiktok`, `Ent-Prog tiktok seed 1`).
+    pub label: String,
+    pub exp: Experiment,
+    /// The dataset block of the table (without the profile's suffix).
+    pub dataset: Option<String>,
+    /// The arm's scheme.
+    pub scheme: Option<String>,
+    pub baseline: bool,
+}
+
+impl Cell {
+    /// The cell's training run folder (for an evaluation: the run it evaluates).
+    pub fn train_dir(&self) -> PathBuf {
+        self.exp.run_spec("train", None).dir()
+    }
+}
+
+/// A target's cells in run order (every cell after the cells it reads).
+#[derive(Debug, Clone)]
+pub struct Study {
+    pub target: Target,
+    pub profile_name: String,
+    pub profile: Profile,
+    pub seeds: u64,
+    pub cells: Vec<Cell>,
+    /// Where the cells' run folders go.
+    pub results_dir: PathBuf,
+}
+
+/// Why the study could not be laid out.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Profile(String),
+}
+
+fn load(experiment: &str, sets: &[String]) -> Result<Experiment, ConfigError> {
+    Experiment::load(experiment, sets)
+}
+
+impl Study {
+    /// Lays out `target` under profile `profile` with `seeds` seeds per arm
+    /// (`None`: the profile's or the target's count), cells under `results_dir`.
+    pub fn new(target: Target, profile: &str, seeds: Option<u64>, results_dir: PathBuf) -> Result<Self, StudyError> {
+        let p = target.profile(profile).map_err(StudyError::Profile)?.clone();
+        let seeds = seeds
+            .or((p.seeds > 0).then_some(p.seeds))
+            .unwrap_or(target.config.seeds);
+        let cell_dir = results_dir.join(format!("cells-{profile}"));
+        let sets_for = |experiment: &str, name: &str, seed: u64, init: Option<PathBuf>| -> Vec<String> {
+            let mut sets = p.set.clone();
+            sets.extend(p.experiment_set.get(experiment).cloned().unwrap_or_default());
+            sets.push(format!("name={name}"));
+            sets.push(format!("seed={seed}"));
+            sets.push(format!("output.results_dir={:?}", cell_dir.display().to_string()));
+            if let Some(init) = init {
+                sets.push(format!("train.init_from={:?}", init.display().to_string()));
+            }
+            sets
+        };
+        // The dataset flags: `dataset` (when given) and the profile's suffix on every name.
+        let with_data =
+            |experiment: &str, sets: Vec<String>, dataset: Option<&str>| -> Result<Vec<String>, ConfigError> {
+                let plain = load(experiment, &sets)?;
+                let d = &plain.config.data;
+                let suffix = &p.dataset_suffix;
+                let main = dataset.unwrap_or(&d.dataset);
+                let mut sets = sets;
+                sets.push(format!("data.dataset=\"{main}{suffix}\""));
+                let mix: Vec<String> = d.mix.iter().map(|m| format!("\"{m}{suffix}\"")).collect();
+                sets.push(format!("data.mix=[{}]", mix.join(", ")));
+                Ok(sets)
+            };
+        let mut cells: Vec<Cell> = Vec::new();
+        // The chain: `ends[d]` is the last cell index per dataset.
+        let datasets = target.config.datasets.clone();
+        let mut ends: Vec<Option<usize>> = vec![None; datasets.len()];
+        for stage in &target.config.chain {
+            if stage.per_dataset {
+                for (i, d) in datasets.iter().enumerate() {
+                    let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
+                    let name = format!("{}-{d}", stage.experiment);
+                    let sets = with_data(&stage.experiment, sets_for(&stage.experiment, &name, 0, init), Some(d))?;
+                    cells.push(Cell {
+                        kind: CellKind::Chain,
+                        label: name,
+                        exp: load(&stage.experiment, &sets)?,
+                        dataset: Some(d.clone()),
+                        scheme: None,
+                        baseline: false,
+                    });
+                    ends[i] = Some(cells.len() - 1);
+                }
+            } else {
+                // A shared stage starts from the first dataset's chain so far.
+                let init = ends[0].map(|c| cells[c].train_dir().join("last.safetensors"));
+                let name = stage.experiment.clone();
+                let sets = with_data(&stage.experiment, sets_for(&stage.experiment, &name, 0, init), None)?;
+                cells.push(Cell {
+                    kind: CellKind::Chain,
+                    label: name,
+                    exp: load(&stage.experiment, &sets)?,
+                    dataset: None,
+                    scheme: None,
+                    baseline: false,
+                });
+                ends.iter_mut().for_each(|e| *e = Some(cells.len() - 1));
+            }
+        }
+        for (i, d) in datasets.iter().enumerate() {
+            let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
+            for arm in &target.config.arms {
+                for seed in 0..seeds {
+                    let name = format!("{}-{d}", arm.experiment);
+                    let sets = with_data(
+                        &arm.experiment,
+                        sets_for(&arm.experiment, &name, seed, init.clone()),
+                        Some(d),
+                    )?;
+                    cells.push(Cell {
+                        kind: CellKind::Arm,
+                        label: format!("{} {d} seed {seed}", arm.scheme),
+                        exp: load(&arm.experiment, &sets)?,
+                        dataset: Some(d.clone()),
+                        scheme: Some(arm.scheme.clone()),
+                        baseline: arm.baseline,
+                    });
+                    let of = cells.len() - 1;
+                    let mut eval = cells[of].clone();
+                    eval.kind = CellKind::Eval { of };
+                    eval.label = format!("eval {}", cells[of].label);
+                    cells.push(eval);
+                }
+            }
+        }
+        Ok(Self {
+            target,
+            profile_name: profile.to_string(),
+            profile: p,
+            seeds,
+            cells,
+            results_dir,
+        })
+    }
+
+    /// Where this study's report goes: `results/<target>/` for the default
+    /// profile, `results/<target>/<profile>/` for the others.
+    pub fn report_dir(&self) -> PathBuf {
+        let base = self.results_dir.join(&self.target.name);
+        if self.profile_name == "default" {
+            base
+        } else {
+            base.join(&self.profile_name)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The evaluation cell of a training run: its final weights generate
+//! `eval_clips` clips of the test split from their reference frames and
+//! pose sequences (seeded sampler), scored against the ground truth frame
+//! by frame; the same metrics for the baselines `truth` (the ground truth
+//! against itself: the ceiling) and `reference_copy` (the reference frame
+//! repeated: what a model that ignores the pose scores); and the held-out
+//! eps loss on `data.eval_batches` fixed test batches. Rows go to
+//! `eval.parquet` in the cell's own folder (`<experiment>/eval/seed-<n>/`),
+//! cached by the run's config hash and the evaluation settings.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use crate::config::Experiment;
+use crate::data::Split;
+use crate::diffusion::DiffusionConfig;
+use crate::model::sample_clips;
+use crate::results::{write_table, EvalRow, Opened, RunDir};
+use crate::train::checkpoint;
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    RunDir(#[from] crate::results::RunDirError),
+    #[error(transparent)]
+    Table(#[from] crate::results::TableError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointErrorBox),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("sampling: {0}")]
+    Sample(#[from] crate::diffusion::SampleError),
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// A boxed checkpoint error (keeps [`EvalError`] small).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct CheckpointErrorBox(#[from] Box<checkpoint::CheckpointError>);
+
+/// Evaluation settings of a cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalSettings {
+    /// Test clips generated.
+    pub clips: usize,
+    /// Sampler steps per clip.
+    pub sample_steps: usize,
+}
+
+/// Frame metrics of a prediction against the truth, both `[n, 3, h, w]` in [0, 1]:
+/// PSNR (data range 1, per frame, then averaged) and L1 (mean absolute difference).
+pub fn frame_metrics(pred: &Tensor, truth: &Tensor) -> Result<Vec<(&'static str, f64)>, candle_core::Error> {
+    let n = pred.dim(0)?;
+    let diff = (pred - truth)?;
+    let l1 = diff.abs()?.mean_all()?.to_scalar::<f32>()? as f64;
+    let mse: Vec<f32> = diff.sqr()?.flatten_from(1)?.mean(1)?.to_vec1()?;
+    // A perfect frame has infinite PSNR; cap at 100 dB so means stay finite.
+    let psnr = mse
+        .iter()
+        .map(|&m| (-10.0 * (m.max(1e-10) as f64).log10()).min(100.0))
+        .sum::<f64>()
+        / n as f64;
+    Ok(vec![("psnr", psnr), ("l1", l1)])
+}
+
+/// Runs (or reuses) the evaluation of `exp`'s finished training run.
+pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bool), EvalError> {
+    let variant = format!("c{}-s{}", settings.clips, settings.sample_steps);
+    let spec = exp.run_spec("eval", Some(&variant));
+    let mut rd = match RunDir::open(&spec)? {
+        Opened::Cached { dir, .. } => return Ok((dir, true)),
+        Opened::Fresh(rd) => rd,
+    };
+    let result = (|| -> Result<(), EvalError> {
+        let cfg = &exp.config;
+        let device = Device::Cpu;
+        let ckpt = exp.run_spec("train", None).dir().join("last.safetensors");
+        rd.add_input(&ckpt)?;
+        let ck = checkpoint::load(&ckpt, &device).map_err(|e| CheckpointErrorBox(Box::new(e)))?;
+        let model = cfg.model.build(cfg.seed, &device)?;
+        checkpoint::load_fitting(&ckpt, &model, &ck, false).map_err(|e| CheckpointErrorBox(Box::new(e)))?;
+        let run = spec.run_id();
+        let step = ck.state.step;
+        let mut rows = Vec::new();
+        let mut push = |subject: &str, metric: &str, value: f64, n: usize| {
+            rows.push(EvalRow {
+                run: run.clone(),
+                step,
+                subject: subject.into(),
+                metric: metric.into(),
+                network: String::new(),
+                value,
+                n: n as u64,
+            })
+        };
+        let schedule = cfg.diffusion.build();
+        let start = Instant::now();
+        let heldout = crate::entprog::evidence::heldout(cfg, &schedule, cfg.data.eval_batches)?;
+        let clips_heldout: usize = heldout.batches.iter().map(|b| b.len()).sum();
+        push("model", "heldout_loss", heldout.loss(&model)?, clips_heldout);
+        // Generated clips: one fixed test batch of `clips` clips.
+        let loader = cfg.data.loader(cfg.data.open()?, Split::Test, settings.clips, cfg.seed);
+        let batch = loader.fixed_batch_from(Split::Test, 0, &device)?;
+        let (reference, pose) = cfg.train.stage.conditions();
+        let diffusion = DiffusionConfig {
+            sample_steps: settings.sample_steps,
+            ..cfg.diffusion.clone()
+        };
+        let generated = sample_clips(
+            &model,
+            reference.then_some(&batch.reference),
+            pose.then_some(&batch.poses),
+            batch.frames.dims(),
+            &diffusion,
+            &schedule,
+            crate::seed::derive_seed(cfg.seed, "eval-sample", 0),
+        )?;
+        let to_unit =
+            |t: &Tensor| -> candle_core::Result<Tensor> { ((t.flatten_to(1)? + 1.0)? / 2.0)?.clamp(0.0, 1.0) };
+        let truth = to_unit(&batch.frames)?;
+        let frames = batch.frames.dims()[1];
+        let copy = batch.reference.unsqueeze(1)?.repeat((1, frames, 1, 1, 1))?;
+        let n = batch.frames.dim(0)?;
+        for (subject, pred) in [
+            ("model", &generated),
+            ("truth", &batch.frames),
+            ("reference_copy", &copy),
+        ] {
+            for (metric, value) in frame_metrics(&to_unit(pred)?, &truth)? {
+                push(subject, metric, value, n);
+            }
+        }
+        push("model", "eval_wall_s", start.elapsed().as_secs_f64(), n);
+        write_table(rd.path(), rows)?;
+        Ok(())
+    })();
+    let dir = rd.path().to_path_buf();
+    match result {
+        Ok(()) => {
+            rd.complete(&["eval.parquet"])?;
+            Ok((dir, false))
+        }
+        Err(e) => {
+            rd.fail(&e.to_string())?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! `entprog reproduce <target> [--profile P] [--seeds N] [--dry-run]`: lays
+//! out the target's cells (`cells.rs`), reuses the finished ones, resumes
+//! interrupted ones, runs the rest in order with an overall line (cells
+//! done of total, ETA) above each cell's own progress, then writes the
+//! report from the files on disk (`crate::report`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::cells::{Cell, CellKind, Study, StudyError};
+use super::evaluate::{evaluate, EvalError, EvalSettings};
+use super::target::Target;
+use crate::config::ConfigError;
+use crate::model::dit::block_ids;
+use crate::model::flops::unit_costs;
+use crate::model::{Gate, Gates, ModelConfig, PARTS};
+use crate::progress::{Progress, ProgressMode};
+use crate::results::{RunManifest, RunStatus};
+
+/// Errors of `entprog reproduce`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproduceError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Study(#[from] StudyError),
+    #[error("cell {cell}: {source}")]
+    Train {
+        cell: String,
+        source: Box<crate::train::RunError>,
+    },
+    #[error("cell {cell}: {source}")]
+    Eval { cell: String, source: Box<EvalError> },
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error(
+        "profile {profile} needs about {estimate} on this machine; rerun with --yes to start it anyway \
+         (or --dry-run to see every cell)"
+    )]
+    NeedsConfirmation { profile: String, estimate: String },
+}
+
+/// A cell's state on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellState {
+    Done,
+    /// An interrupted run of the same config: resumes from its checkpoint.
+    Partial,
+    Todo,
+}
+
+impl CellState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CellState::Done => "done",
+            CellState::Partial => "resumes",
+            CellState::Todo => "to run",
+        }
+    }
+}
+
+fn eval_settings(study: &Study, cell: &Cell) -> EvalSettings {
+    EvalSettings {
+        clips: study.profile.eval_clips.max(1),
+        sample_steps: if study.profile.eval_sample_steps > 0 {
+            study.profile.eval_sample_steps
+        } else {
+            cell.exp.config.diffusion.sample_steps
+        },
+    }
+}
+
+/// The run folder spec of a cell (an evaluation: its own `eval` folder).
+pub fn spec_of(study: &Study, cell: &Cell) -> crate::results::RunSpec {
+    match cell.kind {
+        CellKind::Eval { .. } => {
+            let s = eval_settings(study, cell);
+            cell.exp
+                .run_spec("eval", Some(&format!("c{}-s{}", s.clips, s.sample_steps)))
+        }
+        _ => cell.exp.run_spec("train", None),
+    }
+}
+
+/// The folder of an evaluation cell.
+pub fn eval_dir(study: &Study, cell: &Cell) -> PathBuf {
+    spec_of(study, cell).dir()
+}
+
+/// Whether `cell` is finished, resumable or to run.
+pub fn state(study: &Study, cell: &Cell) -> CellState {
+    let spec = spec_of(study, cell);
+    let dir = spec.dir();
+    match RunManifest::read(&dir.join("manifest.json")) {
+        Some(m) if m.config_hash == spec.config_hash && m.status == RunStatus::Complete => CellState::Done,
+        Some(m) if m.config_hash == spec.config_hash && dir.join("last.safetensors").exists() => CellState::Partial,
+        _ => CellState::Todo,
+    }
+}
+
+/// FLOPs per second of a `default` training step on the 2-core development
+/// machine: `default-video-full` (2 clips x 8 frames, every unit trainable)
+/// took a median 0.239 s in `bench/compare.jsonl` (commit 7e015df, README).
+fn machine_rate() -> f64 {
+    step_flops(&ModelConfig::default_preset(), 2, 8) / 0.239
+}
+
+/// Analytic FLOPs of one fully trainable step (forward x 3 for backward).
+fn step_flops(model: &ModelConfig, batch: usize, frames: usize) -> f64 {
+    let units = PARTS
+        .iter()
+        .map(|p| p.to_string())
+        .chain(block_ids(model).into_iter().map(|b| b.to_string()));
+    let gates = Gates::all(units, Gate::Trainable);
+    3.0 * unit_costs(model, &gates, batch, frames)
+        .iter()
+        .map(|u| u.forward() as f64)
+        .sum::<f64>()
+}
+
+/// Estimated seconds of a cell on this machine (training cells: steps at
+/// full-training cost, an upper bound for progressive runs; evaluations:
+/// sampler steps as forward passes).
+pub fn estimate_s(study: &Study, cell: &Cell) -> f64 {
+    let c = &cell.exp.config;
+    let (b, t) = (c.train.batch_size, c.data.clip_frames);
+    match cell.kind {
+        CellKind::Eval { .. } => {
+            let s = eval_settings(study, cell);
+            // Two forward passes per sampler step with guidance.
+            let per = step_flops(&c.model, s.clips, t) / 3.0 * 2.0;
+            per * s.sample_steps as f64 / machine_rate()
+        }
+        _ => c.train.steps as f64 * step_flops(&c.model, b, t) / machine_rate(),
+    }
+}
+
+/// `1h 02m`, `3m 20s`, `12s`.
+pub fn human(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The plan `--dry-run` prints: every cell with its state and estimate.
+pub fn plan(study: &Study) -> String {
+    let mut out = format!(
+        "{} ({}), profile {}, {} seed(s): {} cells\n",
+        study.target.config.title,
+        study.target.name,
+        study.profile_name,
+        study.seeds,
+        study.cells.len()
+    );
+    let mut left = 0.0;
+    for (i, cell) in study.cells.iter().enumerate() {
+        let st = state(study, cell);
+        let est = estimate_s(study, cell);
+        if st != CellState::Done {
+            left += est;
+        }
+        out.push_str(&format!(
+            "{:>3}  {:<40} {:<8} ~{:>8}  {}\n",
+            i + 1,
+            cell.label,
+            st.as_str(),
+            human(est),
+            spec_of(study, cell).dir().display()
+        ));
+    }
+    out.push_str(&format!("estimated time left: {}\n", human(left)));
+    out
+}
+
+/// Options of a reproduce run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: String,
+    pub seeds: Option<u64>,
+    pub dry_run: bool,
+    /// Go on with a profile that asks for confirmation.
+    pub yes: bool,
+    pub quiet: bool,
+    pub results_dir: PathBuf,
+}
+
+/// Runs `entprog reproduce`. Returns what to print at the end.
+pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> {
+    let study = Study::new(Target::load(target)?, &opt.profile, opt.seeds, opt.results_dir.clone())?;
+    if opt.dry_run {
+        return Ok(plan(&study));
+    }
+    let todo: Vec<usize> = (0..study.cells.len())
+        .filter(|&i| state(&study, &study.cells[i]) != CellState::Done)
+        .collect();
+    let left: f64 = todo.iter().map(|&i| estimate_s(&study, &study.cells[i])).sum();
+    if study.profile.confirm && !opt.yes && !todo.is_empty() {
+        return Err(ReproduceError::NeedsConfirmation {
+            profile: study.profile_name.clone(),
+            estimate: human(left),
+        });
+    }
+    let mode = ProgressMode::detect(opt.quiet, Duration::from_secs_f64(10.0));
+    let start = Instant::now();
+    let (mut spent_est, total) = (0.0, study.cells.len());
+    for (i, cell) in study.cells.iter().enumerate() {
+        let est = estimate_s(&study, cell);
+        let st = state(&study, cell);
+        if st != CellState::Done {
+            // ETA: the measured pace against the estimates so far.
+            let pace = if spent_est > 0.0 {
+                start.elapsed().as_secs_f64() / spent_est
+            } else {
+                1.0
+            };
+            let remaining: f64 = study.cells[i..].iter().map(|c| estimate_s(&study, c)).sum();
+            eprintln!(
+                "[reproduce {}/{total}] {} ({}), ETA {}",
+                i + 1,
+                cell.label,
+                st.as_str(),
+                human(remaining * pace)
+            );
+        }
+        run_cell(&study, cell, mode, st == CellState::Done)?;
+        if st != CellState::Done {
+            spent_est += est;
+        }
+    }
+    let report = crate::report::write(&study)?;
+    Ok(report)
+}
+
+fn run_cell(study: &Study, cell: &Cell, mode: ProgressMode, done: bool) -> Result<(), ReproduceError> {
+    match cell.kind {
+        CellKind::Chain | CellKind::Arm => {
+            let train = |on_step: &mut dyn FnMut(&crate::train::StepRecord)| {
+                crate::train::run_with_data(&cell.exp, on_step).map_err(|e| ReproduceError::Train {
+                    cell: cell.label.clone(),
+                    source: Box::new(e),
+                })
+            };
+            if done {
+                // Reused: opening the folder checks it and prints nothing.
+                train(&mut |_| {})?;
+            } else {
+                let mut bar = Progress::new(format!("  {}", cell.label), cell.exp.config.train.steps, mode);
+                train(&mut |r| {
+                    bar.set_message(format!("loss {:.4}", r.loss));
+                    bar.inc(1);
+                })?;
+                bar.finish();
+            }
+        }
+        CellKind::Eval { .. } => {
+            evaluate(&cell.exp, eval_settings(study, cell)).map_err(|e| ReproduceError::Eval {
+                cell: cell.label.clone(),
+                source: Box::new(e),
+            })?;
+        }
+    }
+    Ok(())
+}

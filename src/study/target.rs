@@ -1,0 +1,173 @@
+//! A reproduce target (`experiments/targets/<name>.toml`): one of the
+//! paper's tables or figures as a study. It names the shared stage chain,
+//! the compared arms (a scheme and the experiment that trains it), the
+//! datasets, the seeds, the paper's numbers to print beside ours, and
+//! profiles that scale the whole study (`smoke` for CI, `default` for this
+//! CPU, `paper` for the paper's sizes). Every knob of a cell stays in its
+//! experiment file; a profile only adds `--set` flags, so a cell is the
+//! experiment a user could train by hand with those flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{check, key, ConfigError, Invalid, Validate};
+
+/// One stage of the shared chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainStage {
+    /// Experiment name under `experiments/`.
+    pub experiment: String,
+    /// Trained once per dataset of the target (on that dataset), rather than
+    /// once for all (the foundation pretrains on every dataset at once).
+    pub per_dataset: bool,
+}
+
+/// One compared arm: a scheme trained by an experiment from the chain's end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Arm {
+    /// Row label in the report (`original`, `Ent-Prog`).
+    pub scheme: String,
+    /// Experiment name under `experiments/`.
+    pub experiment: String,
+    /// The arm the others are compared with (full fine-tuning).
+    pub baseline: bool,
+}
+
+/// A profile: how the whole study is scaled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    /// One line on what the profile is for.
+    pub description: String,
+    /// `--set` flags for every cell.
+    pub set: Vec<String>,
+    /// `--set` flags for the cells of one experiment (by experiment name).
+    pub experiment_set: BTreeMap<String, Vec<String>>,
+    /// Appended to every dataset name (`-16`: the 16x16 profiles of `datasets/`).
+    pub dataset_suffix: String,
+    /// Seeds per arm when `--seeds` is not given (0: the target's `seeds`).
+    pub seeds: u64,
+    /// Test clips generated per evaluation.
+    pub eval_clips: usize,
+    /// Sampler steps per generated clip (overrides `diffusion.sample_steps`).
+    pub eval_sample_steps: usize,
+    /// Refuse to start unless told to go on (the paper's sizes on a CPU).
+    pub confirm: bool,
+}
+
+/// One row of the paper's table, printed beside ours.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaperRow {
+    pub dataset: String,
+    pub scheme: String,
+    /// Metric name -> the paper's value (`ssim`, `psnr`, `lpips`, `fid_vid`, `fvd`, `memory_gb`, `speedup`).
+    pub values: BTreeMap<String, f64>,
+}
+
+/// `experiments/targets/<name>.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetConfig {
+    /// The paper's table or figure, for the report title (`Table 3`).
+    pub title: String,
+    /// What the target asks.
+    pub description: String,
+    /// Datasets the arms train and are evaluated on: one block of the table each.
+    pub datasets: Vec<String>,
+    /// The shared stage chain, in order; each starts from the previous checkpoint.
+    pub chain: Vec<ChainStage>,
+    /// The compared arms, each from the chain's last checkpoint.
+    pub arms: Vec<Arm>,
+    /// Seeds per arm (seeds 0..n); the chain trains with seed 0.
+    pub seeds: u64,
+    /// Profiles by name (`smoke`, `default`, `paper`).
+    pub profiles: BTreeMap<String, Profile>,
+    /// The paper's numbers.
+    pub paper: Vec<PaperRow>,
+}
+
+impl Validate for TargetConfig {
+    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        check(
+            out,
+            !self.datasets.is_empty(),
+            key(prefix, "datasets"),
+            "empty, expected at least one dataset",
+        );
+        check(
+            out,
+            !self.chain.is_empty(),
+            key(prefix, "chain"),
+            "empty, expected the stage chain",
+        );
+        check(
+            out,
+            self.arms.len() >= 2,
+            key(prefix, "arms"),
+            "expected at least two arms to compare",
+        );
+        check(
+            out,
+            self.arms.iter().filter(|a| a.baseline).count() == 1,
+            key(prefix, "arms"),
+            "expected exactly one arm with baseline = true",
+        );
+        check(out, self.seeds >= 1, key(prefix, "seeds"), "0 seeds, expected >= 1");
+        for (name, p) in &self.profiles {
+            check(
+                out,
+                p.eval_clips >= 1,
+                key(prefix, &format!("profiles.{name}.eval_clips")),
+                "0 clips, expected >= 1",
+            );
+        }
+    }
+}
+
+/// A loaded target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// File stem: `table3`.
+    pub name: String,
+    pub path: PathBuf,
+    pub config: TargetConfig,
+}
+
+impl Target {
+    /// Loads `experiments/targets/<name>.toml` (or a path).
+    pub fn load(arg: &str) -> Result<Self, ConfigError> {
+        let given = PathBuf::from(arg);
+        let path = if given.is_file() {
+            given
+        } else {
+            Path::new("experiments").join("targets").join(format!("{arg}.toml"))
+        };
+        // The environment's ENTPROG_* variables are for the cells' experiments.
+        let resolved = crate::config::load::load_with_env::<TargetConfig, _>(&path, &[], Vec::new())?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| arg.to_string());
+        Ok(Self {
+            name,
+            path,
+            config: resolved.config,
+        })
+    }
+
+    /// The profile `name`, or an error listing the target's profiles.
+    pub fn profile(&self, name: &str) -> Result<&Profile, String> {
+        self.config.profiles.get(name).ok_or_else(|| {
+            format!(
+                "{}: no profile {name:?}, expected one of: {}",
+                self.path.display(),
+                self.config.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
