@@ -14,12 +14,14 @@
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
 //! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
 //! - [`study`]: cells that are not training runs (`entprog cei`, the skip probe).
+//! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), the Frechet distance, `entprog metrics`.
 
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod diffusion;
 pub mod entprog;
+pub mod eval;
 pub mod kernels;
 pub mod memory;
 pub mod model;
