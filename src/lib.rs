@@ -15,12 +15,14 @@
 //! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
 //! - [`study`]: reproduce targets, their cell graph and runner, evaluation cells, `entprog cei`, the skip probe.
 //! - [`report`]: Polars reports from the result tables, with intervals over seeds and verdicts.
+//! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), the Frechet distance, `entprog metrics`.
 
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod diffusion;
 pub mod entprog;
+pub mod eval;
 pub mod kernels;
 pub mod memory;
 pub mod model;

@@ -98,6 +98,8 @@ enum Command {
     Train(entprog::train::cli::TrainArgs),
     /// Generate a clip from a checkpoint for a dataset video, beside the ground truth and poses.
     Sample(entprog::train::cli::SampleArgs),
+    /// Score two folders of PNG frames (SSIM, PSNR, L1 and DisCo's variants), matched by file name.
+    Metrics(entprog::eval::cli::MetricsArgs),
     /// Micro-benchmarks of the harness itself.
     Bench {
         #[command(subcommand)]
@@ -239,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),
         Command::Sample(args) => Ok(entprog::train::cli::sample(&args)?),
+        Command::Metrics(args) => Ok(entprog::eval::cli::metrics(&args)?),
         Command::Cei {
             experiment,
             scorers,

@@ -28,14 +28,17 @@ pub enum ReportError {
 }
 
 /// A quality metric column: name in `eval.parquet`, label, whether higher is better.
-const QUALITY: [(&str, &str, bool); 3] = [
+const QUALITY: [(&str, &str, bool); 6] = [
     ("heldout_loss", "held-out loss", false),
+    ("ssim", "SSIM", true),
     ("psnr", "PSNR", true),
     ("l1", "L1", false),
+    ("ssim_disco", "SSIM (DisCo)", true),
+    ("psnr_disco", "PSNR (DisCo)", true),
 ];
 
 /// The paper's metrics this build has no feature network for yet.
-const NOT_MEASURED: [&str; 4] = ["SSIM", "LPIPS", "FID-VID", "FVD"];
+const NOT_MEASURED: [&str; 3] = ["LPIPS", "FID-VID", "FVD"];
 
 fn read(path: &std::path::Path) -> Result<DataFrame, ReportError> {
     let file = std::fs::File::open(path).map_err(|e| ReportError::Missing {
@@ -115,7 +118,7 @@ fn floats(s: Option<Series>) -> Vec<f64> {
     s.and_then(|s| s.cast(&DataType::Float64).ok())
         .map(|s| {
             s.f64()
-                .map(|c| c.iter().flatten().filter(|v| v.is_finite()).collect())
+                .map(|c| c.iter().flatten().filter(|v| !v.is_nan()).collect())
                 .unwrap_or_default()
         })
         .unwrap_or_default()
@@ -226,6 +229,8 @@ fn paired(m: &DataFrame, f: impl Fn(Expr, Expr) -> Expr) -> Result<Vec<Pair>, Re
 fn cell(i: &Interval, digits: usize) -> String {
     if i.n == 0 {
         "n/a".into()
+    } else if i.mean.is_infinite() {
+        "inf".into()
     } else if i.half.is_finite() {
         format!("{:.*} ± {:.*}", digits, i.mean, digits, i.half)
     } else {
@@ -297,16 +302,23 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         study.profile_name,
     );
     md.push_str(&format!(
-        "Quality: pixel metrics of {} generated test clip(s) per run against the ground truth (PSNR data range 1, capped at 100 dB for identical frames; L1), \
-         and the eps loss on fixed held-out test batches. Not measured in this build (no feature network yet): {}.\n\n",
+        "Quality: frame metrics of {} generated test clip(s) per run against the ground truth, 8-bit frames \
+         (`crate::eval`: SSIM as scikit-image's Gaussian-window call, PSNR with data range 1, L1; `ssim_disco` and \
+         `psnr_disco` as DisCo's metric script computes them, for comparison with published tables), and the eps \
+         loss on fixed held-out test batches. Not measured in this build (no feature network yet): {}. The paper's \
+         numbers come from real 512x512 video at paper scale and are not comparable with these.\n\n",
         study.profile.eval_clips,
         NOT_MEASURED.join(", ")
     ));
     let mut rows: Vec<ReportCell> = Vec::new();
     for d in &t.datasets {
         md.push_str(&format!("## {d}\n\n"));
-        md.push_str("| scheme | held-out loss | PSNR | L1 | memory MB | process MB | time s | speedup | speedup (steps only) |\n");
-        md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        let head: Vec<&str> = QUALITY.iter().map(|q| q.1).collect();
+        md.push_str(&format!(
+            "| scheme | {} | memory MB | process MB | time s | speedup | speedup (steps only) |\n",
+            head.join(" | ")
+        ));
+        md.push_str(&format!("|---|{}---|---|---|---|---|\n", "---|".repeat(QUALITY.len())));
         for arm in &t.arms {
             let sc = &arm.scheme;
             let q: Vec<String> = QUALITY
@@ -323,10 +335,8 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
                 None => "-".into(),
             };
             md.push_str(&format!(
-                "| {sc} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                q[0],
-                q[1],
-                q[2],
+                "| {sc} | {} | {} | {} | {} | {} | {} |\n",
+                q.join(" | "),
                 red(cell(&mem, 1)),
                 red(cell(&pmem, 1)),
                 red(cell(&time, 1)),
@@ -349,10 +359,11 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         }
         for p in t.paper.iter().filter(|p| &p.dataset == d) {
             let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
+            let q: Vec<String> = QUALITY.iter().map(|(metric, _, _)| v(metric)).collect();
             md.push_str(&format!(
-                "| paper: {} | - | {} | - | {} GB (GPU) | - | - | {} | - |\n",
+                "| paper: {} | {} | {} GB (GPU) | - | - | {} | - |\n",
                 p.scheme,
-                v("psnr"),
+                q.join(" | "),
                 v("memory_gb"),
                 v("speedup"),
             ));
@@ -369,7 +380,11 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
                 });
             }
         }
-        md.push_str("\nBaselines scored like a model (mean over seeds):\n\n| subject | PSNR | L1 |\n|---|---|---|\n");
+        md.push_str(&format!(
+            "\nBaselines scored like a model (mean over seeds):\n\n| subject | {} |\n|---|{}\n",
+            head[1..].join(" | "),
+            "---|".repeat(QUALITY.len() - 1)
+        ));
         let base = t
             .arms
             .iter()
@@ -377,11 +392,11 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
             .map(|a| a.scheme.clone())
             .unwrap_or_default();
         for subject in ["truth", "reference_copy"] {
-            md.push_str(&format!(
-                "| {subject} | {} | {} |\n",
-                cell(&find(d, &base, subject, "psnr"), 4),
-                cell(&find(d, &base, subject, "l1"), 4)
-            ));
+            let q: Vec<String> = QUALITY[1..]
+                .iter()
+                .map(|(metric, _, _)| cell(&find(d, &base, subject, metric), 4))
+                .collect();
+            md.push_str(&format!("| {subject} | {} |\n", q.join(" | ")));
         }
         md.push('\n');
     }

@@ -1,7 +1,8 @@
 //! The evaluation cell of a training run: its final weights generate
 //! `eval_clips` clips of the test split from their reference frames and
 //! pose sequences (seeded sampler), scored against the ground truth frame
-//! by frame; the same metrics for the baselines `truth` (the ground truth
+//! by frame with `crate::eval`'s metrics (SSIM, PSNR, L1, and DisCo's
+//! `ssim_disco` / `psnr_disco`); the same metrics for the baselines `truth` (the ground truth
 //! against itself: the ceiling) and `reference_copy` (the reference frame
 //! repeated: what a model that ignores the pose scores); and the held-out
 //! eps loss on `data.eval_batches` fixed test batches. Rows go to
@@ -16,6 +17,7 @@ use candle_core::{Device, Tensor};
 use crate::config::Experiment;
 use crate::data::Split;
 use crate::diffusion::DiffusionConfig;
+use crate::eval::frame::Frame;
 use crate::model::sample_clips;
 use crate::results::{write_table, EvalRow, Opened, RunDir};
 use crate::train::checkpoint;
@@ -37,6 +39,8 @@ pub enum EvalError {
     Sample(#[from] crate::diffusion::SampleError),
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("frame metrics: {0}")]
+    Frame(#[from] crate::eval::frame::FrameError),
 }
 
 /// A boxed checkpoint error (keeps [`EvalError`] small).
@@ -53,20 +57,51 @@ pub struct EvalSettings {
     pub sample_steps: usize,
 }
 
-/// Frame metrics of a prediction against the truth, both `[n, 3, h, w]` in [0, 1]:
-/// PSNR (data range 1, per frame, then averaged) and L1 (mean absolute difference).
-pub fn frame_metrics(pred: &Tensor, truth: &Tensor) -> Result<Vec<(&'static str, f64)>, candle_core::Error> {
-    let n = pred.dim(0)?;
-    let diff = (pred - truth)?;
-    let l1 = diff.abs()?.mean_all()?.to_scalar::<f32>()? as f64;
-    let mse: Vec<f32> = diff.sqr()?.flatten_from(1)?.mean(1)?.to_vec1()?;
-    // A perfect frame has infinite PSNR; cap at 100 dB so means stay finite.
-    let psnr = mse
-        .iter()
-        .map(|&m| (-10.0 * (m.max(1e-10) as f64).log10()).min(100.0))
-        .sum::<f64>()
-        / n as f64;
-    Ok(vec![("psnr", psnr), ("l1", l1)])
+/// The frame metrics of `crate::eval` (SSIM, PSNR, L1 and DisCo's
+/// variants) of a prediction against the truth, both `[n, 3, h, w]` in
+/// [0, 1], per frame then averaged. Frames are quantised to 8 bits first,
+/// as they would be saved to PNG and scored by `entprog metrics`.
+pub fn frame_metrics(pred: &Tensor, truth: &Tensor) -> Result<Vec<(&'static str, f64)>, EvalError> {
+    let frames = |t: &Tensor| -> Result<Vec<Frame>, EvalError> {
+        let (n, _, h, w) = t.dims4()?;
+        // [n, h, w, 3] bytes.
+        let bytes: Vec<u8> = (t.permute((0, 2, 3, 1))?.contiguous()? * 255.0)?
+            .round()?
+            .clamp(0.0, 255.0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(|v| v as u8)
+            .collect();
+        (0..n)
+            .map(|i| {
+                let data = bytes[i * h * w * 3..(i + 1) * h * w * 3]
+                    .iter()
+                    .map(|&b| f64::from(b) / 255.0)
+                    .collect();
+                Frame::new(h, w, data).map_err(EvalError::Frame)
+            })
+            .collect()
+    };
+    let (pred, truth) = (frames(pred)?, frames(truth)?);
+    let n = pred.len().max(1) as f64;
+    let mut out = Vec::new();
+    type Metric = fn(&Frame, &Frame) -> Result<f64, crate::eval::frame::FrameError>;
+    let metrics: [(&str, Metric); 5] = [
+        ("ssim", crate::eval::ssim::ssim),
+        ("psnr", crate::eval::frame::psnr),
+        ("l1", crate::eval::frame::l1),
+        ("ssim_disco", crate::eval::ssim::ssim_disco),
+        ("psnr_disco", crate::eval::frame::psnr_disco),
+    ];
+    for (name, f) in metrics {
+        let mut sum = 0.0;
+        for (t, p) in truth.iter().zip(&pred) {
+            sum += f(t, p)?;
+        }
+        out.push((name, sum / n));
+    }
+    Ok(out)
 }
 
 /// Runs (or reuses) the evaluation of `exp`'s finished training run.

@@ -1,0 +1,21 @@
+//! Evaluation: quality metrics of generated frames against the ground truth
+//! (issue 12; the paper reports SSIM, PSNR, LPIPS, FID, FID-VID and FVD,
+//! PAPER.md section 6).
+//!
+//! Files, one concept each:
+//! - [`frame`]: an RGB frame in [0, 1]; PSNR, L1, DisCo's PSNR and grey.
+//! - [`ssim`]: SSIM as scikit-image computes it, and as DisCo calls it.
+//! - [`frechet`]: the Frechet distance of feature Gaussians (FID, FVD).
+//! - [`folder`]: pairing and scoring two folders of PNG frames.
+//! - [`cli`]: `entprog metrics`.
+
+pub mod cli;
+pub mod folder;
+pub mod frame;
+pub mod frechet;
+pub mod ssim;
+
+pub use folder::{pair_folders, read_frame, score_folders, FolderScores, FrameScores, MetricsError, Pairing};
+pub use frame::{l1, luma_disco, psnr, psnr_disco, Frame, FrameError};
+pub use frechet::{frechet_distance, FeatureStats, FrechetDistance, FrechetError};
+pub use ssim::{ssim, ssim_disco};
