@@ -48,6 +48,11 @@ pub enum EvalError {
 #[error(transparent)]
 pub struct CheckpointErrorBox(#[from] Box<checkpoint::CheckpointError>);
 
+/// Version of what an evaluation cell measures: part of its cache key, so a
+/// build that measures more (new metrics) re-evaluates instead of reusing a
+/// cell that lacks them. Bump it when the rows of `eval.parquet` change.
+pub const EVAL_VERSION: u32 = 2;
+
 /// Evaluation settings of a cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalSettings {
@@ -55,6 +60,13 @@ pub struct EvalSettings {
     pub clips: usize,
     /// Sampler steps per clip.
     pub sample_steps: usize,
+}
+
+impl EvalSettings {
+    /// The cache key the settings add to the run's config hash.
+    pub fn variant(&self) -> String {
+        format!("c{}-s{}-v{EVAL_VERSION}", self.clips, self.sample_steps)
+    }
 }
 
 /// The frame metrics of `crate::eval` (SSIM, PSNR, L1 and DisCo's
@@ -106,7 +118,7 @@ pub fn frame_metrics(pred: &Tensor, truth: &Tensor) -> Result<Vec<(&'static str,
 
 /// Runs (or reuses) the evaluation of `exp`'s finished training run.
 pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bool), EvalError> {
-    let variant = format!("c{}-s{}", settings.clips, settings.sample_steps);
+    let variant = settings.variant();
     let spec = exp.run_spec("eval", Some(&variant));
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => return Ok((dir, true)),

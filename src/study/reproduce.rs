@@ -75,8 +75,7 @@ pub fn spec_of(study: &Study, cell: &Cell) -> crate::results::RunSpec {
     match cell.kind {
         CellKind::Eval { .. } => {
             let s = eval_settings(study, cell);
-            cell.exp
-                .run_spec("eval", Some(&format!("c{}-s{}", s.clips, s.sample_steps)))
+            cell.exp.run_spec("eval", Some(&s.variant()))
         }
         _ => cell.exp.run_spec("train", None),
     }
