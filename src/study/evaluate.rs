@@ -6,7 +6,8 @@
 //! against itself: the ceiling) and `reference_copy` (the reference frame
 //! repeated: what a model that ignores the pose scores); and the held-out
 //! eps loss on `data.eval_batches` fixed test batches. Rows go to
-//! `eval.parquet` in the cell's own folder (`<experiment>/eval/seed-<n>/`),
+//! `eval.parquet` and the first clip (truth, pose, generated rows) to
+//! `samples.png` in the cell's own folder (`<experiment>/eval/seed-<n>/`),
 //! cached by the run's config hash and the evaluation settings.
 
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub enum EvalError {
     Sample(#[from] crate::diffusion::SampleError),
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("sample sheet: {0}")]
+    Sheet(String),
     #[error("frame metrics: {0}")]
     Frame(#[from] crate::eval::frame::FrameError),
 }
@@ -51,7 +54,7 @@ pub struct CheckpointErrorBox(#[from] Box<checkpoint::CheckpointError>);
 /// Version of what an evaluation cell measures: part of its cache key, so a
 /// build that measures more (new metrics) re-evaluates instead of reusing a
 /// cell that lacks them. Bump it when the rows of `eval.parquet` change.
-pub const EVAL_VERSION: u32 = 2;
+pub const EVAL_VERSION: u32 = 3;
 
 /// Evaluation settings of a cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,12 +188,20 @@ pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bo
         }
         push("model", "eval_wall_s", start.elapsed().as_secs_f64(), n);
         write_table(rd.path(), rows)?;
+        // The sample sheet: truth, pose and generated frames of the first clip, one row each.
+        let first = |t: &Tensor| t.get(0);
+        crate::train::gif::write_clip_sheet(
+            &rd.path().join("samples.png"),
+            &[first(&batch.frames)?, first(&batch.poses)?, first(&generated)?],
+            4,
+        )
+        .map_err(|e| EvalError::Sheet(e.to_string()))?;
         Ok(())
     })();
     let dir = rd.path().to_path_buf();
     match result {
         Ok(()) => {
-            rd.complete(&["eval.parquet"])?;
+            rd.complete(&["eval.parquet", "samples.png"])?;
             Ok((dir, false))
         }
         Err(e) => {

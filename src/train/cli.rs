@@ -287,7 +287,7 @@ pub fn sample(args: &SampleArgs) -> Result<(), CliError> {
         &schedule,
         args.seed,
     )?;
-    super::gif::write_clip_gif(
+    super::gif::write_clip(
         &args.out,
         &[truth.squeeze(0)?, poses.squeeze(0)?, generated.squeeze(0)?],
         4,

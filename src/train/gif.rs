@@ -1,6 +1,8 @@
-//! Writing sample clips as animated GIFs: for each frame, the panels (e.g.
-//! ground truth | pose | generated) side by side, upscaled so that 32x32
-//! frames are visible.
+//! Writing sample clips: as an animated GIF (for each frame, the panels,
+//! e.g. ground truth | pose | generated, side by side) or as a PNG sample
+//! sheet (one row per panel, one column per frame), upscaled so that 32x32
+//! frames are visible. [`write_clip`] picks the format the file name's
+//! extension names.
 
 use std::path::{Path, PathBuf};
 
@@ -26,9 +28,55 @@ pub enum GifError {
     Write { path: PathBuf, message: String },
 }
 
-/// Writes `panels` (each `[t, 3, H, W]` in [-1, 1]) as a looping GIF at
-/// `fps`, each pixel drawn as a `scale` x `scale` square.
-pub fn write_clip_gif(path: &Path, panels: &[Tensor], scale: u32, fps: u32) -> Result<(), GifError> {
+/// Writes `panels` as the format `path`'s extension names: `.gif` (an
+/// animation, see [`write_clip_gif`]) or `.png` (a sheet, see [`write_clip_sheet`]).
+pub fn write_clip(path: &Path, panels: &[Tensor], scale: u32, fps: u32) -> Result<(), GifError> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("gif") => write_clip_gif(path, panels, scale, fps),
+        Some("png") => write_clip_sheet(path, panels, scale),
+        _ => Err(GifError::Write {
+            path: path.into(),
+            message: "unknown image format, expected a .gif (animation) or .png (sample sheet) file name".into(),
+        }),
+    }
+}
+
+/// Writes `panels` (each `[t, 3, H, W]` in [-1, 1]) as one PNG: panel k is
+/// row k, frame f column f, each pixel a `scale` x `scale` square.
+pub fn write_clip_sheet(path: &Path, panels: &[Tensor], scale: u32) -> Result<(), GifError> {
+    let (data, t, h, w) = panel_data(panels)?;
+    let s = scale.max(1);
+    let mut img = image::RgbImage::new((w * t) as u32 * s, (h * panels.len()) as u32 * s);
+    for (k, v) in data.iter().enumerate() {
+        for f in 0..t {
+            for y in 0..h {
+                for x in 0..w {
+                    let px = |c: usize| (((v[((f * 3 + c) * h + y) * w + x] + 1.0) * 127.5).clamp(0.0, 255.0)) as u8;
+                    let colour = image::Rgb([px(0), px(1), px(2)]);
+                    for dy in 0..s {
+                        for dx in 0..s {
+                            img.put_pixel((f * w + x) as u32 * s + dx, (k * h + y) as u32 * s + dy, colour);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    img.save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| GifError::Write {
+            path: path.into(),
+            message: e.to_string(),
+        })
+}
+
+/// The panels' values and their shared `(t, H, W)`.
+#[allow(clippy::type_complexity)]
+fn panel_data(panels: &[Tensor]) -> Result<(Vec<Vec<f32>>, usize, usize, usize), GifError> {
     let expected = panels.first().map(|p| p.dims().to_vec()).unwrap_or_default();
     let mut data = Vec::new();
     for (index, p) in panels.iter().enumerate() {
@@ -45,7 +93,13 @@ pub fn write_clip_gif(path: &Path, panels: &[Tensor], scale: u32, fps: u32) -> R
             .map_err(|source| GifError::Tensor { index, source })?;
         data.push(v);
     }
-    let (t, h, w) = (expected[0], expected[2], expected[3]);
+    Ok((data, expected[0], expected[2], expected[3]))
+}
+
+/// Writes `panels` (each `[t, 3, H, W]` in [-1, 1]) as a looping GIF at
+/// `fps`, each pixel drawn as a `scale` x `scale` square.
+pub fn write_clip_gif(path: &Path, panels: &[Tensor], scale: u32, fps: u32) -> Result<(), GifError> {
+    let (data, t, h, w) = panel_data(panels)?;
     let s = scale.max(1);
     let write = |message: String| GifError::Write {
         path: path.into(),
@@ -97,5 +151,26 @@ mod tests {
             write_clip_gif(&path, &[a, bad], 1, 8),
             Err(GifError::Shape { index: 1, .. })
         ));
+    }
+
+    #[test]
+    fn the_extension_picks_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Tensor::zeros((3, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
+        let png = dir.path().join("sheet.png");
+        write_clip(&png, &[a.clone(), a.clone()], 2, 8).unwrap();
+        let img = image::open(&png).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (3 * 4 * 2, 2 * 4 * 2),
+            "frames across, panels down"
+        );
+        assert_eq!(image::ImageFormat::from_path(&png).unwrap(), image::ImageFormat::Png);
+        assert!(image::guess_format(&std::fs::read(&png).unwrap()).unwrap() == image::ImageFormat::Png);
+        write_clip(&dir.path().join("c.gif"), std::slice::from_ref(&a), 1, 8).unwrap();
+        assert!(
+            image::guess_format(&std::fs::read(dir.path().join("c.gif")).unwrap()).unwrap() == image::ImageFormat::Gif
+        );
+        assert!(write_clip(&dir.path().join("c.bmp"), &[a], 1, 8).is_err());
     }
 }
