@@ -14,9 +14,7 @@ use entprog::data::{
     ensure_built, import_frames, DataError, Dataset, DatasetManifest, DatasetProfile, ImportOptions, Loader, Split,
 };
 
-fn shipped() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets")
-}
+use crate::util::shipped;
 
 /// A root with the shipped profiles plus `<name>.toml` = `base = <base>` and `extra` lines.
 fn root_with(dir: &Path, name: &str, base: &str, extra: &str) -> PathBuf {

@@ -13,15 +13,11 @@ use entprog::model::{Denoiser, ModelConfig};
 use entprog::seed::stream;
 use rand_distr::{Distribution, Normal};
 
+use crate::util::write_small_tiktok;
+
 /// A small 16x16 TikTok-profile dataset in a temporary folder.
 fn dataset(dir: &Path) -> Arc<Dataset> {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
-    std::fs::copy(shipped.join("tiktok.toml"), dir.join("tiktok.toml")).unwrap();
-    std::fs::write(
-        dir.join("s.toml"),
-        "base = \"tiktok\"\nheight = 16\nwidth = 16\nvideos = 6\ntest_videos = 3\nframes_per_video = 8\n",
-    )
-    .unwrap();
+    write_small_tiktok(dir);
     Arc::new(Dataset::open(&ensure_built(dir, "s").unwrap()).unwrap())
 }
 

@@ -8,25 +8,13 @@ use entprog::kernels;
 use entprog::seed::stream;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::util::max_abs_diff;
+
 fn randn(shape: &[usize], purpose: &str) -> Tensor {
     let mut rng = stream(11, purpose, 0);
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    a.sub(b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn max_abs(a: &Tensor) -> f32 {

@@ -7,8 +7,11 @@ use entprog::model::{Denoiser, Gate, Inputs, ModelConfig};
 use entprog::seed;
 use rand_distr::{Distribution, StandardNormal};
 
-/// Serialises the tests of this binary, so that one test's peak is not
-/// raised by another's allocations.
+use crate::util::{in_own_process, max_abs_diff};
+
+/// Serialises the tests of this module (the model's tests were a binary of
+/// their own and ran one at a time; the peak tests also run in their own
+/// process, `util::in_own_process`).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -48,19 +51,6 @@ fn inputs(d: &Data) -> Inputs<'_> {
         poses: Some(&d.poses),
         cond_keep: None,
     }
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    a.sub(b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 /// Perturbs every parameter so that zero-initialised paths are active.
@@ -284,6 +274,9 @@ mod costs {
 
     #[test]
     fn flops_and_peak_memory_fall_as_leading_blocks_freeze() {
+        if !in_own_process("model::costs::flops_and_peak_memory_fall_as_leading_blocks_freeze") {
+            return;
+        }
         let _serial = serial();
         let cfg = ModelConfig {
             depth: 6,
@@ -320,6 +313,9 @@ mod costs {
 
     #[test]
     fn frozen_linear_op_saves_the_weight_gradient() {
+        if !in_own_process("model::costs::frozen_linear_op_saves_the_weight_gradient") {
+            return;
+        }
         let _serial = serial();
         let cfg = ModelConfig {
             depth: 6,
@@ -690,6 +686,9 @@ mod tape {
     /// each block's activations go as soon as its gradients are through.
     #[test]
     fn taped_backward_lowers_the_peak_of_a_step() {
+        if !in_own_process("model::tape::taped_backward_lowers_the_peak_of_a_step") {
+            return;
+        }
         let _serial = serial();
         let cfg = ModelConfig::default_preset();
         let model = cfg.build(0, &Device::Cpu).unwrap();

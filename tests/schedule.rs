@@ -17,15 +17,11 @@ use entprog::train::config::{TrainConfig, TrainingStage};
 use entprog::train::run_with_data;
 use polars::prelude::*;
 
+use crate::util::write_small_tiktok;
+
 /// A 16x16 TikTok-profile dataset built once per test into `dir`.
 fn dataset(dir: &Path) {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
-    std::fs::copy(shipped.join("tiktok.toml"), dir.join("tiktok.toml")).unwrap();
-    std::fs::write(
-        dir.join("s.toml"),
-        "base = \"tiktok\"\nheight = 16\nwidth = 16\nvideos = 6\ntest_videos = 3\nframes_per_video = 8\n",
-    )
-    .unwrap();
+    write_small_tiktok(dir);
 }
 
 /// A pose-stage experiment on the tiny model writing under `root`.

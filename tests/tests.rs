@@ -1,0 +1,33 @@
+//! The integration tests, one binary (ripgrep's `tests/tests.rs`): the crate
+//! and its dependencies (candle, polars) are linked once instead of once per
+//! file. Each module is one area of the harness; [`util`] holds what several
+//! share. Run one area with a filter: `cargo test --release --test tests data::`.
+//!
+//! One binary means one process: the counting allocator's peaks
+//! (`entprog::memory`) are shared by every test running at the time, so the
+//! tests that measure peaks run in a process of their own
+//! ([`util::in_own_process`]).
+
+/// Shared helpers: shipped profiles, a small dataset, tensor comparison, process isolation.
+mod util;
+
+/// The configuration surface as a property: every key settable, presets under explicit keys.
+mod config_surface;
+/// Dance datasets: regeneration, renderer invariants, loaders, import, bad profiles.
+mod data;
+/// Ent-Prog block scoring (CEI) on the tiny model.
+mod entprog;
+/// Frame metrics against scikit-image / OpenCV / DisCo, the Frechet distance, `entprog metrics`.
+mod eval;
+/// Configuration layers and errors, config hashes, run folders and locks, Parquet tables.
+mod foundation;
+/// Fused CPU kernels against the candle compositions they replace.
+mod kernels;
+/// The denoiser: parameter layout (insta snapshots), gates, FLOPs and peak memory, the tape.
+mod model;
+/// Progressive schedules: adaptive decisions, replay, resume, fixed schedules, scorers.
+mod schedule;
+/// `reproduce table3 --profile smoke` end to end: snapshot, reuse, determinism, kill and rerun.
+mod study;
+/// The trainer: overfitting, resume, NaN stop, frozen blocks, stage hand-over.
+mod train;
