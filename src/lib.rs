@@ -14,12 +14,14 @@
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
 //! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
 //! - [`study`]: cells that are not training runs (`entprog cei`, the skip probe).
+//! - [`hub`]: `hf://` references pinned to commits, the shared Hub cache, verified pulls.
 
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod diffusion;
 pub mod entprog;
+pub mod hub;
 pub mod kernels;
 pub mod memory;
 pub mod model;

@@ -67,6 +67,11 @@ enum Command {
     Train(entprog::train::cli::TrainArgs),
     /// Generate a clip from a checkpoint for a dataset video, beside the ground truth and poses.
     Sample(entprog::train::cli::SampleArgs),
+    /// Pull files from the Hugging Face Hub into its cache, list repositories.
+    Hub {
+        #[command(subcommand)]
+        cmd: entprog::hub::HubCommand,
+    },
     /// Micro-benchmarks of the harness itself.
     Bench {
         #[command(subcommand)]
@@ -238,6 +243,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Data { cmd } => Ok(entprog::data::cli::run(cmd, cli.quiet)?),
+        Command::Hub { cmd } => Ok(entprog::hub::cli::run(cmd, cli.quiet)?),
         Command::Bench {
             cmd: BenchCommand::Alloc { pairs, reps },
         } => {
