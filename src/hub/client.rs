@@ -165,9 +165,9 @@ impl Hub {
                 reference: r.to_string(),
                 what: match &r.path {
                     Some(p) => format!("file `{p}` at commit {commit}"),
-                    None => format!("a snapshot of commit {commit}"),
+                    None => format!("snapshot of commit {commit}"),
                 },
-                cache: self.env.cache.clone(),
+                missing: path,
             });
         }
         Ok(Pulled {
@@ -181,13 +181,8 @@ impl Hub {
     fn offline_commit(&self, r: &HubRef, cache: &RepoCache) -> Result<String, HubError> {
         cache.commit_for(r.revision()).ok_or_else(|| HubError::NotCached {
             reference: r.to_string(),
-            what: format!(
-                "revision `{}` (no refs/{} under {})",
-                r.revision(),
-                r.revision(),
-                cache.root().display()
-            ),
-            cache: self.env.cache.clone(),
+            what: format!("revision `{}`", r.revision()),
+            missing: cache.root().join("refs").join(r.revision()),
         })
     }
 
@@ -448,6 +443,13 @@ impl Bytes {
 
 /// The files `r` names in `info`: one file, every file under a folder, or all.
 fn select<'a>(r: &HubRef, info: &'a RepoInfo) -> Result<Vec<&'a RemoteFile>, HubError> {
+    // Names come from the server and become paths under snapshots/.
+    if let Some(f) = info.siblings.iter().find(|f| !safe_name(&f.rfilename)) {
+        return Err(HubError::Protocol {
+            url: format!("{}@{}", r.repo(), info.sha),
+            message: format!("file name `{}` would leave the snapshot folder", f.rfilename),
+        });
+    }
     let Some(path) = &r.path else {
         return Ok(info.siblings.iter().collect());
     };
@@ -467,6 +469,11 @@ fn select<'a>(r: &HubRef, info: &'a RepoInfo) -> Result<Vec<&'a RemoteFile>, Hub
         });
     }
     Ok(files)
+}
+
+/// A relative `/`-separated path with no empty, `.` or `..` segment.
+fn safe_name(name: &str) -> bool {
+    !name.contains('\\') && name.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
@@ -522,6 +529,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<RemoteFile>) -> std::io::Result<(
         let path = entry?.path();
         if path.is_dir() {
             walk(root, &path, out)?;
+        // A link whose blob is gone is not in the cache: left out, as `cached_file` does.
         } else if let Ok(meta) = std::fs::metadata(&path) {
             let rel = path.strip_prefix(root).expect("under the root");
             out.push(RemoteFile {

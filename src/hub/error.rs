@@ -34,11 +34,12 @@ pub enum HubError {
     },
 
     /// Offline (`HF_HUB_OFFLINE`) and the cache cannot serve the request.
-    #[error("{reference}: HF_HUB_OFFLINE is set and {what} is not in the cache {}", cache.display())]
+    #[error("{reference}: HF_HUB_OFFLINE is set and the cache has no {what} ({})", missing.display())]
     NotCached {
         reference: String,
         what: String,
-        cache: PathBuf,
+        /// The cache entry that would have served it.
+        missing: PathBuf,
     },
 
     /// A reference where a single file is needed names a whole repository.
