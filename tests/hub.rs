@@ -934,7 +934,8 @@ mod init_from {
     use super::*;
 
     fn write_experiment(root: &Path, name: &str, init_from: Option<&str>) -> PathBuf {
-        let init = init_from.map_or(String::new(), |r| format!("init_from = \"{r}\"\n"));
+        // A stage from the Hub also evaluates, so its export has metrics.
+        let init = init_from.map_or(String::new(), |r| format!("init_from = \"{r}\"\neval_every = 1\n"));
         let text = format!(
             "seed = 3\n\n[model]\npreset = \"tiny\"\n\n[data]\ndataset = \"s\"\nroot = \"{root}\"\n\n\
              [train]\nstage = \"pose\"\nsteps = 1\nbatch_size = 2\nwarmup_steps = 0\ncheckpoint_every = 1\n{init}\n\
@@ -1023,5 +1024,39 @@ mod init_from {
         ];
         offline.run(&args, root).ok();
         assert!(gif.is_file());
+
+        // The run exported for upload: weights without optimizer state, the resolved config, a card.
+        let out = root.join("export");
+        let dir_arg = dir.to_str().unwrap();
+        offline
+            .run(&["hub", "export", dir_arg, "--out", out.to_str().unwrap()], root)
+            .ok();
+        let ck = entprog::train::checkpoint::load(&out.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+        assert!(!ck.weights.is_empty() && ck.moments.is_empty() && ck.state.model.is_some());
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        assert_eq!(
+            config["train"]["init_from"],
+            format!("hf://org/tiny@{c2}/model.safetensors").as_str()
+        );
+        let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+        let m = manifest(&dir);
+        for want in [
+            "library_name: entprog".to_string(),
+            "base_model:\n- org/tiny\n".to_string(),
+            format!("| config hash | sha256:{} |", m["config_hash"].as_str().unwrap()),
+            "| seed | 3 |".to_string(),
+            format!("`hf://org/tiny@{c2}/model.safetensors`"),
+            "| heldout_loss |".to_string(),
+        ] {
+            assert!(card.contains(&want), "{want:?} in\n{card}");
+        }
+        let exported = out.join("model.safetensors");
+        let sample_export = [&["sample", exported.to_str().unwrap()], &args[2..]].concat();
+        offline.run(&sample_export, root).ok();
+        let line = offline
+            .run(&["hub", "export", root.to_str().unwrap(), "--out", "x"], root)
+            .fails();
+        assert!(line.contains("cannot export: no readable manifest"), "{line}");
     }
 }

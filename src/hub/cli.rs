@@ -1,4 +1,5 @@
-//! `entprog hub ...`: pull a reference into the cache, list a repository.
+//! `entprog hub ...`: pull a reference into the cache, list a repository,
+//! export a run for upload.
 
 use super::client::Hub;
 use super::error::HubError;
@@ -17,6 +18,18 @@ pub enum HubCommand {
     Ls {
         /// [hf://][datasets/]<org>/<name>[@<revision>]
         repo: String,
+    },
+    /// Write a finished run as a folder ready to upload: model.safetensors,
+    /// config.json (the resolved config), README.md (model card with eval.parquet's metrics).
+    Export {
+        /// Run folder (results/<experiment>/<cell>/seed-<n>).
+        run_dir: std::path::PathBuf,
+        /// Folder to write (created).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Export the EMA weights instead of the last step's.
+        #[arg(long)]
+        ema: bool,
     },
 }
 
@@ -42,6 +55,10 @@ pub fn run(cmd: HubCommand, quiet: bool) -> Result<(), HubError> {
                 let lfs = if f.lfs.is_some() { "  lfs" } else { "" };
                 println!("{size:>12}  {}{lfs}", f.rfilename);
             }
+        }
+        HubCommand::Export { run_dir, out, ema } => {
+            let done = super::export::export(&run_dir, &out, ema)?;
+            println!("wrote {} ({})", done.dir.display(), done.files.join(", "));
         }
     }
     Ok(())

@@ -67,6 +67,10 @@ pub enum HubError {
     #[error("{file}: download rejected, {why}; it was deleted and nothing was placed in snapshots/")]
     Rejected { file: String, why: String },
 
+    /// A run folder that cannot be exported (not complete, no checkpoint).
+    #[error("{}: cannot export: {message}", path.display())]
+    Export { path: PathBuf, message: String },
+
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }

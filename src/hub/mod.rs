@@ -8,13 +8,15 @@
 //! - [`verify`]: size and ETag digest checks of a download.
 //! - [`client`]: resolve, list and pull over the `hf-hub` crate.
 //! - [`inputs`]: references in run configs pinned to commits, made local.
-//! - [`cli`]: `entprog hub pull` and `entprog hub ls`.
+//! - [`export`]: a finished run as a folder ready to upload (weights, config, model card).
+//! - [`cli`]: `entprog hub pull`, `ls` and `export`.
 
 pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod inputs;
 pub mod reference;
 pub mod verify;
