@@ -10,20 +10,17 @@
 //! ureq the crate uses, resuming a kept `blobs/<etag>.incomplete` with
 //! `Range: bytes=N-` as `huggingface_hub` does.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use serde::Deserialize;
 
 use super::cache::RepoCache;
+use super::download::{lock, Fetch};
 use super::env::HubEnv;
 use super::error::HubError;
 use super::reference::{is_commit_sha, HubRef};
-use super::verify::{check, Expected, Hasher, Mismatch};
-use crate::progress::ProgressMode;
-use crate::results::{FolderLock, LockError};
 
 /// A file as the repository info endpoint lists it (`?blobs=true`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -271,173 +268,18 @@ impl Hub {
         }
         let blob = cache.blob(&etag);
         if !blob.is_file() {
-            let _lock = self.lock(cache)?;
+            let _lock = lock(&self.env.cache, cache)?;
             if !blob.is_file() {
                 let label = format!("{}@{}/{}", r.repo(), &commit[..8], f.rfilename);
-                self.fetch_blob(&url, &label, &blob, size, &etag)?;
+                let fetch = Fetch {
+                    agent: &self.agent,
+                    token: self.env.token.as_deref(),
+                    quiet: self.quiet,
+                };
+                fetch.blob(&url, &label, &blob, size, &etag)?;
             }
         }
         cache.link(commit, &f.rfilename, &etag)
-    }
-
-    /// Downloads `url` into `blobs/<etag>.incomplete` (resuming what is
-    /// there), verifies it, and only then renames it to `blobs/<etag>`.
-    fn fetch_blob(&self, url: &str, label: &str, blob: &Path, size: u64, etag: &str) -> Result<(), HubError> {
-        let part = blob.with_file_name(format!("{etag}.incomplete"));
-        let dir = blob.parent().expect("blobs/ holds the blob");
-        std::fs::create_dir_all(dir).map_err(HubError::io(dir))?;
-        let expected = Expected::from_etag(etag);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&part)
-            .map_err(HubError::io(&part))?;
-        let mut have = file.metadata().map_err(HubError::io(&part))?.len();
-        if have > size {
-            file.set_len(0).map_err(HubError::io(&part))?;
-            have = 0;
-        }
-        let mut hasher = Hasher::new(expected.as_ref(), size);
-        if have > 0 {
-            hash_file(&part, &mut hasher).map_err(HubError::io(&part))?;
-        }
-        if have < size {
-            let mut request = self.agent.get(url).header("Accept-Encoding", "identity");
-            if let Some(t) = &self.env.token {
-                request = request.header("Authorization", format!("Bearer {t}"));
-            }
-            if have > 0 {
-                request = request.header("Range", format!("bytes={have}-"));
-            }
-            let response = request.call().map_err(|e| http(url, e))?;
-            match response.status().as_u16() {
-                206 if header(&response, "content-range").is_some_and(|c| c.starts_with(&format!("bytes {have}-"))) => {
-                }
-                200 | 206 => {
-                    // The server did not resume where we asked: start over.
-                    file.set_len(0).map_err(HubError::io(&part))?;
-                    have = 0;
-                    hasher = Hasher::new(expected.as_ref(), size);
-                }
-                s => {
-                    return Err(HubError::Http {
-                        url: url.to_string(),
-                        message: format!("HTTP {s} downloading {label}"),
-                    })
-                }
-            }
-            let mut progress = self.progress(label, size, have);
-            let mut body = response.into_body().into_reader();
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = match body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => {
-                        file.sync_all().map_err(HubError::io(&part))?;
-                        return Err(HubError::Interrupted {
-                            file: label.to_string(),
-                            received: have,
-                            expected: size,
-                            why: format!("the connection failed: {e}"),
-                        });
-                    }
-                };
-                file.write_all(&buf[..n]).map_err(HubError::io(&part))?;
-                hasher.update(&buf[..n]);
-                have += n as u64;
-                progress.inc(n as u64);
-                if have > size {
-                    break;
-                }
-            }
-            progress.finish();
-        }
-        file.sync_all().map_err(HubError::io(&part))?;
-        drop(file);
-        match check(have, size, hasher, expected.as_ref()) {
-            Ok(()) => std::fs::rename(&part, blob).map_err(HubError::io(blob)),
-            Err(Mismatch::Size { got, expected }) if got < expected => Err(HubError::Interrupted {
-                file: label.to_string(),
-                received: got,
-                expected,
-                why: "the body ended early".into(),
-            }),
-            Err(m) => {
-                std::fs::remove_file(&part).map_err(HubError::io(&part))?;
-                Err(HubError::Rejected {
-                    file: label.to_string(),
-                    why: m.to_string(),
-                })
-            }
-        }
-    }
-
-    /// One downloader per repository at a time, across processes: the lock
-    /// lives where `huggingface_hub` keeps its own, `<cache>/.locks/<repo folder>/`.
-    fn lock(&self, cache: &RepoCache) -> Result<FolderLock, HubError> {
-        let folder = cache.root().file_name().expect("a repository folder");
-        let dir = self.env.cache.join(".locks").join(folder);
-        std::fs::create_dir_all(&dir).map_err(HubError::io(&dir))?;
-        let deadline = Instant::now() + Duration::from_secs(1800);
-        loop {
-            match FolderLock::acquire(&dir) {
-                Ok(lock) => return Ok(lock),
-                Err(LockError::Held { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(250))
-                }
-                Err(LockError::Held { path, pid }) => {
-                    return Err(HubError::Io {
-                        path,
-                        source: std::io::Error::other(format!(
-                            "process {pid} is still downloading into this repository"
-                        )),
-                    })
-                }
-                Err(LockError::Io { path, source }) => return Err(HubError::Io { path, source }),
-            }
-        }
-    }
-
-    fn progress(&self, label: &str, size: u64, start: u64) -> Bytes {
-        match ProgressMode::detect(self.quiet, Duration::ZERO) {
-            ProgressMode::Bar => {
-                let bar = indicatif::ProgressBar::new(size);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
-                bar.set_message(label.to_string());
-                bar.set_position(start);
-                Bytes(Some(bar))
-            }
-            ProgressMode::Log { .. } => {
-                if !self.quiet {
-                    eprintln!("hub: downloading {label} ({size} bytes)");
-                }
-                Bytes(None)
-            }
-        }
-    }
-}
-
-/// A byte progress bar, or nothing.
-struct Bytes(Option<indicatif::ProgressBar>);
-
-impl Bytes {
-    fn inc(&mut self, n: u64) {
-        if let Some(b) = &self.0 {
-            b.inc(n);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(b) = &self.0 {
-            b.finish_and_clear();
-        }
     }
 }
 
@@ -476,7 +318,7 @@ fn safe_name(name: &str) -> bool {
     !name.contains('\\') && name.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
-fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+pub(super) fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)
@@ -484,7 +326,7 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
         .map(str::to_string)
 }
 
-fn http(url: &str, e: ureq::Error) -> HubError {
+pub(super) fn http(url: &str, e: ureq::Error) -> HubError {
     HubError::Http {
         url: url.to_string(),
         message: e.to_string(),
@@ -509,17 +351,6 @@ fn api_error(url: &str, r: &HubRef, e: ApiError) -> HubError {
             url: url.to_string(),
             message: other.to_string(),
         },
-    }
-}
-
-fn hash_file(path: &Path, hasher: &mut Hasher) -> std::io::Result<()> {
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match f.read(&mut buf)? {
-            0 => return Ok(()),
-            n => hasher.update(&buf[..n]),
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`cache`]: the `models--org--name/{blobs,snapshots,refs}` layout; atomic placement.
 //! - [`verify`]: size and ETag digest checks of a download.
 //! - [`client`]: resolve, list and pull over the `hf-hub` crate.
+//! - `download`: one body fetched, resumed and verified into `blobs/`.
 //! - [`inputs`]: references in run configs pinned to commits, made local.
 //! - [`export`]: a finished run as a folder ready to upload (weights, config, model card).
 //! - [`cli`]: `entprog hub pull`, `ls` and `export`.
@@ -14,6 +15,7 @@
 pub mod cache;
 pub mod cli;
 pub mod client;
+mod download;
 pub mod env;
 pub mod error;
 pub mod export;
