@@ -16,6 +16,7 @@
 //! - [`study`]: reproduce targets, their cell graph and runner, evaluation cells, `entprog cei`, the skip probe.
 //! - [`report`]: Polars reports from the result tables, with intervals over seeds and verdicts.
 //! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), the Frechet distance, `entprog metrics`.
+//! - [`hub`]: `hf://` references pinned to commits, the shared Hub cache, verified pulls.
 
 pub mod bench;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod data;
 pub mod diffusion;
 pub mod entprog;
 pub mod eval;
+pub mod hub;
 pub mod kernels;
 pub mod memory;
 pub mod model;

@@ -100,6 +100,11 @@ enum Command {
     Sample(entprog::train::cli::SampleArgs),
     /// Score two folders of PNG frames (SSIM, PSNR, L1 and DisCo's variants), matched by file name.
     Metrics(entprog::eval::cli::MetricsArgs),
+    /// Pull files from the Hugging Face Hub into its cache, list repositories.
+    Hub {
+        #[command(subcommand)]
+        cmd: entprog::hub::HubCommand,
+    },
     /// Micro-benchmarks of the harness itself.
     Bench {
         #[command(subcommand)]
@@ -306,6 +311,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Data { cmd } => Ok(entprog::data::cli::run(cmd, cli.quiet)?),
+        Command::Hub { cmd } => Ok(entprog::hub::cli::run(cmd, cli.quiet)?),
         Command::Bench {
             cmd: BenchCommand::Alloc { pairs, reps },
         } => {

@@ -21,6 +21,8 @@ mod entprog;
 mod eval;
 /// Configuration layers and errors, config hashes, run folders and locks, Parquet tables.
 mod foundation;
+/// The Hugging Face Hub layer against a loopback Hub: pulls, offline cache, bad downloads, export.
+mod hub;
 /// Fused CPU kernels against the candle compositions they replace.
 mod kernels;
 /// The denoiser: parameter layout (insta snapshots), gates, FLOPs and peak memory, the tape.

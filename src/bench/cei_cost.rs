@@ -44,8 +44,8 @@ pub fn measure(exp: &Experiment, steps: usize) -> anyhow::Result<CeiCost> {
     let model = cfg.model.build(cfg.seed, &device)?;
     let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed)?;
     let random_init = match &cfg.train.init_from {
-        Some(p) if p.exists() => {
-            trainer.init_from(p)?;
+        Some(p) if p.exists() || crate::hub::HubRef::from_path(p).is_some() => {
+            trainer.init_from(&crate::hub::checkpoint(p)?.path)?;
             false
         }
         _ => {

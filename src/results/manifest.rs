@@ -26,6 +26,18 @@ pub enum RunStatus {
 pub struct InputFile {
     pub path: PathBuf,
     pub sha256: String,
+    /// The Hub reference the file was pulled from, when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubSource>,
+}
+
+/// Where a pulled input came from: the reference at its commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubSource {
+    /// `hf://<org>/<name>@<commit>/<path>`.
+    pub reference: String,
+    /// The commit sha the revision resolved to.
+    pub commit: String,
 }
 
 /// `manifest.json` of one run folder (a dataset's is [`crate::data::DatasetManifest`]).

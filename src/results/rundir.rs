@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::atomic::write_atomic;
 use super::lock::{FolderLock, LockError};
-use super::manifest::{now_rfc3339, Environment, InputFile, RunManifest, RunStatus, MANIFEST_VERSION};
+use super::manifest::{now_rfc3339, Environment, HubSource, InputFile, RunManifest, RunStatus, MANIFEST_VERSION};
 use crate::config::hash::{file_sha256, run_id};
 
 /// Errors opening or finishing a run folder.
@@ -132,6 +132,11 @@ impl RunDir {
 
     /// Records an input file (dataset shard manifest, base checkpoint) with its digest.
     pub fn add_input(&mut self, path: &Path) -> Result<(), RunDirError> {
+        self.add_input_from(path, None)
+    }
+
+    /// Records an input file and the Hub commit it was pulled from.
+    pub fn add_input_from(&mut self, path: &Path, hub: Option<HubSource>) -> Result<(), RunDirError> {
         let sha256 = file_sha256(path).map_err(|source| RunDirError::Input {
             path: path.to_path_buf(),
             source,
@@ -139,6 +144,7 @@ impl RunDir {
         self.manifest.inputs.push(InputFile {
             path: path.to_path_buf(),
             sha256,
+            hub,
         });
         self.save()
     }

@@ -32,6 +32,8 @@ pub enum CeiError {
     Chart(String),
     #[error(transparent)]
     Start(#[from] Box<StartError>),
+    #[error(transparent)]
+    Hub(#[from] Box<crate::hub::HubError>),
 }
 
 /// What `entprog cei` produced.
@@ -67,6 +69,8 @@ pub fn parse_scorers(list: &[String]) -> Result<Vec<Scorer>, String> {
 /// Scores the experiment's blocks with CEI and the other `scorers` (or
 /// reuses a finished scoring of the same config and scorers).
 pub fn run_cei(exp: &Experiment, scorers: &[Scorer]) -> Result<CeiOutcome, CeiError> {
+    // A hub `init_from` is pinned to its commit before the config hash is used.
+    let exp = &crate::hub::pin_experiment(exp).map_err(Box::new)?;
     let cfg = &exp.config;
     let names: Vec<&str> = scorers.iter().map(|s| s.as_str()).collect();
     let spec = exp.run_spec("cei", Some(&names.join(",")));

@@ -30,17 +30,21 @@ pub enum StartError {
     Gate(#[from] crate::model::GateError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
 }
 
 /// The stage's starting model and noise schedule: built from the seed,
 /// gates from the stage's plan, then the weights of `train.init_from`
-/// (recorded as an input of `rd`).
+/// (recorded as an input of `rd`; a hub reference, pinned by the caller
+/// with [`crate::hub::pin_experiment`] before it opened `rd`, is pulled).
 pub fn starting_model(cfg: &ExperimentConfig, rd: &mut RunDir) -> Result<(Denoiser, NoiseSchedule), StartError> {
     let mut model = cfg.model.build(cfg.seed, &Device::Cpu)?;
     model.set_gates(cfg.train.gates.apply(model.gates().names())?)?;
-    if let Some(base) = &cfg.train.init_from {
-        rd.add_input(base)?;
-        init_weights(base, &model)?;
+    if let Some(configured) = &cfg.train.init_from {
+        let base = crate::hub::checkpoint(configured)?;
+        rd.add_input_from(&base.path, base.source)?;
+        init_weights(&base.path, &model)?;
     }
     Ok((model, cfg.diffusion.build()))
 }

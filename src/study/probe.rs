@@ -30,6 +30,8 @@ pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
 
 /// Runs the probe with `trials` trials per k; returns the folder of `probe_skip.parquet`.
 pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), CeiError> {
+    // A hub `init_from` is pinned to its commit before the config hash is used.
+    let exp = &crate::hub::pin_experiment(exp).map_err(Box::new)?;
     let cfg = &exp.config;
     let spec = exp.run_spec("probe-skip", Some(&format!("t{trials}")));
     let mut rd = match RunDir::open(&spec)? {

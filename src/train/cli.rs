@@ -122,6 +122,9 @@ pub enum CliError {
     /// The checkpoint did not load.
     #[error(transparent)]
     Checkpoint(#[from] super::checkpoint::CheckpointError),
+    /// A Hub reference did not resolve or pull.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
     /// The model failed.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
@@ -177,7 +180,8 @@ pub fn train(args: &TrainArgs, quiet: bool) -> Result<(), CliError> {
 /// `entprog sample <checkpoint>`: a generated clip beside the ground truth and poses.
 #[derive(Args, Debug, Clone)]
 pub struct SampleArgs {
-    /// Checkpoint written by `entprog train` (last.safetensors).
+    /// Checkpoint written by `entprog train` (last.safetensors), or a Hub
+    /// reference hf://<org>/<name>[@<revision>]/<path>.
     pub checkpoint: std::path::PathBuf,
     /// Dataset name (under --root).
     #[arg(long)]
@@ -234,20 +238,21 @@ pub fn sample(args: &SampleArgs) -> Result<(), CliError> {
     use crate::data::{DataConfig, Split};
     use crate::diffusion::{DiffusionConfig, SamplerKind};
     let device = candle_core::Device::Cpu;
-    let ck = super::checkpoint::load(&args.checkpoint, &device)?;
-    let model_cfg = ck.state.model.clone().ok_or_else(|| {
-        CliError::Usage(format!(
-            "{}: no model config in the checkpoint",
-            args.checkpoint.display()
-        ))
-    })?;
+    // A hub reference is pulled into (or, offline, served from) the Hub cache.
+    let checkpoint = crate::hub::checkpoint(&args.checkpoint)?.path;
+    let ck = super::checkpoint::load(&checkpoint, &device)?;
+    let model_cfg = ck
+        .state
+        .model
+        .clone()
+        .ok_or_else(|| CliError::Usage(format!("{}: no model config in the checkpoint", checkpoint.display())))?;
     let model = model_cfg.build(0, &device)?;
     let weights = if args.ema && !ck.ema.is_empty() {
         &ck.ema
     } else {
         &ck.weights
     };
-    super::checkpoint::load_weights(&args.checkpoint, &model, weights)?;
+    super::checkpoint::load_weights(&checkpoint, &model, weights)?;
     let ds = DataConfig {
         dataset: args.dataset.clone(),
         root: args.root.clone(),

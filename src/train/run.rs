@@ -52,6 +52,9 @@ pub enum RunError {
     /// Writing a Parquet table failed.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// A Hub reference (`train.init_from`) did not resolve or pull.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
 }
 
 /// What a call to [`run_experiment`] found or did.
@@ -72,6 +75,9 @@ pub fn run_experiment(
     data: &mut impl BatchSource,
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<RunOutcome, RunError> {
+    // Hub references are pinned to their commits first, so the config hash
+    // (and a cached run) covers the commit, not a branch that can move.
+    let exp = &crate::hub::pin_experiment(exp)?;
     let spec = exp.run_spec("train", None);
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => {
@@ -143,13 +149,15 @@ fn train(
     let ckpt = dir.join("last.safetensors");
     if rd.resumable && ckpt.exists() {
         trainer.resume(&ckpt).map_err(train_err)?;
-    } else if let Some(base) = &cfg.train.init_from {
-        rd.add_input(base)?;
-        let report = trainer.init_from(base).map_err(train_err)?;
+    } else if let Some(configured) = &cfg.train.init_from {
+        // A local path, or a pinned hub reference made local (the commit goes to the manifest).
+        let base = crate::hub::checkpoint(configured)?;
+        rd.add_input_from(&base.path, base.source)?;
+        let report = trainer.init_from(&base.path).map_err(train_err)?;
         if !report.missing.is_empty() {
             eprintln!(
                 "{}: {} parameters start fresh (not in the checkpoint): {}",
-                base.display(),
+                configured.display(),
                 report.missing.len(),
                 report.missing.join(", ")
             );
