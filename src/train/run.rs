@@ -243,6 +243,8 @@ fn train(
 /// Trains experiment `exp` on its own dataset (`[data]`, training split),
 /// as `entprog train` does.
 pub fn run_with_data(exp: &Experiment, on_step: &mut dyn FnMut(&StepRecord)) -> Result<RunOutcome, RunError> {
+    // Pinned before the data opens, so a Hub dataset is read at the commit the run records.
+    let exp = &crate::hub::pin_experiment(exp)?;
     let cfg = &exp.config;
     let loader = cfg
         .data
