@@ -67,7 +67,7 @@ enum Command {
     Train(entprog::train::cli::TrainArgs),
     /// Generate a clip from a checkpoint for a dataset video, beside the ground truth and poses.
     Sample(entprog::train::cli::SampleArgs),
-    /// Pull files from the Hugging Face Hub into its cache, list repositories.
+    /// Pull files from the Hugging Face Hub into its cache, list repositories, export runs for upload.
     Hub {
         #[command(subcommand)]
         cmd: entprog::hub::HubCommand,
