@@ -100,7 +100,7 @@ enum Command {
     Sample(entprog::train::cli::SampleArgs),
     /// Score two folders of PNG frames (SSIM, PSNR, L1 and DisCo's variants), matched by file name.
     Metrics(entprog::eval::cli::MetricsArgs),
-    /// Pull files from the Hugging Face Hub into its cache, list repositories.
+    /// Pull files from the Hugging Face Hub into its cache, list repositories, export runs for upload.
     Hub {
         #[command(subcommand)]
         cmd: entprog::hub::HubCommand,

@@ -927,6 +927,126 @@ mod repositories {
     }
 }
 
+/// `<root>/s.toml`: a 16x16 TikTok-profile dataset of 4 short videos (built on first use).
+fn small_dataset_profile(root: &Path) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+    std::fs::copy(shipped.join("tiktok.toml"), root.join("tiktok.toml")).unwrap();
+    std::fs::write(
+        root.join("s.toml"),
+        "base = \"tiktok\"\nheight = 16\nwidth = 16\nvideos = 4\ntest_videos = 2\nframes_per_video = 4\n",
+    )
+    .unwrap();
+}
+
+mod datasets_by_reference {
+    //! `data.dataset = "hf://datasets/..."`: a dataset repository in the
+    //! shard layout trains like a local dataset; a card or manifest that
+    //! disagrees with the shards is refused.
+
+    use super::*;
+
+    /// Every file under `dir`, as the repository serves them (Parquet in LFS).
+    fn files(dir: &Path, under: &Path, out: &mut Vec<File>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(&p, under, out);
+            } else {
+                let path = p.strip_prefix(under).unwrap().to_string_lossy().into_owned();
+                let lfs = path.ends_with(".parquet");
+                out.push(File {
+                    path,
+                    bytes: std::fs::read(&p).unwrap(),
+                    lfs,
+                });
+            }
+        }
+    }
+
+    /// A new commit: `files` with `path` edited.
+    fn with(files: &[File], path: &str, edit: impl Fn(String) -> String) -> Commit {
+        let mut files = files.to_vec();
+        let f = files.iter_mut().find(|f| f.path == path).unwrap();
+        f.bytes = edit(String::from_utf8(f.bytes.clone()).unwrap()).into_bytes();
+        Commit {
+            sha: commit(&format!("{path}-edited")),
+            files,
+        }
+    }
+
+    #[test]
+    fn a_dataset_repository_trains_by_reference_and_a_card_or_manifest_that_disagrees_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        small_dataset_profile(root);
+        let home = root.join("hf");
+        let nohub = Env::new(&home, "http://127.0.0.1:9");
+        nohub
+            .run(&["data", "build", "s", "--root", root.to_str().unwrap()], root)
+            .ok();
+        let mut shards = Vec::new();
+        files(&root.join("s"), &root.join("s"), &mut shards);
+        assert!(
+            shards.iter().any(|f| f.path.starts_with("data/train-")),
+            "the shard layout"
+        );
+        let s1 = commit("s1");
+        let server = Server::start(vec![Repo {
+            kind: "datasets",
+            id: "org/s".into(),
+            refs: vec![("main".into(), s1.clone())],
+            commits: vec![Commit {
+                sha: s1.clone(),
+                files: shards.clone(),
+            }],
+            token: None,
+        }]);
+        let env = Env::new(&home, &server.url);
+        let text = format!(
+            "seed = 5\n\n[model]\npreset = \"tiny\"\n\n[data]\ndataset = \"hf://datasets/org/s\"\n\n\
+             [train]\nstage = \"pose\"\nsteps = 1\nbatch_size = 2\nwarmup_steps = 0\n\n\
+             [output]\nresults_dir = \"{}/results\"\n",
+            root.display()
+        );
+        let exp = root.join("remote.toml");
+        std::fs::write(&exp, text).unwrap();
+        let exp = exp.to_str().unwrap();
+        assert!(env.run(&["train", exp], root).ok().starts_with("finished: "));
+        let config = std::fs::read_to_string(root.join("results/remote/train/seed-5/config.toml")).unwrap();
+        assert!(
+            config.contains(&format!("dataset = \"hf://datasets/org/s@{s1}\"")),
+            "{config}"
+        );
+
+        // A card whose split sizes are not the data's.
+        let bad_card = with(&shards, "README.md", |c| {
+            c.replacen("num_examples: ", "num_examples: 9", 1)
+        });
+        server.move_ref("org/s", "main", &bad_card.sha.clone(), Some(bad_card));
+        let line = env.run(&["train", exp], root).fails();
+        assert!(
+            line.contains("the card's `dataset_info:` block disagrees with manifest.json"),
+            "{line}"
+        );
+
+        // A manifest whose digest is not the shard's.
+        let bad_manifest = with(&shards, "manifest.json", |m| {
+            let mut v: serde_json::Value = serde_json::from_str(&m).unwrap();
+            v["shards"][0]["sha256"] = "0".repeat(64).into();
+            serde_json::to_string_pretty(&v).unwrap()
+        });
+        server.move_ref("org/s", "main", &bad_manifest.sha.clone(), Some(bad_manifest));
+        let line = env.run(&["train", exp], root).fails();
+        assert!(line.contains(&format!("manifest says {}", "0".repeat(64))), "{line}");
+        assert!(line.contains("hf://datasets/org/s@"), "{line}");
+
+        let line = env
+            .run(&["train", exp, "--set", "data.dataset=hf://org/tiny"], root)
+            .fails();
+        assert!(line.contains("names a model repository"), "{line}");
+    }
+}
+
 mod init_from {
     //! `train.init_from = "hf://..."` on the tiny model: the commit is
     //! recorded and pinned in the config hash; a moved branch reruns.
@@ -955,13 +1075,7 @@ mod init_from {
     fn a_hub_checkpoint_is_pulled_pinned_and_recorded_and_a_moved_branch_reruns() {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
-        std::fs::copy(shipped.join("tiktok.toml"), root.join("tiktok.toml")).unwrap();
-        std::fs::write(
-            root.join("s.toml"),
-            "base = \"tiktok\"\nheight = 16\nwidth = 16\nvideos = 4\ntest_videos = 2\nframes_per_video = 4\n",
-        )
-        .unwrap();
+        small_dataset_profile(root);
         let home = root.join("hf");
         let pre = write_experiment(root, "pre", None);
         let nohub = Env::new(&home, "http://127.0.0.1:9");

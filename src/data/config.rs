@@ -19,7 +19,8 @@ use crate::config::{check, key, Invalid, Validate};
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Dataset name: `<root>/<dataset>.toml` (synthetic, built on demand) or an imported `<root>/<dataset>/`.
+    /// Dataset name: `<root>/<dataset>.toml` (synthetic, built on demand) or an imported `<root>/<dataset>/`;
+    /// or a Hub dataset repository in the same layout, `hf://datasets/<org>/<name>[@<revision>]`.
     pub dataset: String,
     /// More datasets whose batches interleave with `dataset`'s in training:
     /// step s draws a whole batch from dataset s mod k (k = 1 + this list's
@@ -123,22 +124,28 @@ impl Validate for DataConfig {
                 .dataset
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        check(
-            out,
-            name_ok,
-            k("dataset"),
-            format!(
-                "{:?} is not a dataset name, expected letters, digits, '-' or '_'",
-                self.dataset
-            ),
-        );
-        for (i, m) in self.mix.iter().enumerate() {
-            check(
+        match hub_dataset_problem(&self.dataset) {
+            Some(problem) => check(out, problem.is_empty(), k("dataset"), problem),
+            None => check(
                 out,
-                !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-                k("mix"),
-                format!("entry {i}: {m:?} is not a dataset name, expected letters, digits, '-' or '_'"),
-            );
+                name_ok,
+                k("dataset"),
+                format!(
+                    "{:?} is not a dataset name, expected letters, digits, '-' or '_'",
+                    self.dataset
+                ),
+            ),
+        }
+        for (i, m) in self.mix.iter().enumerate() {
+            match hub_dataset_problem(m) {
+                Some(problem) => check(out, problem.is_empty(), k("mix"), format!("entry {i}: {problem}")),
+                None => check(
+                    out,
+                    !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                    k("mix"),
+                    format!("entry {i}: {m:?} is not a dataset name, expected letters, digits, '-' or '_'"),
+                ),
+            }
             check(
                 out,
                 m != &self.dataset && !self.mix[..i].contains(m),
@@ -167,6 +174,19 @@ impl Validate for DataConfig {
     }
 }
 
+/// `None` for a plain name; for an `hf://` reference, what is wrong with it
+/// (empty when it is a valid dataset reference).
+fn hub_dataset_problem(name: &str) -> Option<String> {
+    let parsed = crate::hub::HubRef::from_path(std::path::Path::new(name))?;
+    Some(match parsed {
+        Err(e) => e.to_string(),
+        Ok(r) if r.kind != crate::hub::RepoKind::Dataset => {
+            format!("{name:?} names a model repository, expected hf://datasets/<org>/<name>[@<revision>]")
+        }
+        Ok(_) => String::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +211,31 @@ mod tests {
         c.validate("data", &mut out);
         let keys: Vec<&str> = out.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["data.dataset", "data.clip_frames"]);
+    }
+
+    #[test]
+    fn hub_dataset_references_are_datasets_and_model_or_bad_references_are_not() {
+        let problems = |dataset: &str, mix: &[&str]| {
+            let c = DataConfig {
+                dataset: dataset.into(),
+                mix: mix.iter().map(|m| m.to_string()).collect(),
+                ..DataConfig::default()
+            };
+            let mut out = Vec::new();
+            c.validate("data", &mut out);
+            out.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+        };
+        assert!(problems("hf://datasets/org/dance@v1", &["tiktok", "hf://datasets/org/b"]).is_empty());
+        let model = problems("hf://org/tiny", &[]);
+        assert!(
+            model.len() == 1 && model[0].contains("names a model repository"),
+            "{model:?}"
+        );
+        let bad = problems("tiktok", &["hf://datasets/x"]);
+        assert!(
+            bad.len() == 1 && bad[0].contains("entry 0: `hf://datasets/x` is not a hub reference"),
+            "{bad:?}"
+        );
     }
 
     #[test]

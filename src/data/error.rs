@@ -69,6 +69,10 @@ pub enum DataError {
     #[error("loader: {0}")]
     Loader(String),
 
+    /// A Hub dataset reference (`hf://datasets/...`) did not resolve, pull or check.
+    #[error(transparent)]
+    Hub(#[from] Box<crate::hub::HubError>),
+
     /// A tensor could not be built on the requested device.
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),

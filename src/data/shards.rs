@@ -11,8 +11,14 @@
 //! bytes, binary; `mask` is null for imported data), `keypoints` list<f32> (54
 //! values, empty when unknown). Images are plain binary rather than the Hub's
 //! `{bytes, path}` struct so every Parquet reader (our Polars build has no
-//! struct dtype) reads them; the card and the `huggingface` file metadata
-//! declare them as Image features, which `datasets` casts from binary on load.
+//! struct dtype) reads them; the card declares them as Image features, which
+//! `datasets` casts from binary on load (checked with `datasets` 5.2:
+//! `load_dataset(<folder or repo>)` yields PIL images). The `huggingface`
+//! file metadata does not do that on its own: pyarrow drops Parquet
+//! key-value entries when `ARROW:schema` is present, and `datasets` applies
+//! an Image feature from schema metadata only to `{bytes, path}` struct
+//! columns, so `load_dataset("parquet", data_files=...)` without the card
+//! gives binary columns.
 //! Rows are sorted by (video_id, frame_idx); a video never spans two shards.
 //!
 //! A dataset is written into a staging folder beside the target and renamed

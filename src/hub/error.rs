@@ -67,6 +67,10 @@ pub enum HubError {
     #[error("{file}: download rejected, {why}; it was deleted and nothing was placed in snapshots/")]
     Rejected { file: String, why: String },
 
+    /// A dataset repository that is not a dataset entprog can load, or whose card and data disagree.
+    #[error("{reference}: {message}")]
+    Dataset { reference: String, message: String },
+
     /// A run folder that cannot be exported (not complete, no checkpoint).
     #[error("{}: cannot export: {message}", path.display())]
     Export { path: PathBuf, message: String },

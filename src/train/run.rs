@@ -285,6 +285,8 @@ fn run_row(exp: &Experiment, run: &str, log: &RunLog, process_peak_bytes: u64) -
 /// Trains experiment `exp` on its own dataset (`[data]`, training split),
 /// as `entprog train` does.
 pub fn run_with_data(exp: &Experiment, on_step: &mut dyn FnMut(&StepRecord)) -> Result<RunOutcome, RunError> {
+    // Pinned before the data opens, so a Hub dataset is read at the commit the run records.
+    let exp = &crate::hub::pin_experiment(exp)?;
     let cfg = &exp.config;
     let loader = cfg
         .data
