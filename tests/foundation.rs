@@ -337,6 +337,28 @@ mod locks {
         FolderLock::acquire(d.path()).unwrap();
     }
 
+    /// A process being spawned holds copies of our descriptors between fork
+    /// and exec; a dropped lock must be free at once all the same.
+    #[test]
+    fn a_dropped_lock_is_free_at_once_while_other_threads_spawn_processes() {
+        let d = tempfile::tempdir().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let refused = std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        Command::new("true").status().unwrap();
+                    }
+                });
+            }
+            // Each lock is dropped as soon as it is taken.
+            let refused = (0..500).find_map(|i| FolderLock::acquire(d.path()).err().map(|e| format!("round {i}: {e}")));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            refused
+        });
+        assert_eq!(refused, None);
+    }
+
     /// Another process takes the same `flock(2)` lock (Python's `fcntl.flock`
     /// and std's `File::try_lock` both call it on Linux) and writes its PID.
     #[test]

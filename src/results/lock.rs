@@ -36,10 +36,10 @@ fn holder(pid: Option<u32>) -> String {
 #[derive(Debug)]
 pub struct FolderLock {
     path: PathBuf,
-    /// Closing it (on drop) releases the lock. The file itself stays behind:
-    /// unlinking it would let a process that opened it just before lock a file
-    /// no longer in the folder while a third locks a new one.
-    _file: File,
+    /// Unlocked and closed on drop. The file itself stays behind: unlinking it
+    /// would let a process that opened it just before lock a file no longer in
+    /// the folder while a third locks a new one.
+    file: File,
 }
 
 impl FolderLock {
@@ -86,11 +86,24 @@ impl FolderLock {
         }
         file.set_len(0).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(Self { path, _file: file })
+        Ok(Self { path, file })
     }
 
     /// The `.lock` file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        // Unlock explicitly rather than only closing: a process another thread
+        // is spawning holds a copy of every descriptor from fork until exec
+        // closes it (close-on-exec), and closing ours would leave the lock
+        // with that copy for that moment. LOCK_UN releases the open file
+        // description's lock whoever else refers to it. It cannot fail on a
+        // descriptor we hold open; if it did, closing still releases the lock
+        // once the copies are gone, so there is nothing to report.
+        let _ = self.file.unlock();
     }
 }
