@@ -364,17 +364,7 @@ fn a_stage_starts_at_the_previous_stage_model() {
             ..inputs
         })
         .unwrap();
-    let diff = conditioned
-        .sub(&plain)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = crate::util::max_abs_diff(&conditioned, &plain);
     assert!(diff < 1e-6, "{diff}");
 }
 
