@@ -404,6 +404,7 @@ fn fused_adamw_matches_the_composition_over_several_steps() {
         beta2: 0.999,
         eps: 1e-8,
         weight_decay: 0.01,
+        gate_lr_scale: 1.0,
     };
     let init = randn(&[3, 70_000], "w");
     let run = |fused: bool| {

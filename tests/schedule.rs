@@ -293,6 +293,7 @@ fn every_scorer_scores_every_block_and_restores_the_gates() {
         &cfg.data.loader(ds.clone(), entprog::data::Split::Test, 2, cfg.seed),
         2,
         &schedule,
+        cfg.diffusion.prediction,
         (true, true),
         cfg.seed,
         &candle_core::Device::Cpu,

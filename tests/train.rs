@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use entprog::config::Experiment;
-use entprog::diffusion::DiffusionConfig;
+use entprog::diffusion::{DiffusionConfig, Prediction};
 use entprog::model::{Gate, ModelConfig};
 use entprog::seed;
 use entprog::train::{
@@ -491,4 +491,32 @@ mod on_disk {
         assert_eq!(losses(&full.dir).len(), 6);
         assert!(run_experiment(&exp, &mut good, &mut |_| {}).unwrap().cached);
     }
+}
+
+#[test]
+fn a_v_prediction_run_starts_at_the_v_loss_and_its_checkpoint_says_so() {
+    // The final projection is zero-initialised, so step 0 predicts 0 and its
+    // loss is the target's mean square: mean(eps^2) ~ 1 for eps, and
+    // mean(v^2) = ab + (1 - ab) mean(x0^2) < 1 for v (x0 in [-1, 1]).
+    let dir = tempfile::tempdir().unwrap();
+    let first_loss = |name: &str, diffusion: &str| {
+        let exp = experiment(
+            dir.path(),
+            name,
+            &format!("steps = 1\ncheckpoint_every = 0\n[diffusion]\n{diffusion}"),
+        );
+        let out = run_experiment(&exp, &mut source(None), &mut |_| {}).unwrap();
+        let ck = checkpoint::load(&out.dir.join("last.safetensors"), &Device::Cpu).unwrap();
+        let loss = f32::from_bits(logged_losses(&out.dir)[0]);
+        (loss, ck.state.diffusion.unwrap().prediction, exp.hash.clone())
+    };
+    let (eps_loss, eps_kind, eps_hash) = first_loss("eps", "prediction = \"eps\"");
+    let (v_loss, v_kind, v_hash) = first_loss("v", "prediction = \"v\"");
+    assert_eq!((eps_kind, v_kind), (Prediction::Eps, Prediction::V));
+    assert_ne!(eps_hash, v_hash, "the prediction is part of the config hash");
+    assert!((eps_loss - 1.0).abs() < 0.1, "eps loss at step 0: {eps_loss}");
+    assert!(
+        v_loss < eps_loss - 0.05,
+        "v loss at step 0 {v_loss} against eps {eps_loss}"
+    );
 }

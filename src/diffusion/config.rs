@@ -17,6 +17,20 @@ pub enum BetaSchedule {
     Cosine,
 }
 
+/// What the network predicts (its training target).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Prediction {
+    /// The noise eps (Ho et al. 2020). Its MSE weighs an x_0 error by the
+    /// SNR alpha_bar / (1 - alpha_bar): almost nothing at high noise, where
+    /// the global layout and colours (the reference's background) are decided.
+    Eps,
+    /// v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0 (Salimans & Ho 2022,
+    /// "Progressive distillation", section 4): its MSE weighs an x_0 error by
+    /// 1 + SNR, so high-noise steps keep a learning signal.
+    V,
+}
+
 /// Which reverse process `sample` runs.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -44,6 +58,8 @@ pub struct DiffusionConfig {
     /// pose) so the model also learns the unconditional eps (classifier-free
     /// guidance, Ho & Salimans 2022). 0 disables.
     pub cond_dropout: f64,
+    /// What the network predicts: `eps` or `v`.
+    pub prediction: Prediction,
     /// Sampler used by `entprog sample` and evaluation.
     pub sampler: SamplerKind,
     /// Number of sampling steps (respaced from T; the paper uses 100).
@@ -63,6 +79,7 @@ impl Default for DiffusionConfig {
             beta_start: 1e-4,
             beta_end: 0.02,
             cond_dropout: 0.1,
+            prediction: Prediction::Eps,
             sampler: SamplerKind::Ddpm,
             sample_steps: 100,
             guidance: 4.0,

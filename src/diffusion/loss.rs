@@ -1,4 +1,5 @@
-//! The training objective: epsilon-prediction MSE (PAPER.md §1), with the
+//! The training objective: the MSE of the network's prediction, eps
+//! (PAPER.md §1) or v (`diffusion.prediction`), with the
 //! per-step draws (timesteps, Gaussian noise, condition dropout) taken from
 //! named seed streams so that a resumed run draws exactly what an
 //! uninterrupted one does.
@@ -9,6 +10,7 @@ use rand_distr::StandardNormal;
 
 use crate::seed;
 
+use super::config::Prediction;
 use super::schedule::NoiseSchedule;
 
 /// Everything random about one training step's diffusion forward process.
@@ -74,14 +76,83 @@ pub fn add_noise(x0: &Tensor, noise: &Tensor, timesteps: &[usize], schedule: &No
     x0.broadcast_mul(&a)?.add(&noise.broadcast_mul(&s)?)
 }
 
-/// Mean squared error between predicted and true noise (a scalar tensor).
-pub fn eps_loss(pred: &Tensor, noise: &Tensor) -> Result<Tensor> {
-    pred.sub(noise)?.sqr()?.mean_all()
+/// Mean squared error between the network's output and its target (eps or
+/// v, see [`target`]; a scalar tensor).
+pub fn prediction_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    pred.sub(target)?.sqr()?.mean_all()
+}
+
+/// The training target of `prediction` for clean `x0` noised with `noise` at
+/// `timesteps`: eps itself, or v = sqrt(ab) eps - sqrt(1 - ab) x_0.
+pub fn target(
+    x0: &Tensor,
+    noise: &Tensor,
+    timesteps: &[usize],
+    schedule: &NoiseSchedule,
+    prediction: Prediction,
+) -> Result<Tensor> {
+    match prediction {
+        Prediction::Eps => Ok(noise.clone()),
+        Prediction::V => {
+            let rank = x0.rank();
+            let a: Vec<f32> = timesteps.iter().map(|&t| schedule.alpha_bar(t).sqrt() as f32).collect();
+            let s: Vec<f32> = timesteps
+                .iter()
+                .map(|&t| (1.0 - schedule.alpha_bar(t)).sqrt() as f32)
+                .collect();
+            let a = per_sample(a, rank, x0.device())?;
+            let s = per_sample(s, rank, x0.device())?;
+            noise.broadcast_mul(&a)?.sub(&x0.broadcast_mul(&s)?)
+        }
+    }
+}
+
+/// The eps a network output `out` at `x_t`, timestep `t` stands for (what the
+/// samplers take): the output itself, or eps = sqrt(ab) v + sqrt(1 - ab) x_t.
+pub fn output_to_eps(
+    out: &Tensor,
+    x_t: &Tensor,
+    t: usize,
+    schedule: &NoiseSchedule,
+    prediction: Prediction,
+) -> Result<Tensor> {
+    match prediction {
+        Prediction::Eps => Ok(out.clone()),
+        Prediction::V => {
+            let ab = schedule.alpha_bar(t);
+            out.affine(ab.sqrt(), 0.0)?.add(&x_t.affine((1.0 - ab).sqrt(), 0.0)?)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_v_target_maps_back_to_the_noise_it_was_made_from() {
+        // x_t = a x0 + s eps and v = a eps - s x0 give eps = a v + s x_t (a^2 + s^2 = 1).
+        let s = NoiseSchedule::cosine(1000);
+        let d = Device::Cpu;
+        let x0 = Tensor::new(&[[0.5f32, -0.25, 0.9], [0.1, -0.8, 0.3]], &d).unwrap();
+        let eps = Tensor::new(&[[1.5f32, 0.2, -0.7], [-1.1, 0.4, 2.0]], &d).unwrap();
+        for t in [0usize, 300, 999] {
+            let x_t = add_noise(&x0, &eps, &[t, t], &s).unwrap();
+            let v = target(&x0, &eps, &[t, t], &s, Prediction::V).unwrap();
+            let back = output_to_eps(&v, &x_t, t, &s, Prediction::V).unwrap();
+            let err: f32 = (back - &eps)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(err < 1e-5, "t {t}: {err}");
+            let e = target(&x0, &eps, &[t, t], &s, Prediction::Eps).unwrap();
+            assert_eq!(e.to_vec2::<f32>().unwrap(), eps.to_vec2::<f32>().unwrap());
+        }
+    }
 
     #[test]
     fn draws_are_pure_functions_of_seed_and_step() {
@@ -116,7 +187,7 @@ mod tests {
         let xt = add_noise(&x0, &eps, &[0, 999], &s).unwrap().to_vec2::<f32>().unwrap();
         let expect = |t: usize| (s.alpha_bar(t).sqrt() + 2.0 * (1.0 - s.alpha_bar(t)).sqrt()) as f32;
         assert!((xt[0][0] - expect(0)).abs() < 1e-6 && (xt[1][2] - expect(999)).abs() < 1e-6);
-        let loss = eps_loss(&eps, &x0).unwrap().to_scalar::<f32>().unwrap();
+        let loss = prediction_loss(&eps, &x0).unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(loss, 1.0);
     }
 }

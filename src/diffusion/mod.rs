@@ -8,7 +8,7 @@ pub mod loss;
 pub mod sampler;
 pub mod schedule;
 
-pub use config::{BetaSchedule, DiffusionConfig, SamplerKind};
-pub use loss::{add_noise, draw_training_noise, eps_loss, NoiseDraw};
+pub use config::{BetaSchedule, DiffusionConfig, Prediction, SamplerKind};
+pub use loss::{add_noise, draw_training_noise, output_to_eps, prediction_loss, target, NoiseDraw};
 pub use sampler::{sample, Denoise, SampleError};
 pub use schedule::NoiseSchedule;

@@ -55,6 +55,7 @@ pub fn heldout(
         &loader,
         batches,
         schedule,
+        cfg.diffusion.prediction,
         cfg.train.stage.conditions(),
         cfg.seed,
         &Device::Cpu,

@@ -8,15 +8,16 @@ use candle_core::{Device, Tensor};
 
 use super::score::DenoiserSamples;
 use crate::data::{Loader, Split};
-use crate::diffusion::{add_noise, draw_training_noise, eps_loss, NoiseSchedule};
+use crate::diffusion::{add_noise, draw_training_noise, prediction_loss, target, NoiseSchedule, Prediction};
 use crate::model::{Denoiser, Inputs, ModelError};
 use crate::seed::derive_seed;
 
-/// One held-out batch: model inputs and the noise they were made with.
+/// One held-out batch: model inputs and the network's target for them (the
+/// noise they were made with, or v; `diffusion.prediction`).
 #[derive(Debug, Clone)]
 pub struct HeldOutBatch {
     pub samples: DenoiserSamples,
-    pub noise: Tensor,
+    pub target: Tensor,
 }
 
 impl HeldOutBatch {
@@ -44,11 +45,13 @@ pub struct HeldOut {
 
 impl HeldOut {
     /// `n` fixed test batches of `loader`, noised with the `heldout` streams
-    /// of `seed`; `(reference, pose)` says which conditions the stage feeds.
+    /// of `seed`; `(reference, pose)` says which conditions the stage feeds;
+    /// targets of `prediction`.
     pub fn new(
         loader: &Loader,
         n: usize,
         schedule: &NoiseSchedule,
+        prediction: Prediction,
         (with_reference, with_pose): (bool, bool),
         seed: u64,
         device: &Device,
@@ -59,6 +62,7 @@ impl HeldOut {
             let b = loader.fixed_batch_from(Split::Test, i, device)?;
             let build = || -> candle_core::Result<HeldOutBatch> {
                 let draw = draw_training_noise(seed, i, b.frames.dims(), schedule, 0.0, device)?;
+                let target = target(&b.frames, &draw.noise, &draw.timesteps, schedule, prediction)?;
                 Ok(HeldOutBatch {
                     samples: DenoiserSamples {
                         x_t: add_noise(&b.frames, &draw.noise, &draw.timesteps, schedule)?,
@@ -66,7 +70,7 @@ impl HeldOut {
                         reference: with_reference.then(|| b.reference.clone()),
                         poses: with_pose.then(|| b.poses.clone()),
                     },
-                    noise: draw.noise,
+                    target,
                 })
             };
             batches.push(build()?);
@@ -74,28 +78,28 @@ impl HeldOut {
         Ok(Self { batches })
     }
 
-    /// The set as the scorers take it: model inputs and their noise.
+    /// The set as the scorers take it: model inputs and their targets.
     pub fn inputs(&self) -> Vec<(Inputs<'_>, Tensor)> {
-        self.batches.iter().map(|b| (b.inputs(), b.noise.clone())).collect()
+        self.batches.iter().map(|b| (b.inputs(), b.target.clone())).collect()
     }
 
-    /// Mean eps loss of `model` over the set (each batch weighs the same).
+    /// Mean prediction loss of `model` over the set (each batch weighs the same).
     pub fn loss(&self, model: &Denoiser) -> Result<f64, ModelError> {
         let mut sum = 0.0;
         for b in &self.batches {
             let pred = model.forward(&b.inputs())?;
-            sum += batch_loss(&pred, &b.noise)?;
+            sum += batch_loss(&pred, &b.target)?;
         }
         Ok(sum / self.batches.len().max(1) as f64)
     }
 }
 
-fn batch_loss(pred: &Tensor, noise: &Tensor) -> Result<f64, ModelError> {
+fn batch_loss(pred: &Tensor, target: &Tensor) -> Result<f64, ModelError> {
     let tensor = |source| ModelError::Tensor {
         context: "held-out loss".into(),
         source,
     };
-    Ok(eps_loss(pred, noise)
+    Ok(prediction_loss(pred, target)
         .and_then(|l| l.to_scalar::<f32>())
         .map_err(tensor)? as f64)
 }

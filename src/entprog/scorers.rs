@@ -27,7 +27,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::score::{score_blocks, BlockScore, ScoreError, ScoreSettings};
-use crate::diffusion::eps_loss;
+use crate::diffusion::prediction_loss;
 use crate::model::{BlockId, Blocks, Denoiser, Gate, GateError, Gates, Inputs, ModelError};
 use crate::seed::stream;
 
@@ -146,8 +146,8 @@ pub trait ScorableModel: Blocks<Error: From<GateError>> {
     ) -> Result<Vec<Vec<f64>>, Self::Error>;
 }
 
-/// A held-out set as the scorers see it: model inputs and the noise each
-/// was made with (fixed tau and noise).
+/// A held-out set as the scorers see it: model inputs and the target each
+/// was made for (the noise, or v; fixed tau and noise).
 pub type HeldOutInputs<'a, M> = [(<M as Blocks>::Input<'a>, Tensor)];
 
 /// What the scorers may look at. CEI samples are built only for the CEI
@@ -227,8 +227,8 @@ pub fn score<M: ScorableModel>(
 /// Mean eps loss of `model` over a held-out set (each batch weighs the same).
 pub fn heldout_loss<M: Blocks>(model: &M, heldout: &HeldOutInputs<'_, M>) -> Result<f64, ScoreError> {
     let mut sum = 0.0;
-    for (input, noise) in heldout {
-        sum += batch_loss(&model_err(model.predict(input))?, noise)?;
+    for (input, target) in heldout {
+        sum += batch_loss(&model_err(model.predict(input))?, target)?;
     }
     Ok(sum / heldout.len().max(1) as f64)
 }
@@ -240,17 +240,17 @@ pub fn heldout_loss_each_skipped<M: Blocks<Error: From<GateError>>>(
     ids: &[BlockId],
 ) -> Result<Vec<f64>, ScoreError> {
     let mut sums = vec![0.0; ids.len()];
-    for (input, noise) in heldout {
+    for (input, target) in heldout {
         let preds = model_err(model.predict_each_skipped(input, ids))?;
         for (s, p) in sums.iter_mut().zip(&preds) {
-            *s += batch_loss(p, noise)?;
+            *s += batch_loss(p, target)?;
         }
     }
     Ok(sums.into_iter().map(|s| s / heldout.len().max(1) as f64).collect())
 }
 
-fn batch_loss(pred: &Tensor, noise: &Tensor) -> Result<f64, ScoreError> {
-    Ok(eps_loss(pred, noise)?.to_scalar::<f32>()? as f64)
+fn batch_loss(pred: &Tensor, target: &Tensor) -> Result<f64, ScoreError> {
+    Ok(prediction_loss(pred, target)?.to_scalar::<f32>()? as f64)
 }
 
 /// Runs `f` with the blocks of `ids` in state `gate` (un-skipped) and, with
@@ -320,8 +320,8 @@ fn gradient_scores<M: ScorableModel>(
 ) -> Result<Vec<f64>, ScoreError> {
     let mut sums = vec![0.0; ids.len()];
     let mut count = 0usize;
-    for (input, noise) in heldout {
-        for sq in model_err(model.block_grad_sq_norms(input, noise, ids, per_sample))? {
+    for (input, target) in heldout {
+        for sq in model_err(model.block_grad_sq_norms(input, target, ids, per_sample))? {
             if per_sample {
                 sums.iter_mut().zip(sq).for_each(|(s, v)| *s += v);
             } else {
@@ -398,7 +398,9 @@ impl Denoiser {
             source,
         };
         let pred = self.forward(input)?;
-        let grads = eps_loss(&pred, target).and_then(|l| l.backward()).map_err(tensor)?;
+        let grads = prediction_loss(&pred, target)
+            .and_then(|l| l.backward())
+            .map_err(tensor)?;
         let mut out = vec![0.0; ids.len()];
         for (slot, id) in out.iter_mut().zip(ids) {
             let unit = id.to_string();

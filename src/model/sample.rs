@@ -1,11 +1,12 @@
 //! Generating clips with the denoiser: the model as a [`Denoise`] for the
 //! samplers, conditioned on a reference image and a pose sequence, with the
 //! unconditional branch of classifier-free guidance given by dropping both
-//! (cond_keep = 0, exactly what condition dropout trained).
+//! (cond_keep = 0, exactly what condition dropout trained). A v-predicting
+//! network's output is turned into the eps the samplers take.
 
 use candle_core::Tensor;
 
-use crate::diffusion::{sample, Denoise, DiffusionConfig, NoiseSchedule, SampleError};
+use crate::diffusion::{output_to_eps, sample, Denoise, DiffusionConfig, NoiseSchedule, Prediction, SampleError};
 
 use super::dit::{Denoiser, Inputs};
 
@@ -17,6 +18,10 @@ pub struct Conditioned<'a> {
     pub reference: Option<&'a Tensor>,
     /// Pose maps `[b, t, 3, H, W]`, or none.
     pub poses: Option<&'a Tensor>,
+    /// The training schedule (converts a v output to eps).
+    pub schedule: &'a NoiseSchedule,
+    /// What the network predicts.
+    pub prediction: Prediction,
 }
 
 impl Denoise for Conditioned<'_> {
@@ -32,10 +37,12 @@ impl Denoise for Conditioned<'_> {
             cond_keep: Some(&keep),
         };
         // Sampling needs no gradients: detach so no graph is kept between steps.
-        self.model
+        let out = self
+            .model
             .forward(&inputs)
             .map(|e| e.detach())
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        output_to_eps(&out, x, t, self.schedule, self.prediction)
     }
 }
 
@@ -53,6 +60,8 @@ pub fn sample_clips(
         model,
         reference,
         poses,
+        schedule,
+        prediction: cfg.prediction,
     };
     sample(&mut den, cfg, schedule, dims, seed, model.device())
 }

@@ -28,6 +28,14 @@ pub struct AdamWParams {
     pub eps: f64,
     /// Decoupled weight decay lambda.
     pub weight_decay: f64,
+    /// Learning-rate multiplier of parameters named `*ref_gate` (scalar
+    /// gates; see `TrainConfig::gate_lr_scale`).
+    #[serde(default = "one")]
+    pub gate_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// The moments of one parameter.
@@ -92,8 +100,15 @@ impl AdamW {
             beta2,
             eps,
             weight_decay,
+            gate_lr_scale,
         } = self.params;
+        let base_lr = lr;
         for p in params {
+            let lr = if p.name.ends_with("ref_gate") {
+                base_lr * gate_lr_scale
+            } else {
+                base_lr
+            };
             let Some(g) = grads.get(p.var.as_tensor()) else {
                 continue;
             };
@@ -184,12 +199,50 @@ mod tests {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.01,
+            gate_lr_scale: 1.0,
         });
         let grads = p.var.as_tensor().sqr().unwrap().sum_all().unwrap().backward().unwrap();
         opt.step(&[&p], &grads, 0.1, 1.0).unwrap();
         let w = p.var.as_tensor().to_vec1::<f32>().unwrap();
         assert!((w[0] - 0.8990).abs() < 1e-6 && (w[1] + 1.8980).abs() < 1e-6, "{w:?}");
         assert_eq!(opt.moments("w").unwrap().step, 1);
+    }
+
+    #[test]
+    fn reference_gates_take_gate_lr_scale_times_the_step() {
+        // Adam's first step moves every parameter by lr * sign(g) (m_hat / sqrt(v_hat) = +-1).
+        let pb = ParamBuilder::new(0, &Device::Cpu);
+        let gate = pb.get(1, "spatial.00.ref_gate", Init::Zeros).unwrap();
+        let other = pb.get(1, "spatial.00.other", Init::Zeros).unwrap();
+        let loss = (gate.var.as_tensor() + other.var.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        for fused in [true, false] {
+            gate.var
+                .set(&Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu).unwrap())
+                .unwrap();
+            other
+                .var
+                .set(&Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu).unwrap())
+                .unwrap();
+            let mut opt = AdamW::new(AdamWParams {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-12,
+                weight_decay: 0.0,
+                gate_lr_scale: 25.0,
+            })
+            .with_fused(fused);
+            opt.step(&[&gate, &other], &grads, 1e-3, 1.0).unwrap();
+            let g = gate.var.as_tensor().to_vec1::<f32>().unwrap()[0];
+            let o = other.var.as_tensor().to_vec1::<f32>().unwrap()[0];
+            assert!(
+                (o + 1e-3).abs() < 1e-7 && (g + 25e-3).abs() < 1e-6,
+                "fused {fused}: gate {g}, other {o}"
+            );
+        }
     }
 
     #[test]
@@ -203,6 +256,7 @@ mod tests {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            gate_lr_scale: 1.0,
         });
         opt.step(&[&a, &b], &grads, 0.1, 1.0).unwrap();
         assert!(opt.moments("a").is_some() && opt.moments("b").is_none());

@@ -80,6 +80,11 @@ pub struct TrainState {
     /// The model's config, so a checkpoint alone rebuilds its model (`entprog sample`).
     #[serde(default)]
     pub model: Option<crate::model::ModelConfig>,
+    /// The diffusion settings it was trained with (schedule, prediction), so
+    /// `entprog sample` denoises as the model learned to. Absent in older
+    /// checkpoints (read as the defaults of their time: cosine, eps).
+    #[serde(default)]
+    pub diffusion: Option<crate::diffusion::DiffusionConfig>,
 }
 
 /// A loaded checkpoint.

@@ -280,7 +280,7 @@ pub fn sample(args: &SampleArgs) -> Result<(), CliError> {
         sample_steps: args.steps,
         guidance: args.guidance,
         sampler,
-        ..DiffusionConfig::default()
+        ..ck.state.diffusion.clone().unwrap_or_default()
     };
     let schedule = diff.build();
     let generated = crate::model::sample_clips(

@@ -117,6 +117,12 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Max global gradient L2 norm (0 = no clipping).
     pub grad_clip: f64,
+    /// Learning-rate multiplier of the scalar reference gates
+    /// (`spatial.NN.ref_gate`). A zero-initialised scalar moves at most about
+    /// `lr` per Adam step, so at lr 2e-4 a gate needs thousands of steps to
+    /// open the reference path at all (README, "Why the samples were worse
+    /// than copying the reference").
+    pub gate_lr_scale: f64,
     /// EMA decay of the weights (0 = no EMA).
     pub ema_decay: f64,
     /// Save a checkpoint every this many steps (0 = only at the end).
@@ -147,6 +153,7 @@ impl Default for TrainConfig {
             adam_eps: 1e-8,
             weight_decay: 0.0,
             grad_clip: 1.0,
+            gate_lr_scale: 1.0,
             ema_decay: 0.0,
             checkpoint_every: 500,
             eval_every: 0,
@@ -176,6 +183,7 @@ impl TrainConfig {
             beta2: self.beta2,
             eps: self.adam_eps,
             weight_decay: self.weight_decay,
+            gate_lr_scale: self.gate_lr_scale,
         }
     }
 }
@@ -196,6 +204,12 @@ impl Validate for TrainConfig {
         check(out, self.adam_eps > 0.0, k("adam_eps"), "expected > 0");
         check(out, self.weight_decay >= 0.0, k("weight_decay"), "expected >= 0");
         check(out, self.grad_clip >= 0.0, k("grad_clip"), "expected >= 0 (0 = off)");
+        check(
+            out,
+            self.gate_lr_scale > 0.0 && self.gate_lr_scale.is_finite(),
+            k("gate_lr_scale"),
+            format!("{} is out of range, expected > 0", self.gate_lr_scale),
+        );
         check(
             out,
             (0.0..1.0).contains(&self.ema_decay),

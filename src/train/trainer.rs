@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use crate::diffusion::{add_noise, draw_training_noise, eps_loss, DiffusionConfig, NoiseSchedule};
+use crate::diffusion::{add_noise, draw_training_noise, prediction_loss, target, DiffusionConfig, NoiseSchedule};
 use crate::model::{step_flops, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops, Tape};
 
 use super::adamw::{clip_scale, grad_norm, AdamW};
@@ -244,6 +244,7 @@ impl Trainer {
             last_loss,
             config_hash: self.config_hash.clone(),
             model: Some(self.model.config().clone()),
+            diffusion: Some(self.diffusion.clone()),
         };
         checkpoint::save(
             path,
@@ -313,7 +314,15 @@ impl Trainer {
             Tape::whole()
         };
         let pred = self.model.forward_taped(&inputs, &mut tape)?;
-        let loss = eps_loss(&pred, &draw.noise).map_err(tensor)?;
+        let target = target(
+            &batch.frames,
+            &draw.noise,
+            &draw.timesteps,
+            &self.schedule,
+            self.diffusion.prediction,
+        )
+        .map_err(tensor)?;
+        let loss = prediction_loss(&pred, &target).map_err(tensor)?;
         drop(pred);
         let loss_value = loss.to_scalar::<f32>().map_err(tensor)?;
         if !loss_value.is_finite() {
