@@ -301,10 +301,10 @@ mod command {
         }
         assert_eq!((v["frames"].as_u64(), v["clips"].as_u64()), (Some(3), Some(0)));
         // Without weights the network metrics are null (tests/nets.rs scores them).
-        for key in ["fid_inception", "lpips_alex", "fid_vid_r3d50"] {
+        for key in ["fid_inception", "lpips_alex", "fid_vid_r3d50", "fvd_i3d"] {
             assert!(v[key].is_null(), "{key}: {v}");
         }
-        assert_eq!(v.as_object().unwrap().len(), 10);
+        assert_eq!(v.as_object().unwrap().len(), 11);
         assert_rel(v["ssim"].as_f64().unwrap(), MEAN[0], FRAME_TOL, "ssim");
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-use entprog::eval::nets::{resize_bicubic_pil, InceptionFid, LpipsAlex, NetError, R3d50, Weights};
+use entprog::eval::nets::{resize_bicubic_pil, I3d, InceptionFid, LpipsAlex, NetError, R3d50, Weights};
 
 /// `(name, shape)` of a reference state dict, sorted (`tests/reference/nets/<net>.names`).
 fn names(net: &str) -> Vec<(String, Vec<usize>)> {
@@ -251,6 +251,37 @@ fn r3d50_matches_disco_resnet3d() {
 }
 
 /// ```text
+/// model = InceptionI3d(400, in_channels=3).eval()      # piergiaj's, as DisCo copies it
+/// model.avg_pool = nn.AvgPool3d(kernel_size=[1, 2, 2], stride=(1, 1, 1))  # the whole map of a 64 x 64 input
+/// fill(model)
+/// model(image_input((1, 3, 8, 64, 64)) * 2 - 1)
+/// {"net": "i3d-fvd", "shape": [1, 400], "first": [2.0457916259765625, -2.0047285556793213, 2.2886998653411865, -2.3602187633514404], "sum": 2.2030532509088516, "l2": 31.571041867835124}
+/// ```
+#[test]
+fn i3d_matches_the_pytorch_i3d_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("i3d-fvd.safetensors");
+    write_weights("i3d-fvd", &path, &[], &[]);
+    let w = Weights::open(&path).unwrap();
+    let net = I3d::new(&w).unwrap();
+    assert_reads_all(&w, "i3d-fvd", &[]);
+    let x = ((input(&[1, 3, 8, 64, 64]) * 2.0).unwrap() - 1.0).unwrap();
+    let out = net.features(&x).unwrap();
+    assert_eq!(out.dims(), &[1, 400]);
+    let want = Reference {
+        first: &[
+            2.0457916259765625,
+            -2.0047285556793213,
+            2.2886998653411865,
+            -2.3602187633514404,
+        ],
+        sum: 2.2030532509088516,
+        l2: 31.571041867835124,
+    };
+    assert_matches(&out, &want, "i3d-fvd");
+}
+
+/// ```text
 /// img = image_input((1, 3, 21, 27))[0].numpy() * 255
 /// [Image.fromarray(img[c].astype(np.float32), mode="F").resize((w, h), resample=Image.BICUBIC) for c in range(3)]
 /// {"net": "pil-bicubic-112x112", "first": [-2.7631726264953613, -2.37252140045166, -1.5627294778823853, -0.2170896828174591], "sum": 4933821.49749003, "l2": 28833.212144975652}
@@ -431,11 +462,11 @@ mod command {
     }
 
     #[test]
-    fn the_video_network_scores_16_frame_windows_of_each_clip() {
+    fn the_video_networks_score_16_frame_clips() {
         let dir = tempfile::tempdir().unwrap();
-        // Two clips of 17 frames (2 windows each) and one of 5 (none).
+        // Clips of 17 frames (2 windows), 16 (1) and 5 (none).
         for (side, shift) in [("truth", 0u32), ("pred", 40)] {
-            for (clip, n) in [("a", 17u32), ("b", 17), ("c", 5)] {
+            for (clip, n) in [("a", 17u32), ("b", 16), ("c", 5)] {
                 let d = dir.path().join(side).join(clip);
                 std::fs::create_dir_all(&d).unwrap();
                 for f in 0..n {
@@ -450,11 +481,15 @@ mod command {
                 }
             }
         }
-        let weights = dir.path().join("weights");
-        std::fs::create_dir(&weights).unwrap();
-        write_weights("r3d50-kinetics", &weights.join("r3d50-kinetics.safetensors"), &[], &[]);
+        // Both networks, and the R3D-50 alone (for the cheaper identity run).
+        let (both, r3d) = (dir.path().join("both"), dir.path().join("r3d"));
+        for d in [&both, &r3d] {
+            std::fs::create_dir(d).unwrap();
+            write_weights("r3d50-kinetics", &d.join("r3d50-kinetics.safetensors"), &[], &[]);
+        }
+        write_weights("i3d-fvd", &both.join("i3d-fvd.safetensors"), &[], &[]);
         let (p, t) = (dir.path().join("pred"), dir.path().join("truth"));
-        let args = |pred: &Path| {
+        let args = |pred: &Path, weights: &Path| {
             vec![
                 "metrics".to_string(),
                 "--pred".into(),
@@ -466,22 +501,28 @@ mod command {
                 "--json".into(),
             ]
         };
-        let run = |pred: &Path| {
+        let run = |pred: &Path, weights: &Path| {
             json(&entprog(
-                &args(pred).iter().map(String::as_str).collect::<Vec<_>>(),
+                &args(pred, weights).iter().map(String::as_str).collect::<Vec<_>>(),
                 None,
             ))
         };
-        let v = run(&p);
+        let v = run(&p, &both);
         let fd = &v["fid_vid_r3d50"];
-        assert_eq!(fd["samples"], serde_json::json!([4, 4]), "{v}");
+        assert_eq!(fd["samples"], serde_json::json!([3, 3]), "{v}");
         assert_eq!(fd["dim"].as_u64(), Some(2048));
         assert!(fd["value"].as_f64().unwrap() > 0.0, "{v}");
         assert!(v["fid_inception"].is_null() && v["lpips_alex"].is_null(), "{v}");
+        // FVD: the first 16 frames of each of the two long clips.
+        let fvd = &v["fvd_i3d"];
+        assert_eq!(fvd["samples"], serde_json::json!([2, 2]), "{v}");
+        assert_eq!(fvd["dim"].as_u64(), Some(400));
+        assert!(fvd["value"].as_f64().unwrap() > 0.0, "{v}");
         // Identical sets: 0 up to the square roots of the rounding-level
-        // eigenvalues of a rank-3 covariance in 2048 dimensions (measured
-        // -0.031 against 27333 for the shifted frames).
-        let same = run(&t);
+        // eigenvalues of a rank-deficient covariance in 2048 dimensions
+        // (measured -0.031 against 27333 for shifted frames, 4 windows).
+        let same = run(&t, &r3d);
+        assert!(same["fvd_i3d"].is_null(), "{same}");
         assert!(
             same["fid_vid_r3d50"]["value"].as_f64().unwrap().abs() < 1e-5 * fd["value"].as_f64().unwrap(),
             "{same} against {v}"

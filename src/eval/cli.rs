@@ -25,7 +25,8 @@ pub struct MetricsArgs {
     #[arg(long)]
     pub truth: PathBuf,
     /// Folder of feature-network weights (`inception-fid.safetensors`,
-    /// `lpips-alex.safetensors`, `r3d50-kinetics.safetensors`; README);
+    /// `lpips-alex.safetensors`, `r3d50-kinetics.safetensors`,
+    /// `i3d-fvd.safetensors`; README);
     /// default: the environment variable ENTPROG_WEIGHTS. The metric of an
     /// absent file is not computed (null in --json).
     #[arg(long)]
@@ -127,6 +128,10 @@ pub fn table(r: &MetricsReport) -> String {
     if let Some(d) = &r.nets.fid_vid_r3d50 {
         let (v, w) = fd(d, "DisCo FID-VID, R3D-50, 16-frame windows");
         rows.push(("fid_vid_r3d50", v, w));
+    }
+    if let Some(d) = &r.nets.fvd_i3d {
+        let (v, w) = fd(d, "StyleGAN-V FVD, I3D logits, first 16 frames");
+        rows.push(("fvd_i3d", v, w));
     }
     let mut out = format!("{} frames ({clips})\n", s.frames);
     for (name, value, what) in rows {

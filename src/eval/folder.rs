@@ -74,7 +74,7 @@ pub enum MetricsError {
         min: usize,
     },
     /// The weights folder (`--weights`, `ENTPROG_WEIGHTS`) does not exist.
-    #[error("{}: no such folder, expected a folder of feature-network weights (inception-fid.safetensors, lpips-alex.safetensors, r3d50-kinetics.safetensors)", path.display())]
+    #[error("{}: no such folder, expected a folder of feature-network weights (inception-fid.safetensors, lpips-alex.safetensors, r3d50-kinetics.safetensors, i3d-fvd.safetensors)", path.display())]
     NoWeights { path: PathBuf },
     /// A feature network's weights did not load or its forward pass failed.
     #[error(transparent)]

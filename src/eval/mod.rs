@@ -7,7 +7,7 @@
 //! - [`ssim`]: SSIM as scikit-image computes it, and as DisCo calls it.
 //! - [`frechet`]: the Frechet distance of feature Gaussians (FID, FVD).
 //! - [`folder`]: pairing and scoring two folders of PNG frames.
-//! - [`nets`]: the standard feature networks (Inception, LPIPS, R3D-50).
+//! - [`nets`]: the standard feature networks (Inception, LPIPS, R3D-50, I3D).
 //! - [`networks`]: their metrics of two folders (`fid_inception`, ...).
 //! - [`cli`]: `entprog metrics`.
 

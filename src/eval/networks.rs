@@ -10,6 +10,10 @@
 //! - `fid_vid_r3d50`: the Frechet distance between the R3D-50 features of
 //!   every run of 16 consecutive frames of each clip subfolder (DisCo's
 //!   sliding windows); `None` for flat folders or clips under 16 frames.
+//! - `fvd_i3d`: the Frechet distance between the I3D logits of the first 16
+//!   frames of each clip subfolder (StyleGAN-V takes one 16-frame clip per
+//!   video: at offset 0 for generated videos, at a random offset for real
+//!   ones; here offset 0 for both, so the metric is deterministic).
 //!
 //! The numbers are comparable with published ones only with the official
 //! weights (README, "Standard feature networks").
@@ -21,14 +25,19 @@ use candle_core::{Device, Tensor};
 use super::folder::{read_frame, FramePair, MetricsError, Pairing};
 use super::frame::Frame;
 use super::frechet::{frechet_distance, FeatureStats, FrechetDistance};
+use super::nets::i3d::I3D_SIZE;
 use super::nets::r3d50::{R3D50_MEAN, R3D50_SIZE};
-use super::nets::{resize_bicubic_pil, InceptionFid, LpipsAlex, NetError, R3d50, Weights, R3D50_FRAMES};
+use super::nets::{
+    resize_bicubic_pil, I3d, InceptionFid, LpipsAlex, NetError, R3d50, Weights, I3D_DIM, I3D_FRAMES, R3D50_DIM,
+    R3D50_FRAMES,
+};
 
 /// The weights file of each network in the weights folder.
-pub const WEIGHT_FILES: [(&str, &str); 3] = [
+pub const WEIGHT_FILES: [(&str, &str); 4] = [
     ("fid_inception", "inception-fid.safetensors"),
     ("lpips_alex", "lpips-alex.safetensors"),
     ("fid_vid_r3d50", "r3d50-kinetics.safetensors"),
+    ("fvd_i3d", "i3d-fvd.safetensors"),
 ];
 
 /// The smallest side AlexNet's five layers accept: conv1 (11, stride 4)
@@ -44,6 +53,7 @@ pub struct StandardNets {
     pub inception: Option<InceptionFid>,
     pub lpips: Option<LpipsAlex>,
     pub r3d50: Option<R3d50>,
+    pub i3d: Option<I3d>,
 }
 
 impl StandardNets {
@@ -57,17 +67,18 @@ impl StandardNets {
             let path = dir.join(file);
             path.exists().then(|| Weights::open(&path)).transpose()
         };
-        let [(_, i), (_, l), (_, r)] = WEIGHT_FILES;
+        let [(_, i), (_, l), (_, r), (_, v)] = WEIGHT_FILES;
         Ok(Self {
             inception: open(i)?.map(|w| InceptionFid::new(&w)).transpose()?,
             lpips: open(l)?.map(|w| LpipsAlex::new(&w)).transpose()?,
             r3d50: open(r)?.map(|w| R3d50::new(&w)).transpose()?,
+            i3d: open(v)?.map(|w| I3d::new(&w)).transpose()?,
         })
     }
 
     /// True when no weights were found.
     pub fn is_empty(&self) -> bool {
-        self.inception.is_none() && self.lpips.is_none() && self.r3d50.is_none()
+        self.inception.is_none() && self.lpips.is_none() && self.r3d50.is_none() && self.i3d.is_none()
     }
 }
 
@@ -78,6 +89,7 @@ pub struct NetScores {
     pub fid_inception: Option<FrechetDistance>,
     pub lpips_alex: Option<f64>,
     pub fid_vid_r3d50: Option<FrechetDistance>,
+    pub fvd_i3d: Option<FrechetDistance>,
 }
 
 impl NetScores {
@@ -122,7 +134,17 @@ pub fn score_networks(nets: &StandardNets, pairing: &Pairing) -> Result<NetScore
         }
     }
     if let Some(net) = &nets.r3d50 {
-        scores.fid_vid_r3d50 = clip_fd(net, pairing)?;
+        let clip = |frames: &[Frame]| {
+            let v: Vec<f32> = frames.iter().flat_map(r3d50_frame).collect();
+            Tensor::from_vec(v, (R3D50_FRAMES, 3, R3D50_SIZE, R3D50_SIZE), &Device::Cpu)
+        };
+        let forward = |x: &Tensor| net.features(x);
+        scores.fid_vid_r3d50 = clip_fd(pairing, Windows::Sliding(R3D50_FRAMES), &clip, &forward, R3D50_DIM)?;
+    }
+    if let Some(net) = &nets.i3d {
+        let clip = |frames: &[Frame]| i3d_clip(frames);
+        let forward = |x: &Tensor| net.features(x);
+        scores.fvd_i3d = clip_fd(pairing, Windows::First(I3D_FRAMES), &clip, &forward, I3D_DIM)?;
     }
     Ok(scores)
 }
@@ -224,28 +246,65 @@ fn clips(pairing: &Pairing) -> Vec<(PathBuf, Vec<&FramePair>)> {
     out
 }
 
-/// DisCo's FID-VID: R3D-50 features of every 16-frame window of every clip.
-fn clip_fd(net: &R3d50, pairing: &Pairing) -> Result<Option<FrechetDistance>, MetricsError> {
+/// Which runs of consecutive frames of a clip are samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Windows {
+    /// Every run of n frames (DisCo's FID-VID).
+    Sliding(usize),
+    /// The first n frames (StyleGAN-V's FVD, offset 0).
+    First(usize),
+}
+
+/// The Frechet distance of clip features: `clip` turns `frames` consecutive
+/// frames into `[t, 3, h, w]`, `forward` maps `[1, 3, t, h, w]` to `[1, dim]`.
+fn clip_fd(
+    pairing: &Pairing,
+    windows: Windows,
+    clip: &dyn Fn(&[Frame]) -> candle_core::Result<Tensor>,
+    forward: &dyn Fn(&Tensor) -> Result<Tensor, NetError>,
+    dim: usize,
+) -> Result<Option<FrechetDistance>, MetricsError> {
     if pairing.clips == 0 {
         return Ok(None);
     }
+    let frames = match windows {
+        Windows::Sliding(n) | Windows::First(n) => n,
+    };
     let mut feats = [Vec::new(), Vec::new()];
-    for (_, frames) in clips(pairing) {
-        if frames.len() < R3D50_FRAMES {
+    for (_, pairs) in clips(pairing) {
+        if pairs.len() < frames {
             continue;
         }
-        let (truth, pred) = read_pairs(&frames.iter().map(|p| (*p).clone()).collect::<Vec<_>>())?;
-        for (k, clip) in [pred, truth].iter().enumerate() {
-            let resized = clip.iter().map(r3d50_frame).collect::<Vec<_>>();
-            for window in resized.windows(R3D50_FRAMES) {
-                let x = Tensor::from_vec(window.concat(), (R3D50_FRAMES, 3, R3D50_SIZE, R3D50_SIZE), &Device::Cpu)
+        let (truth, pred) = read_pairs(&pairs.iter().map(|p| (*p).clone()).collect::<Vec<_>>())?;
+        for (k, video) in [pred, truth].iter().enumerate() {
+            let starts = match windows {
+                Windows::Sliding(_) => video.len() - frames + 1,
+                Windows::First(_) => 1,
+            };
+            for s in 0..starts {
+                let x = clip(&video[s..s + frames])
                     .and_then(|t| t.permute((1, 0, 2, 3))?.unsqueeze(0))
-                    .map_err(candle("r3d50-kinetics"))?;
-                feats[k].extend(rows(&net.features(&x)?)?);
+                    .map_err(candle("clip"))?;
+                feats[k].extend(rows(&forward(&x)?)?);
             }
         }
     }
-    fd(&feats, super::nets::R3D50_DIM)
+    fd(&feats, dim)
+}
+
+/// Frames as StyleGAN-V feeds its I3D: 8-bit RGB rescaled to [-1, 1]
+/// (`x / 127.5 - 1`), resized bilinearly (PyTorch, `align_corners=False`)
+/// to 224 x 224; `[t, 3, 224, 224]`.
+pub fn i3d_clip(frames: &[Frame]) -> candle_core::Result<Tensor> {
+    let (h, w) = (frames[0].height(), frames[0].width());
+    let mut v = Vec::with_capacity(frames.len() * 3 * h * w);
+    for f in frames {
+        let bytes = f.to_rgb8();
+        for c in 0..3 {
+            v.extend(bytes.iter().skip(c).step_by(3).map(|&b| f32::from(b) / 127.5 - 1.0));
+        }
+    }
+    Tensor::from_vec(v, (frames.len(), 3, h, w), &Device::Cpu)?.upsample_bilinear2d(I3D_SIZE, I3D_SIZE, false)
 }
 
 /// One frame as DisCo feeds the R3D-50: 8-bit RGB as floats in [0, 255],

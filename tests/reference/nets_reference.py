@@ -136,6 +136,20 @@ def r3d50():
         report("r3d50-kinetics", model(x.float()))
 
 
+def i3d():
+    sys.path.insert(0, HERE)
+    from i3d_disco import InceptionI3d
+
+    model = InceptionI3d(400, in_channels=3).eval()
+    # A 64 x 64 input ends in a 2 x 2 map where a 224 input ends in 7 x 7: the
+    # average pool that covers the whole map is [1, 2, 2] here.
+    model.avg_pool = nn.AvgPool3d(kernel_size=[1, 2, 2], stride=(1, 1, 1))
+    fill(model, "i3d-fvd")
+    x = image_input((1, 3, 8, 64, 64)) * 2.0 - 1.0
+    with torch.no_grad():
+        report("i3d-fvd", model(x))
+
+
 def resize():
     """PIL's bicubic resize of a float ('F') channel, as DisCo's make_resizer("PIL", False, "bicubic")."""
     from PIL import Image
@@ -149,6 +163,6 @@ def resize():
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
-    which = sys.argv[1:] or ["inception", "lpips", "r3d50", "resize"]
+    which = sys.argv[1:] or ["inception", "lpips", "r3d50", "i3d", "resize"]
     for name in which:
-        {"inception": inception, "lpips": lpips_alex, "r3d50": r3d50, "resize": resize}[name]()
+        {"inception": inception, "lpips": lpips_alex, "r3d50": r3d50, "i3d": i3d, "resize": resize}[name]()
