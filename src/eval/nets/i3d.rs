@@ -17,9 +17,12 @@
 //! `.b3b` (after the `b3a` max pool), and `logits.conv3d.weight` / `.bias`.
 //! Every `Unit3D` is a bias-free 3D convolution with TensorFlow's "SAME"
 //! padding (the extra cell after), batch norm with eps 0.001 and a ReLU; the
-//! "SAME" max pools pad with zeros, as that port does. The TorchScript file
-//! StyleGAN-V downloads holds TF-Hub's weights (which differ from the
-//! DeepMind release): `tools/convert_weights.py` maps it to these names.
+//! "SAME" max pools pad with zeros, as that port does. StyleGAN-V's
+//! TorchScript file holds TF-Hub's weights (which differ from the DeepMind
+//! release that piergiaj converted and DisCo loads as
+//! `i3d_pretrained_400.pt`); `tools/convert_weights.py` converts a state
+//! dict with these names, and does not yet map the TorchScript file, so
+//! `fvd_i3d` matches StyleGAN-V's numbers only once that mapping exists.
 
 use candle_core::{Result, Tensor};
 
