@@ -12,6 +12,7 @@ bench:
     cargo run --release -- bench train-step --plain --whole
     cargo run --release -- bench kernels
     cargo run --release -- bench alloc
+    cargo run --release -- bench nets
 
 # entprog against PyTorch (needs torch), alternating per config over rounds.
 compare rounds="5":

@@ -137,6 +137,15 @@ enum BenchCommand {
     },
     /// Median training-step time of a model preset as leading blocks freeze.
     Steps(entprog::train::cli::BenchStepArgs),
+    /// Throughput of the standard feature networks (synthetic weights unless --weights).
+    Nets {
+        /// Folder of the networks' safetensors files (as `entprog metrics --weights`).
+        #[arg(long)]
+        weights: Option<std::path::PathBuf>,
+        /// Timed passes per network after one warm-up; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
     /// Training-step time of the presets, full and Ent-Prog-like gate patterns
     /// (same config names as bench/torch_reference.py).
     TrainStep {
@@ -321,6 +330,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             cmd: BenchCommand::Steps(args),
         } => Ok(entprog::train::cli::bench_step(&args)?),
+        Command::Bench {
+            cmd: BenchCommand::Nets { weights, reps },
+        } => {
+            for s in entprog::bench::nets::measure(weights.as_deref(), reps.max(1))? {
+                println!(
+                    "{:<15} {:>7.2} {}s/s  ({} per pass, median {:.3} s)",
+                    s.net, s.per_second, s.unit, s.batch, s.median_s
+                );
+            }
+            Ok(())
+        }
         Command::Bench {
             cmd:
                 BenchCommand::Cei {

@@ -27,6 +27,8 @@ mod hub;
 mod kernels;
 /// The denoiser: parameter layout (insta snapshots), gates, FLOPs and peak memory, the tape.
 mod model;
+/// The standard feature networks against their PyTorch references; `entprog metrics --weights`.
+mod nets;
 /// Progressive schedules: adaptive decisions, replay, resume, fixed schedules, scorers.
 mod schedule;
 /// `reproduce table3 --profile smoke` end to end: snapshot, reuse, determinism, kill and rerun.

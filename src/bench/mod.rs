@@ -2,5 +2,6 @@
 
 pub mod cei_cost;
 pub mod kernels;
+pub mod nets;
 pub mod step_time;
 pub mod train_step;

@@ -65,6 +65,23 @@ pub enum MetricsError {
     /// A frame does not fit the metrics (smaller than the SSIM window).
     #[error("{}: {reason}", path.display())]
     Frame { path: PathBuf, reason: FrameError },
+    /// A frame is smaller than a feature network accepts (width x height).
+    #[error("{}: {}x{} frame, {metric} needs frames of at least {min}x{min}", path.display(), size.0, size.1)]
+    TooSmall {
+        path: PathBuf,
+        size: (usize, usize),
+        metric: &'static str,
+        min: usize,
+    },
+    /// The weights folder (`--weights`, `ENTPROG_WEIGHTS`) does not exist.
+    #[error("{}: no such folder, expected a folder of feature-network weights (inception-fid.safetensors, lpips-alex.safetensors, r3d50-kinetics.safetensors, i3d-fvd.safetensors)", path.display())]
+    NoWeights { path: PathBuf },
+    /// A feature network's weights did not load or its forward pass failed.
+    #[error(transparent)]
+    Net(#[from] super::nets::NetError),
+    /// The Frechet distance of the features failed.
+    #[error("Frechet distance: {0}")]
+    Frechet(super::frechet::FrechetError),
 }
 
 /// One matched pair of frames.

@@ -7,15 +7,20 @@
 //! - [`ssim`]: SSIM as scikit-image computes it, and as DisCo calls it.
 //! - [`frechet`]: the Frechet distance of feature Gaussians (FID, FVD).
 //! - [`folder`]: pairing and scoring two folders of PNG frames.
+//! - [`nets`]: the standard feature networks (Inception, LPIPS, R3D-50, I3D).
+//! - [`networks`]: their metrics of two folders (`fid_inception`, ...).
 //! - [`cli`]: `entprog metrics`.
 
 pub mod cli;
 pub mod folder;
 pub mod frame;
 pub mod frechet;
+pub mod nets;
+pub mod networks;
 pub mod ssim;
 
 pub use folder::{pair_folders, read_frame, score_folders, FolderScores, FrameScores, MetricsError, Pairing};
 pub use frame::{l1, luma_disco, psnr, psnr_disco, Frame, FrameError};
 pub use frechet::{frechet_distance, FeatureStats, FrechetDistance, FrechetError};
+pub use networks::{score_networks, NetScores, StandardNets, WEIGHT_FILES};
 pub use ssim::{ssim, ssim_disco};
