@@ -14,7 +14,7 @@
 //!   skipped) over the training steps of the arm's first seed;
 //! - `samples-<d>.png`: the first seed's sample sheet of every arm.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::RgbImage;
 use polars::prelude::*;
@@ -478,9 +478,4 @@ pub fn write_all(study: &Study, dir: &Path) -> Result<Vec<Figure>, ReportError> 
         out.extend(samples(study, d, dir)?);
     }
     Ok(out)
-}
-
-/// Where [`write_all`] puts a figure.
-pub fn path_of(dir: &Path, f: &Figure) -> PathBuf {
-    dir.join(&f.file)
 }

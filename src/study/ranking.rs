@@ -93,7 +93,7 @@ pub fn run_ranking(exp: &Experiment) -> Result<RankOutcome, RankCellError> {
     let scores = score_with(cfg, &schedule, &mut model, &ids, scorer, 0, heldout.as_ref()).map_err(Box::new)?;
     let wall_s = start.elapsed().as_secs_f64();
     let checkpoint = init_checkpoint(cfg).map_err(Box::new)?;
-    let ranking = Ranking::of(&scores, wall_s, checkpoint, &cfg.data.dataset, &cfg.cei, cfg.seed);
+    let ranking = Ranking::of(&scores, wall_s, checkpoint, cfg);
     let dir = rd.path().to_path_buf();
     let file = dir.join(RANKING_FILE);
     let text = serde_json::to_string_pretty(&ranking).expect("rankings serialise");

@@ -161,6 +161,7 @@ impl<'a> Passes<'a> {
                 checkpoint_sha256: checkpoint.map(|c| c.1),
                 dataset: &self.cfg.data.dataset,
                 cei: &self.cfg.cei,
+                sampling: super::ranking::sampling_settings(self.cfg),
             },
         )?;
         Ok(ranking.scores(scorer, ids))

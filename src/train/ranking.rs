@@ -9,7 +9,8 @@
 //! can share one scoring pass. A ranking applies to a run only when it
 //! ranked the same blocks of the same checkpoint (by SHA-256), on the same
 //! dataset, with the run's scorer and `[cei]` settings (but for
-//! `batch_conditions`, which only batches the same samples); anything else is
+//! `batch_conditions`, which only batches the same samples) and the same
+//! model, noise schedule, clip length and stage; anything else is
 //! refused with the key, the file and both values. Its seed may differ from
 //! the run's: sharing one ranking across seeds is the point.
 
@@ -17,6 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use crate::config::ExperimentConfig;
 use crate::entprog::cei::CeiConfig;
 use crate::entprog::scorers::{Scorer, Scores};
 use crate::model::BlockId;
@@ -44,6 +48,9 @@ pub struct Ranking {
     pub cei: CeiConfig,
     /// Root seed of the scoring samples and bootstrap.
     pub seed: u64,
+    /// The other settings the scoring samples and passes depend on, by
+    /// config key ([`sampling_settings`]).
+    pub sampling: BTreeMap<String, serde_json::Value>,
     /// Scored block ids, in forward order.
     pub ids: Vec<String>,
     /// One value per block (None: not finite).
@@ -65,6 +72,22 @@ pub struct Expected<'a> {
     pub checkpoint_sha256: Option<String>,
     pub dataset: &'a str,
     pub cei: &'a CeiConfig,
+    /// The run's [`sampling_settings`].
+    pub sampling: BTreeMap<String, serde_json::Value>,
+}
+
+/// The settings besides `[cei]` and the dataset that a scoring pass's
+/// samples and predictions depend on: the model, the noise schedule, the
+/// clip length and stride, and the stage (which conditions it feeds).
+pub fn sampling_settings(cfg: &ExperimentConfig) -> BTreeMap<String, serde_json::Value> {
+    let v = |x: serde_json::Result<serde_json::Value>| x.expect("configs serialise to JSON");
+    BTreeMap::from([
+        ("model".to_string(), v(serde_json::to_value(&cfg.model))),
+        ("diffusion".to_string(), v(serde_json::to_value(&cfg.diffusion))),
+        ("data.clip_frames".to_string(), cfg.data.clip_frames.into()),
+        ("data.stride".to_string(), cfg.data.stride.into()),
+        ("train.stage".to_string(), v(serde_json::to_value(cfg.train.stage))),
+    ])
 }
 
 /// Why a ranking does not apply.
@@ -110,6 +133,13 @@ pub enum RankingError {
     #[error("schedule.ranking = {path}: scored on data.dataset = {found:?}, but this run trains on {expected:?}")]
     Dataset {
         path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("schedule.ranking = {path}: scored with {key} = {found}, but this run's {key} = {expected}")]
+    Sampling {
+        path: PathBuf,
+        key: String,
         found: String,
         expected: String,
     },
@@ -174,24 +204,18 @@ impl Ranking {
         Ok((file, r))
     }
 
-    /// A ranking of `scores` (`wall_s` seconds) with what it was scored on.
-    pub fn of(
-        scores: &Scores,
-        wall_s: f64,
-        checkpoint: Option<(PathBuf, String)>,
-        dataset: &str,
-        cei: &CeiConfig,
-        seed: u64,
-    ) -> Self {
+    /// A ranking of `scores` (`wall_s` seconds) of `checkpoint` under `cfg`.
+    pub fn of(scores: &Scores, wall_s: f64, checkpoint: Option<(PathBuf, String)>, cfg: &ExperimentConfig) -> Self {
         let (checkpoint, checkpoint_sha256) = checkpoint.unzip();
         Ranking {
             version: RANKING_VERSION,
             scorer: scores.scorer.as_str().into(),
             checkpoint,
             checkpoint_sha256,
-            dataset: dataset.into(),
-            cei: cei.clone(),
-            seed,
+            dataset: cfg.data.dataset.clone(),
+            cei: cfg.cei.clone(),
+            seed: cfg.seed,
+            sampling: sampling_settings(cfg),
             ids: scores.ids.iter().map(|i| i.to_string()).collect(),
             values: scores.values.iter().map(|v| v.is_finite().then_some(*v)).collect(),
             se: scores.se.clone(),
@@ -241,6 +265,17 @@ impl Ranking {
             batch_conditions: want.cei.batch_conditions,
             ..self.cei.clone()
         };
+        for (key, expected) in &want.sampling {
+            let found = self.sampling.get(key);
+            if found != Some(expected) {
+                return Err(RankingError::Sampling {
+                    path,
+                    key: key.clone(),
+                    found: found.map_or("nothing".to_string(), |f| f.to_string()),
+                    expected: expected.to_string(),
+                });
+            }
+        }
         if &same != want.cei {
             return Err(RankingError::Settings {
                 path,
@@ -290,10 +325,14 @@ mod tests {
             &scores,
             1.5,
             Some((PathBuf::from("a/last.safetensors"), "aa".into())),
-            "tiktok",
-            &CeiConfig::default(),
-            0,
+            &cfg(),
         )
+    }
+
+    fn cfg() -> ExperimentConfig {
+        let mut c = ExperimentConfig::default();
+        c.data.dataset = "tiktok".into();
+        c
     }
 
     fn want<'a>(ids: &'a [BlockId], cei: &'a CeiConfig) -> Expected<'a> {
@@ -304,6 +343,7 @@ mod tests {
             checkpoint_sha256: Some("aa".into()),
             dataset: "tiktok",
             cei,
+            sampling: sampling_settings(&cfg()),
         }
     }
 
@@ -353,6 +393,20 @@ mod tests {
             ..CeiConfig::default()
         };
         r.check(Path::new("r.json"), &want(&ids, &batched)).unwrap();
+        // Clips of another length give other samples.
+        let mut longer = cfg();
+        longer.data.clip_frames += 2;
+        let mut w = want(&ids, &cei);
+        w.sampling = sampling_settings(&longer);
+        let e = r.check(Path::new("r.json"), &w).unwrap_err().to_string();
+        let n = cfg().data.clip_frames;
+        assert!(
+            e.contains(&format!(
+                "scored with data.clip_frames = {n}, but this run's data.clip_frames = {}",
+                n + 2
+            )),
+            "{e}"
+        );
         let mut w = want(&ids, &cei);
         w.scorer = Scorer::Random;
         let e = r.check(Path::new("r.json"), &w).unwrap_err().to_string();
