@@ -164,10 +164,9 @@ fn run_tables(dir: &Path) -> Vec<(String, DataFrame)> {
         .collect()
 }
 
-/// `entprog train` on an arm cell's experiment with its `--set` flags,
-/// `schedule.ranking` replaced by `ranking` (none: the run ranks itself),
-/// results in `results`.
-fn train_arm(s: &Study, dataset: &str, ranking: Option<&Path>, results: &Path) -> std::process::Output {
+/// The arm's experiment file and `--set` flags, without `schedule.ranking`
+/// and with `output.results_dir` set to `results`.
+fn arm_args(s: &Study, dataset: &str, results: &Path) -> (String, Vec<String>) {
     let arm = s
         .cells
         .iter()
@@ -183,7 +182,7 @@ fn train_arm(s: &Study, dataset: &str, ranking: Option<&Path>, results: &Path) -
         .unwrap()
         .experiment
         .clone();
-    let mut args = vec!["train".to_string(), experiment];
+    let mut args = Vec::new();
     for set in &arm.sets {
         if set.starts_with("schedule.ranking=") || set.starts_with("output.results_dir=") {
             continue;
@@ -194,6 +193,16 @@ fn train_arm(s: &Study, dataset: &str, ranking: Option<&Path>, results: &Path) -
         "--set".into(),
         format!("output.results_dir={:?}", results.display().to_string()),
     ]);
+    (experiment, args)
+}
+
+/// `entprog train` on an arm cell's experiment with its `--set` flags,
+/// `schedule.ranking` replaced by `ranking` (none: the run ranks itself),
+/// results in `results`.
+fn train_arm(s: &Study, dataset: &str, ranking: Option<&Path>, results: &Path) -> std::process::Output {
+    let (experiment, sets) = arm_args(s, dataset, results);
+    let mut args = vec!["train".to_string(), experiment];
+    args.extend(sets);
     if let Some(r) = ranking {
         args.extend([
             "--set".into(),
@@ -247,6 +256,26 @@ fn assert_shared_ranking_equals_own_and_refuses_another_checkpoint(results: &Pat
         "{} vs {ranking_wall}",
         scoring(&arm.train_dir())
     );
+    // `entprog rank` by hand, on the arm's experiment and flags, writes the same ranking.
+    let by_hand = tempfile::tempdir().unwrap();
+    let (experiment, sets) = arm_args(&s, "tiktok", by_hand.path());
+    let mut args = vec!["rank".to_string(), experiment];
+    args.extend(sets);
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    let out = entprog(by_hand.path(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("schedule.ranking=") && stdout.contains("scored in"),
+        "{stdout}"
+    );
+    let values = |dir: &Path| -> serde_json::Value {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("ranking.json")).unwrap()).unwrap();
+        serde_json::json!([r["ids"], r["values"], r["se"], r["checkpoint_sha256"]])
+    };
+    let hand_dir = by_hand.path().join(&arm.exp.name).join("ranking").join("seed-0");
+    assert_eq!(values(&hand_dir), values(&arm.ranking_dir()));
     // UBC-Fashion's run given TikTok's ranking: another starting checkpoint.
     let other = tempfile::tempdir().unwrap();
     let refused = train_arm(&s, "ubc-fashion", Some(&arm.ranking_dir()), other.path());
@@ -335,6 +364,19 @@ fn a_killed_study_finishes_with_the_same_report_when_rerun() {
         entprog::report::build(&study(killed.path()), true).unwrap().markdown,
     );
     assert_eq!(x, y);
+}
+
+#[test]
+fn an_empty_ranking_path_is_refused_when_the_config_loads() {
+    let d = tempfile::tempdir().unwrap();
+    let out = entprog(
+        d.path(),
+        &["config", "show", "stage3-entprog", "--set", "schedule.ranking=\"\""],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("schedule.ranking") && err.contains("empty path"), "{err}");
 }
 
 #[test]
