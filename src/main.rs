@@ -41,6 +41,16 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Rank the blocks an experiment's schedule trains, in its starting model, once with
+    /// schedule.scorer (writes ranking.json, blocks.parquet, runs.parquet, cei.png); runs
+    /// given the printed folder as schedule.ranking train on it instead of scoring themselves.
+    Rank {
+        /// Experiment file, or a name under experiments/.
+        experiment: String,
+        /// Override a key: --set cei.conditions=64 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Figure 1b-c: skip k random blocks of the starting model (k = the paper's 8..23 of 28,
     /// scaled to the model) over seeded trials; writes probe_skip.parquet.
     ProbeSkip {
@@ -273,6 +283,23 @@ fn run(cli: Cli) -> Result<()> {
                 println!("wrote {}", out.dir.join("cei.png").display());
                 println!("wrote {}", out.dir.join("blocks.parquet").display());
             }
+            Ok(())
+        }
+        Command::Rank { experiment, sets } => {
+            let exp = Experiment::load(&experiment, &sets)?;
+            exp.config.run.apply();
+            let out = entprog::study::ranking::run_ranking(&exp)?;
+            if let Some(r) = &out.ranking {
+                if !out.cached {
+                    print!("{}", entprog::study::ranking::ranked_table(r));
+                }
+            }
+            let what = if out.cached { "cached" } else { "wrote" };
+            println!(
+                "{what}: {} (use it with --set schedule.ranking=\"{}\")",
+                out.dir.join("ranking.json").display(),
+                out.dir.display()
+            );
             Ok(())
         }
         Command::ProbeSkip {

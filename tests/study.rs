@@ -1,13 +1,16 @@
 //! `reproduce table3 --profile smoke` end to end, as a user runs it (the
 //! `entprog` binary on the shipped target file): every cell from data to
-//! report; the report snapshot (timing and memory redacted); a second run
+//! report; the report snapshot (timing and memory redacted); the plots; a
+//! run given the shared ranking equals the run that ranks its blocks
+//! itself, and a ranking of another checkpoint is refused; a second run
 //! reuses every cell; two studies give identical Parquet apart from timing;
 //! a killed study finishes, when rerun, with the same report.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use entprog::study::cells::Study;
+use entprog::report::plot;
+use entprog::study::cells::{CellKind, Study};
 use entprog::study::target::Target;
 use polars::prelude::*;
 
@@ -89,6 +92,204 @@ fn parquet_files(results: &Path) -> Vec<(PathBuf, DataFrame)> {
     out
 }
 
+fn frame(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+/// A PNG of `size` that is not blank: some non-white pixels, several colours.
+fn assert_plot(path: &Path, size: (u32, u32)) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
+    assert_eq!(img.dimensions(), size, "{}", path.display());
+    let inked = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+    assert!(
+        inked as f64 > 0.02 * (size.0 * size.1) as f64,
+        "{}: {inked} non-white pixels",
+        path.display()
+    );
+    let mut colours: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    colours.sort();
+    colours.dedup();
+    assert!(colours.len() >= 3, "{}: {} colours", path.display(), colours.len());
+}
+
+/// Every plot of the smoke report exists at its size and is not blank.
+fn assert_smoke_plots(results: &Path) {
+    let s = study(results);
+    let dir = s.report_dir();
+    for d in ["tiktok", "ubc-fashion"] {
+        assert_plot(&dir.join(format!("curves-{d}.png")), plot::PANEL_SIZE);
+        assert_plot(&dir.join(format!("ce-{d}.png")), plot::PANEL_SIZE);
+        assert_plot(&dir.join(format!("blocks-{d}-ent-prog.png")), plot::STATE_SIZE);
+        let ranking = s
+            .cells
+            .iter()
+            .find(|c| c.kind == CellKind::Ranking && c.dataset.as_deref() == Some(d))
+            .unwrap();
+        let blocks = frame(&ranking.ranking_dir().join("blocks.parquet")).height();
+        assert_plot(
+            &dir.join(format!("cei-{d}-ent-prog.png")),
+            (plot::BAR_WIDTH, plot::bar_height(blocks)),
+        );
+        // The sheet: each arm's first-seed samples.png, scaled, under a label.
+        let images: Vec<(String, image::RgbImage)> = s
+            .cells
+            .iter()
+            .filter(|c| matches!(c.kind, CellKind::Eval { .. }) && c.dataset.as_deref() == Some(d))
+            .map(|c| {
+                let png = entprog::study::reproduce::eval_dir(&s, c).join("samples.png");
+                (String::new(), image::open(png).unwrap().to_rgb8())
+            })
+            .collect();
+        assert_eq!(images.len(), 2);
+        let size = plot::sheet_size(&images, plot::sheet_scale(&images, 640));
+        assert_plot(&dir.join(format!("samples-{d}.png")), size);
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.contains(&format!("](curves-{d}.png)")), "{md}");
+    }
+}
+
+/// Training steps, block scores and states, supernet and evaluation rows of a run, without timing.
+fn run_tables(dir: &Path) -> Vec<(String, DataFrame)> {
+    ["steps", "blocks", "supernet", "eval"]
+        .iter()
+        .map(|t| {
+            let mut df = frame(&dir.join(format!("{t}.parquet")));
+            for c in ["run", "wall_s", "peak_bytes", "clock_wall_s"] {
+                df = df.drop(c).unwrap_or(df);
+            }
+            (t.to_string(), df)
+        })
+        .collect()
+}
+
+/// The arm's experiment file and `--set` flags, without `schedule.ranking`
+/// and with `output.results_dir` set to `results`.
+fn arm_args(s: &Study, dataset: &str, results: &Path) -> (String, Vec<String>) {
+    let arm = s
+        .cells
+        .iter()
+        .find(|c| c.kind == CellKind::Arm && c.ranking.is_some() && c.dataset.as_deref() == Some(dataset))
+        .unwrap();
+    // The arm's experiment file (the cell's name carries the dataset).
+    let experiment = s
+        .target
+        .config
+        .arms
+        .iter()
+        .find(|a| Some(&a.scheme) == arm.scheme.as_ref())
+        .unwrap()
+        .experiment
+        .clone();
+    let mut args = Vec::new();
+    for set in &arm.sets {
+        if set.starts_with("schedule.ranking=") || set.starts_with("output.results_dir=") {
+            continue;
+        }
+        args.extend(["--set".to_string(), set.clone()]);
+    }
+    args.extend([
+        "--set".into(),
+        format!("output.results_dir={:?}", results.display().to_string()),
+    ]);
+    (experiment, args)
+}
+
+/// `entprog train` on an arm cell's experiment with its `--set` flags,
+/// `schedule.ranking` replaced by `ranking` (none: the run ranks itself),
+/// results in `results`.
+fn train_arm(s: &Study, dataset: &str, ranking: Option<&Path>, results: &Path) -> std::process::Output {
+    let (experiment, sets) = arm_args(s, dataset, results);
+    let mut args = vec!["train".to_string(), experiment];
+    args.extend(sets);
+    if let Some(r) = ranking {
+        args.extend([
+            "--set".into(),
+            format!("schedule.ranking={:?}", r.display().to_string()),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    entprog(results, &args)
+}
+
+/// A run given the shared ranking trains exactly as the run that scores its
+/// own blocks (the ranking cell scores them with the same code and seed);
+/// a ranking of another checkpoint is refused in one line, exit 2.
+fn assert_shared_ranking_equals_own_and_refuses_another_checkpoint(results: &Path) {
+    let s = study(results);
+    let own = tempfile::tempdir().unwrap();
+    let out = train_arm(&s, "tiktok", None, own.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let arm = s
+        .cells
+        .iter()
+        .find(|c| c.kind == CellKind::Arm && c.ranking.is_some() && c.dataset.as_deref() == Some("tiktok"))
+        .unwrap();
+    let own_dir = own.path().join(&arm.exp.name).join("train").join("seed-0");
+    for ((t, shared), (_, ranked_itself)) in run_tables(&arm.train_dir()).iter().zip(run_tables(&own_dir)) {
+        assert!(shared.height() > 0, "{t}.parquet is empty");
+        assert!(
+            shared.equals_missing(&ranked_itself),
+            "{t}.parquet differs:\n{shared}\n{ranked_itself}"
+        );
+    }
+    // The run that ranked itself paid for it; the one given the ranking did not.
+    let scoring = |dir: &Path| {
+        frame(&dir.join("runs.parquet"))
+            .column("scoring_wall_s")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap()
+    };
+    let ranking_wall = frame(&arm.ranking_dir().join("runs.parquet"))
+        .column("total_wall_s")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert!(
+        scoring(&arm.train_dir()) < 0.5 * ranking_wall,
+        "{} vs {ranking_wall}",
+        scoring(&arm.train_dir())
+    );
+    // `entprog rank` by hand, on the arm's experiment and flags, writes the same ranking.
+    let by_hand = tempfile::tempdir().unwrap();
+    let (experiment, sets) = arm_args(&s, "tiktok", by_hand.path());
+    let mut args = vec!["rank".to_string(), experiment];
+    args.extend(sets);
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    let out = entprog(by_hand.path(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("schedule.ranking=") && stdout.contains("scored in"),
+        "{stdout}"
+    );
+    let values = |dir: &Path| -> serde_json::Value {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("ranking.json")).unwrap()).unwrap();
+        serde_json::json!([r["ids"], r["values"], r["se"], r["checkpoint_sha256"]])
+    };
+    let hand_dir = by_hand.path().join(&arm.exp.name).join("ranking").join("seed-0");
+    assert_eq!(values(&hand_dir), values(&arm.ranking_dir()));
+    // UBC-Fashion's run given TikTok's ranking: another starting checkpoint.
+    let other = tempfile::tempdir().unwrap();
+    let refused = train_arm(&s, "ubc-fashion", Some(&arm.ranking_dir()), other.path());
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("schedule.ranking = ")
+            && last.contains("ranks checkpoint")
+            && last.contains("train.init_from = "),
+        "{err}"
+    );
+}
+
 #[test]
 fn smoke_study_runs_end_to_end_reuses_its_cells_and_is_deterministic() {
     let a = tempfile::tempdir().unwrap();
@@ -100,6 +301,8 @@ fn smoke_study_runs_end_to_end_reuses_its_cells_and_is_deterministic() {
     // The report, rebuilt from the files, timing and memory redacted.
     let report = entprog::report::build(&study(a.path()), true).unwrap();
     insta::assert_snapshot!("table3_smoke_report", report.markdown);
+    assert_smoke_plots(a.path());
+    assert_shared_ranking_equals_own_and_refuses_another_checkpoint(a.path());
     // Every cell is reused the second time: nothing is trained again.
     let again = reproduce(a.path());
     assert!(
@@ -164,6 +367,19 @@ fn a_killed_study_finishes_with_the_same_report_when_rerun() {
 }
 
 #[test]
+fn an_empty_ranking_path_is_refused_when_the_config_loads() {
+    let d = tempfile::tempdir().unwrap();
+    let out = entprog(
+        d.path(),
+        &["config", "show", "stage3-entprog", "--set", "schedule.ranking=\"\""],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("schedule.ranking") && err.contains("empty path"), "{err}");
+}
+
+#[test]
 fn dry_run_lists_every_cell_with_its_state_and_a_bad_profile_is_one_line() {
     let d = tempfile::tempdir().unwrap();
     let out = entprog(
@@ -180,9 +396,11 @@ fn dry_run_lists_every_cell_with_its_state_and_a_bad_profile_is_one_line() {
     );
     assert!(out.status.success());
     let plan = String::from_utf8_lossy(&out.stdout);
-    // 1 foundation + 2 x (stage1, stage2) + 2 datasets x 2 arms x (run + eval).
-    assert!(plan.contains("13 cells"), "{plan}");
-    assert_eq!(plan.matches("to run").count(), 13, "{plan}");
+    // 1 foundation + 2 x (stage1, stage2) + 2 datasets x (Ent-Prog's ranking
+    // + 2 arms x (run + eval)).
+    assert!(plan.contains("15 cells"), "{plan}");
+    assert_eq!(plan.matches("to run").count(), 15, "{plan}");
+    assert_eq!(plan.matches("ranking Ent-Prog").count(), 2, "{plan}");
     assert!(!d.path().join("cells-smoke").exists(), "a dry run writes nothing");
     let bad = entprog(
         d.path(),

@@ -4,7 +4,6 @@
 //! a model go through the model's `Blocks` trait.
 
 pub mod cei;
-pub mod chart;
 pub mod decisions;
 pub mod evidence;
 pub mod heldout;

@@ -77,6 +77,15 @@ pub struct ScheduleConfig {
     /// Run inactive (frozen) blocks as identities instead of frozen (an
     /// ablation: the paper keeps frozen blocks in the forward pass).
     pub skip_inactive: bool,
+    /// A precomputed priority order for the first stage: the folder of a
+    /// finished ranking cell (`entprog rank <experiment>`, or the study's
+    /// shared ranking cell) or its `ranking.json`. The run checks that it
+    /// ranked this run's blocks of this run's starting checkpoint with
+    /// `scorer` and the same `[cei]` settings, and trains on it instead of
+    /// scoring its blocks itself (a re-ranked later stage still scores).
+    /// Unset: the run scores its own blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<std::path::PathBuf>,
 }
 
 impl Default for ScheduleConfig {
@@ -97,6 +106,7 @@ impl Default for ScheduleConfig {
             rerank: false,
             reverse: false,
             skip_inactive: false,
+            ranking: None,
         }
     }
 }
@@ -133,6 +143,12 @@ impl Validate for ScheduleConfig {
             }
             _ => {}
         }
+        check(
+            out,
+            self.ranking.as_ref().is_none_or(|p| !p.as_os_str().is_empty()),
+            key(prefix, "ranking"),
+            "empty path, expected the folder of a finished ranking cell (or leave the key out)",
+        );
         if self.kind == ScheduleKind::Adaptive {
             check(
                 out,

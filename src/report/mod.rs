@@ -4,16 +4,20 @@
 //! each cell the mean and 95% interval over seeds, the paper's numbers
 //! beside ours, and a verdict per claim computed from the intervals.
 //! `report.md` and `report.parquet` (the same cells, long format) go to the
-//! target's report folder; `entprog report <target>` rebuilds them without
-//! training.
+//! target's report folder with the plots of `figures.rs`; `entprog report
+//! <target>` rebuilds them without training. A shared ranking cell's time
+//! is split evenly over the runs it ranks for and counted in their time
+//! and overhead; its whole cost is reported apart.
 
+pub mod figures;
+pub mod plot;
 pub mod stats;
 
 use std::path::PathBuf;
 
 use polars::prelude::*;
 
-use crate::study::cells::{CellKind, Study};
+use crate::study::cells::{Cell, CellKind, Study};
 use stats::{exceeds, no_loss, Interval, Verdict};
 
 /// Why a report could not be built.
@@ -67,13 +71,15 @@ pub fn measurements(study: &Study) -> Result<DataFrame, ReportError> {
                 .get(0)
                 .unwrap_or(f64::NAN))
         };
-        let per_run: [(&str, f64); 6] = [
-            ("time_s", get("total_wall_s")?),
+        let ranking = ranking_share(study, arm)?;
+        let per_run: [(&str, f64); 7] = [
+            ("time_s", get("total_wall_s")? + ranking),
             ("time_train_steps_s", get("train_wall_s")?),
             (
                 "overhead_s",
-                get("scoring_wall_s")? + get("heldout_wall_s")? + get("supernet_wall_s")?,
+                get("scoring_wall_s")? + get("heldout_wall_s")? + get("supernet_wall_s")? + ranking,
             ),
+            ("ranking_s", ranking),
             ("memory_mb", get("train_peak_bytes")? / 1e6),
             ("process_memory_mb", get("process_peak_bytes")? / 1e6),
             ("flops", get("total_flops")?),
@@ -153,12 +159,97 @@ struct ReportCell {
     source: &'static str,
 }
 
+/// The wall seconds of ranking cell `r` (its `runs.parquet`).
+fn ranking_wall(study: &Study, r: usize) -> Result<f64, ReportError> {
+    let runs = read(&study.cells[r].ranking_dir().join("runs.parquet"))?;
+    Ok(runs
+        .column("total_wall_s")?
+        .cast(&DataType::Float64)?
+        .f64()?
+        .get(0)
+        .unwrap_or(f64::NAN))
+}
+
+/// The arm cells given ranking cell `r`.
+fn ranking_users(study: &Study, r: usize) -> impl Iterator<Item = &Cell> {
+    study
+        .cells
+        .iter()
+        .filter(move |c| c.kind == CellKind::Arm && c.ranking == Some(r))
+}
+
+/// An arm's share of its shared ranking's time: the ranking cell's wall
+/// seconds over the runs given it (0 for an arm without one).
+pub fn ranking_share(study: &Study, arm: &Cell) -> Result<f64, ReportError> {
+    let Some(r) = arm.ranking else { return Ok(0.0) };
+    Ok(ranking_wall(study, r)? / ranking_users(study, r).count().max(1) as f64)
+}
+
+/// One line per ranking cell: what it scored, its time, and its share of
+/// the time of the runs that use it (ranking / (ranking + the runs' own
+/// training process time)); with their `report.parquet` cells.
+fn ranking_costs(study: &Study, redact: bool, rows: &mut Vec<ReportCell>) -> Result<String, ReportError> {
+    let mut md = String::new();
+    for (r, cell) in study
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == CellKind::Ranking)
+    {
+        let wall = ranking_wall(study, r)?;
+        let mut runs_s = 0.0;
+        let mut n = 0;
+        for arm in ranking_users(study, r) {
+            let runs = read(&arm.train_dir().join("runs.parquet"))?;
+            runs_s += runs
+                .column("total_wall_s")?
+                .cast(&DataType::Float64)?
+                .f64()?
+                .get(0)
+                .unwrap_or(f64::NAN);
+            n += 1;
+        }
+        let share = wall / (wall + runs_s);
+        let c = &cell.exp.config;
+        let (d, sc) = (
+            cell.dataset.clone().unwrap_or_default(),
+            cell.scheme.clone().unwrap_or_default(),
+        );
+        let verdict = if share <= 0.05 { "within" } else { "over" };
+        let red = |s: String| if redact { "[t]".to_string() } else { s };
+        md.push_str(&format!(
+            "- {d}, {sc}: one {} ranking of the starting checkpoint (N = {} x {} samples) in {} s, shared by {n} run(s): \
+             {} of their training process time ({}; goal <= 5%)\n",
+            c.schedule.scorer,
+            c.cei.conditions,
+            c.cei.draws,
+            red(format!("{wall:.1}")),
+            red(format!("{:.1}%", 100.0 * share)),
+            red(format!("{verdict} the goal")),
+        ));
+        for (metric, value) in [("ranking_wall_s", wall), ("ranking_share", share)] {
+            rows.push(ReportCell {
+                dataset: d.clone(),
+                scheme: sc.clone(),
+                subject: "ranking".into(),
+                metric: metric.into(),
+                mean: value,
+                ci95: f64::NAN,
+                seeds: n,
+                source: "entprog",
+            });
+        }
+    }
+    Ok(md)
+}
+
 /// The held-out losses of a training run's periodic evaluations with the
 /// training time spent before each: (steps done, loss, seconds). Time is the
 /// wall time of the steps before the evaluation (regular and supernet) plus
-/// the run's whole scoring and held-out overhead (counted in full from the
-/// start: Ent-Prog scores before its first step).
-fn quality_curve(train_dir: &std::path::Path) -> Result<Vec<(u64, f64, f64)>, ReportError> {
+/// the run's whole scoring and held-out overhead and `shared_s`, its share
+/// of a shared ranking (counted in full from the start: Ent-Prog ranks
+/// before its first step).
+fn quality_curve(train_dir: &std::path::Path, shared_s: f64) -> Result<Vec<(u64, f64, f64)>, ReportError> {
     let evals_path = train_dir.join("eval.parquet");
     if !evals_path.is_file() {
         return Ok(Vec::new());
@@ -179,7 +270,7 @@ fn quality_curve(train_dir: &std::path::Path) -> Result<Vec<(u64, f64, f64)>, Re
             .map(|v| v.unwrap_or(f64::NAN))
             .collect())
     };
-    let overhead: f64 = f(&runs, "scoring_wall_s")?[0] + f(&runs, "heldout_wall_s")?[0];
+    let overhead: f64 = f(&runs, "scoring_wall_s")?[0] + f(&runs, "heldout_wall_s")?[0] + shared_s;
     let (step_no, wall) = (f(&steps, "step")?, f(&steps, "wall_s")?);
     let (at, loss) = (f(&evals, "step")?, f(&evals, "value")?);
     Ok(at
@@ -204,7 +295,7 @@ fn quality_curve(train_dir: &std::path::Path) -> Result<Vec<(u64, f64, f64)>, Re
 fn equal_quality(study: &Study) -> Result<Vec<Pair>, ReportError> {
     let mut curves = Vec::new();
     for cell in study.cells.iter().filter(|c| c.kind == CellKind::Arm) {
-        curves.push((cell, quality_curve(&cell.train_dir())?));
+        curves.push((cell, quality_curve(&cell.train_dir(), ranking_share(study, cell)?)?));
     }
     let mut out: Vec<Pair> = Vec::new();
     for (arm, curve) in curves.iter().filter(|(c, _)| !c.baseline) {
@@ -327,10 +418,13 @@ pub struct Report {
 }
 
 /// Metrics whose values are timings or memory (redacted in snapshot tests).
-pub const TIMING: [&str; 6] = [
+pub const TIMING: [&str; 9] = [
     "time_s",
     "time_train_steps_s",
     "overhead_s",
+    "ranking_s",
+    "ranking_wall_s",
+    "ranking_share",
     "memory_mb",
     "process_memory_mb",
     "eval_wall_s",
@@ -489,6 +583,17 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         }
         md.push('\n');
     }
+    let costs = ranking_costs(study, redact, &mut rows)?;
+    if !costs.is_empty() {
+        md.push_str(
+            "## Block ranking (one scoring cell per dataset, shared by the arm's seeds)\n\n\
+             The paper ranks once, offline: each ranking cell scores the starting checkpoint's schedulable blocks \
+             once, and every seed of the arm trains on it (`schedule.ranking`). Its time is split evenly over \
+             those runs in their time and speedup columns.\n\n",
+        );
+        md.push_str(&costs);
+        md.push('\n');
+    }
     md.push_str("## Verdicts (from the intervals, paired by seed)\n\n");
     for d in &t.datasets {
         for arm in t.arms.iter().filter(|a| !a.baseline) {
@@ -543,13 +648,21 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
     Ok(Report { markdown: md, cells })
 }
 
-/// Builds the report and writes `report.md` and `report.parquet` to the
-/// study's report folder; returns the markdown.
+/// Builds the report and writes `report.md` (with the plots appended),
+/// `report.parquet` and the plots to the study's report folder; returns the
+/// markdown.
 pub fn write(study: &Study) -> Result<String, ReportError> {
-    let report = build(study, false)?;
+    let mut report = build(study, false)?;
     let dir = study.report_dir();
     let io = |path: PathBuf| move |source| ReportError::Io { path, source };
     std::fs::create_dir_all(&dir).map_err(io(dir.clone()))?;
+    let figures = figures::write_all(study, &dir)?;
+    if !figures.is_empty() {
+        report.markdown.push_str("\n## Plots\n\n");
+        for f in &figures {
+            report.markdown.push_str(&format!("![{}]({})\n\n", f.caption, f.file));
+        }
+    }
     crate::results::write_atomic(&dir.join("report.md"), report.markdown.as_bytes())
         .map_err(io(dir.join("report.md")))?;
     let mut buf = Vec::new();

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use super::{starting_model, StartError};
 use crate::config::Experiment;
-use crate::entprog::chart::{bar_chart, Bar};
 use crate::entprog::evidence::{cei_samples, heldout, settings};
 use crate::entprog::rank::{order_by_score, ranks, spearman};
 use crate::entprog::score::{active_blocks, score_blocks, BlockScore, ScoreError};
 use crate::entprog::scorers::{cei_scores, forward_only, score, Evidence, Scorer, Scores};
 use crate::model::{Blocks, Denoiser};
+use crate::report::plot::{bar_chart, Bar};
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, TableError};
 
 /// Errors of `entprog cei`.

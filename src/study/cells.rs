@@ -1,7 +1,10 @@
 //! The cell graph of a target under a profile: dataset builds happen on
 //! first use inside the cells; the shared stage chain (shared stages once,
 //! per-dataset stages once per dataset), then per dataset, arm and seed a
-//! training run from the chain's last checkpoint and its evaluation. Every
+//! training run from the chain's last checkpoint and its evaluation; an arm
+//! whose schedule needs a priority order first gets one ranking cell per
+//! dataset (`ranking.rs`), shared by all its seeds through
+//! `schedule.ranking` (the paper ranks once, offline). Every
 //! training cell is an experiment of `experiments/` loaded with `--set`
 //! flags, exactly what `entprog train <experiment> --set ...` would run, so a
 //! finished cell is reused by its config hash by any target and by hand.
@@ -10,12 +13,16 @@ use std::path::PathBuf;
 
 use super::target::{Profile, Target};
 use crate::config::{ConfigError, Experiment};
+use crate::entprog::schedule::ScheduleKind;
 
 /// What a cell does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CellKind {
     /// A stage of the shared chain.
     Chain,
+    /// The priority order of an arm's blocks in the chain's last checkpoint,
+    /// shared by the arm's seeds.
+    Ranking,
     /// A compared arm's training run.
     Arm,
     /// The evaluation of the arm cell at this index.
@@ -34,12 +41,21 @@ pub struct Cell {
     /// The arm's scheme.
     pub scheme: Option<String>,
     pub baseline: bool,
+    /// The `--set` flags of the cell's experiment (`entprog train <experiment> --set ...` reruns it).
+    pub sets: Vec<String>,
+    /// An arm: the index of the ranking cell it is given.
+    pub ranking: Option<usize>,
 }
 
 impl Cell {
     /// The cell's training run folder (for an evaluation: the run it evaluates).
     pub fn train_dir(&self) -> PathBuf {
         self.exp.run_spec("train", None).dir()
+    }
+
+    /// The cell's ranking folder (a ranking cell's own output).
+    pub fn ranking_dir(&self) -> PathBuf {
+        super::ranking::ranking_dir(&self.exp)
     }
 }
 
@@ -118,6 +134,8 @@ impl Study {
                         dataset: Some(d.clone()),
                         scheme: None,
                         baseline: false,
+                        sets,
+                        ranking: None,
                     });
                     ends[i] = Some(cells.len() - 1);
                 }
@@ -133,6 +151,8 @@ impl Study {
                     dataset: None,
                     scheme: None,
                     baseline: false,
+                    sets,
+                    ranking: None,
                 });
                 ends.iter_mut().for_each(|e| *e = Some(cells.len() - 1));
             }
@@ -140,13 +160,41 @@ impl Study {
         for (i, d) in datasets.iter().enumerate() {
             let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
             for arm in &target.config.arms {
+                let name = format!("{}-{d}", arm.experiment);
+                // One ranking of the checkpoint for every seed (made with seed 0's settings).
+                let ranking_sets = with_data(
+                    &arm.experiment,
+                    sets_for(&arm.experiment, &name, 0, init.clone()),
+                    Some(d),
+                )?;
+                let ranked = load(&arm.experiment, &ranking_sets)?;
+                let ranking = if ranked.config.schedule.kind != ScheduleKind::Full {
+                    cells.push(Cell {
+                        kind: CellKind::Ranking,
+                        label: format!("ranking {} {d}", arm.scheme),
+                        exp: ranked,
+                        dataset: Some(d.clone()),
+                        scheme: Some(arm.scheme.clone()),
+                        baseline: arm.baseline,
+                        sets: ranking_sets,
+                        ranking: None,
+                    });
+                    Some(cells.len() - 1)
+                } else {
+                    None
+                };
                 for seed in 0..seeds {
-                    let name = format!("{}-{d}", arm.experiment);
-                    let sets = with_data(
+                    let mut sets = with_data(
                         &arm.experiment,
                         sets_for(&arm.experiment, &name, seed, init.clone()),
                         Some(d),
                     )?;
+                    if let Some(r) = ranking {
+                        sets.push(format!(
+                            "schedule.ranking={:?}",
+                            cells[r].ranking_dir().display().to_string()
+                        ));
+                    }
                     cells.push(Cell {
                         kind: CellKind::Arm,
                         label: format!("{} {d} seed {seed}", arm.scheme),
@@ -154,6 +202,8 @@ impl Study {
                         dataset: Some(d.clone()),
                         scheme: Some(arm.scheme.clone()),
                         baseline: arm.baseline,
+                        sets,
+                        ranking,
                     });
                     let of = cells.len() - 1;
                     let mut eval = cells[of].clone();

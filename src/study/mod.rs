@@ -2,12 +2,14 @@
 //! profile (`cells.rs`), the runner (`reproduce.rs`) and the evaluation
 //! cell (`evaluate.rs`); and the cells that are not a training run: the
 //! scoring pass of `entprog cei` (block priorities of a stage's starting
-//! model, with every scorer) and the Figure 1b-c skip probe.
+//! model, with every scorer), the ranking cell a study's runs share
+//! (`ranking.rs`) and the Figure 1b-c skip probe.
 
 pub mod cei;
 pub mod cells;
 pub mod evaluate;
 pub mod probe;
+pub mod ranking;
 pub mod reproduce;
 pub mod target;
 

@@ -1,8 +1,9 @@
 //! `entprog reproduce <target> [--profile P] [--seeds N] [--dry-run]`: lays
 //! out the target's cells (`cells.rs`), reuses the finished ones, resumes
-//! interrupted ones, runs the rest in order with an overall line (cells
-//! done of total, ETA) above each cell's own progress, then writes the
-//! report from the files on disk (`crate::report`).
+//! interrupted ones, runs the rest in order with an overall bar (cells
+//! done of total, ETA) above each cell's own progress
+//! ([`crate::progress::Board`]), then writes the report and its plots from
+//! the files on disk (`crate::report`) and prints the table.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use crate::config::ConfigError;
 use crate::model::dit::block_ids;
 use crate::model::flops::unit_costs;
 use crate::model::{Gate, Gates, ModelConfig, PARTS};
-use crate::progress::{Progress, ProgressMode};
+use crate::progress::{Board, ProgressMode};
 use crate::results::{RunManifest, RunStatus};
 
 /// Errors of `entprog reproduce`.
@@ -31,6 +32,11 @@ pub enum ReproduceError {
     },
     #[error("cell {cell}: {source}")]
     Eval { cell: String, source: Box<EvalError> },
+    #[error("cell {cell}: {source}")]
+    Ranking {
+        cell: String,
+        source: Box<super::ranking::RankCellError>,
+    },
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error(
@@ -77,6 +83,7 @@ pub fn spec_of(study: &Study, cell: &Cell) -> crate::results::RunSpec {
             let s = eval_settings(study, cell);
             cell.exp.run_spec("eval", Some(&s.variant()))
         }
+        CellKind::Ranking => cell.exp.run_spec("ranking", None),
         _ => cell.exp.run_spec("train", None),
     }
 }
@@ -129,6 +136,14 @@ pub fn estimate_s(study: &Study, cell: &Cell) -> f64 {
             // Two forward passes per sampler step with guidance.
             let per = step_flops(&c.model, s.clips, t) / 3.0 * 2.0;
             per * s.sample_steps as f64 / machine_rate()
+        }
+        CellKind::Ranking => {
+            // N samples through the whole model, then each block skipped in
+            // turn from its place on (about half the model per block).
+            let n = (c.cei.conditions * c.cei.draws) as f64;
+            let blocks = block_ids(&c.model).len() as f64;
+            let forward = step_flops(&c.model, 1, t) / 3.0;
+            n * forward * (1.0 + blocks / 4.0) / machine_rate()
         }
         _ => c.train.steps as f64 * step_flops(&c.model, b, t) / machine_rate(),
     }
@@ -204,7 +219,8 @@ pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> 
     }
     let mode = ProgressMode::detect(opt.quiet, Duration::from_secs_f64(10.0));
     let start = Instant::now();
-    let (mut spent_est, total) = (0.0, study.cells.len());
+    let board = Board::new(study.cells.len() as u64, mode);
+    let mut spent_est = 0.0;
     for (i, cell) in study.cells.iter().enumerate() {
         let est = estimate_s(&study, cell);
         let st = state(&study, cell);
@@ -215,26 +231,35 @@ pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> 
             } else {
                 1.0
             };
-            let remaining: f64 = study.cells[i..].iter().map(|c| estimate_s(&study, c)).sum();
-            eprintln!(
-                "[reproduce {}/{total}] {} ({}), ETA {}",
-                i + 1,
-                cell.label,
-                st.as_str(),
-                human(remaining * pace)
-            );
+            let remaining: f64 = study.cells[i..]
+                .iter()
+                .filter(|c| state(&study, c) != CellState::Done)
+                .map(|c| estimate_s(&study, c))
+                .sum();
+            board.start(i, &cell.label, st.as_str(), &human(remaining * pace));
         }
-        run_cell(&study, cell, mode, st == CellState::Done)?;
+        run_cell(&study, cell, &board, st == CellState::Done)?;
+        board.done();
         if st != CellState::Done {
             spent_est += est;
         }
     }
+    board.finish();
     let report = crate::report::write(&study)?;
     Ok(report)
 }
 
-fn run_cell(study: &Study, cell: &Cell, mode: ProgressMode, done: bool) -> Result<(), ReproduceError> {
+fn run_cell(study: &Study, cell: &Cell, board: &Board, done: bool) -> Result<(), ReproduceError> {
+    let spinner = (!done && matches!(cell.kind, CellKind::Eval { .. } | CellKind::Ranking))
+        .then(|| board.spinner(&format!("  {}", cell.label)))
+        .flatten();
     match cell.kind {
+        CellKind::Ranking => {
+            super::ranking::run_ranking(&cell.exp).map_err(|e| ReproduceError::Ranking {
+                cell: cell.label.clone(),
+                source: Box::new(e),
+            })?;
+        }
         CellKind::Chain | CellKind::Arm => {
             let train = |on_step: &mut dyn FnMut(&crate::train::StepRecord)| {
                 crate::train::run_with_data(&cell.exp, on_step).map_err(|e| ReproduceError::Train {
@@ -246,12 +271,12 @@ fn run_cell(study: &Study, cell: &Cell, mode: ProgressMode, done: bool) -> Resul
                 // Reused: opening the folder checks it and prints nothing.
                 train(&mut |_| {})?;
             } else {
-                let mut bar = Progress::new(format!("  {}", cell.label), cell.exp.config.train.steps, mode);
+                let mut bar = board.cell(format!("  {}", cell.label), cell.exp.config.train.steps);
                 train(&mut |r| {
                     bar.set_message(format!("loss {:.4}", r.loss));
                     bar.inc(1);
                 })?;
-                bar.finish();
+                bar.finish_and_clear();
             }
         }
         CellKind::Eval { .. } => {
@@ -260,6 +285,9 @@ fn run_cell(study: &Study, cell: &Cell, mode: ProgressMode, done: bool) -> Resul
                 source: Box::new(e),
             })?;
         }
+    }
+    if let Some(s) = spinner {
+        s.finish_and_clear();
     }
     Ok(())
 }

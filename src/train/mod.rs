@@ -11,6 +11,7 @@ pub mod gif;
 pub mod log;
 pub mod lr;
 pub mod passes;
+pub mod ranking;
 pub mod run;
 pub mod trainer;
 

@@ -1,5 +1,8 @@
 //! The model passes a run performs for its policy and its evaluations: a
-//! scoring pass when the schedule asks for a priority order, the held-out
+//! scoring pass when the schedule asks for a priority order (or, with
+//! `schedule.ranking`, the checked precomputed order of `ranking.rs` for
+//! the first stage, so runs that start from one checkpoint share one
+//! scoring pass), the held-out
 //! loss when the supernet asks for one, and the periodic held-out
 //! evaluation. The evidence (CEI samples, held-out sets) is built from the
 //! experiment's config on first use; CEI samples are dropped after each
@@ -16,6 +19,7 @@ use crate::entprog::progressive::Progressive;
 use crate::entprog::scorers::{score, Evidence, Scorer};
 use crate::model::Denoiser;
 
+use super::ranking::{Expected, Ranking};
 use super::trainer::{TrainError, Trainer};
 
 /// Why a pass failed.
@@ -27,6 +31,52 @@ pub enum PassError {
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Train(#[from] Box<TrainError>),
+    #[error(transparent)]
+    Ranking(#[from] super::ranking::RankingError),
+    #[error("train.init_from = {path}: {message}")]
+    Checkpoint { path: std::path::PathBuf, message: String },
+}
+
+/// Scores `ids` of `model` with `scorer` from the evidence of `cfg`: CEI
+/// samples built (and dropped) here, the held-out set `heldout` where the
+/// scorer needs one. The one scoring code path of a run and of a ranking
+/// cell, so a shared ranking equals the one a run would make itself.
+pub fn score_with(
+    cfg: &ExperimentConfig,
+    schedule: &crate::diffusion::NoiseSchedule,
+    model: &mut Denoiser,
+    ids: &[crate::model::BlockId],
+    scorer: Scorer,
+    key: u64,
+    heldout: Option<&HeldOut>,
+) -> Result<crate::entprog::scorers::Scores, PassError> {
+    let cei = if scorer.needs_cei() {
+        Some(evidence::cei_samples(cfg, schedule)?)
+    } else {
+        None
+    };
+    let cei_inputs: Option<Vec<_>> = cei.as_ref().map(|c| c.iter().map(|s| s.inputs()).collect());
+    let heldout = heldout.map(HeldOut::inputs);
+    let ev = Evidence::<Denoiser> {
+        cei: cei_inputs.as_deref(),
+        heldout: heldout.as_deref(),
+        settings: evidence::settings(cfg),
+    };
+    Ok(score(scorer, model, ids, &ev, key)?)
+}
+
+/// The SHA-256 of the checkpoint `train.init_from` resolves to (none without one).
+pub fn init_checkpoint(cfg: &ExperimentConfig) -> Result<Option<(std::path::PathBuf, String)>, PassError> {
+    let Some(configured) = &cfg.train.init_from else {
+        return Ok(None);
+    };
+    let fail = |message: String| PassError::Checkpoint {
+        path: configured.clone(),
+        message,
+    };
+    let base = crate::hub::checkpoint(configured).map_err(|e| fail(e.to_string()))?;
+    let sha = crate::config::hash::file_sha256(&base.path).map_err(|e| fail(e.to_string()))?;
+    Ok(Some((base.path, sha)))
 }
 
 /// The evidence of one run, built on first use.
@@ -69,28 +119,52 @@ impl<'a> Passes<'a> {
         trainer: &mut Trainer,
     ) -> Result<Decision, PassError> {
         let start = Instant::now();
-        let scores = match scorer {
-            None => None,
-            Some(scorer) => {
-                let cei = if scorer.needs_cei() {
-                    Some(evidence::cei_samples(self.cfg, trainer.schedule())?)
-                } else {
-                    None
-                };
-                let cei_inputs: Option<Vec<_>> = cei.as_ref().map(|c| c.iter().map(|s| s.inputs()).collect());
+        let scores = match (scorer, &self.cfg.schedule.ranking) {
+            (None, _) => None,
+            // The first stage's order, precomputed: checked, then taken as scored.
+            (Some(scorer), Some(path)) if stage == 0 => Some(self.given_ranking(path, scorer, &policy.ids)?),
+            (Some(scorer), _) => {
                 if scorer.needs_heldout() {
                     self.heldout(trainer)?;
                 }
-                let heldout = self.heldout.as_ref().map(HeldOut::inputs);
-                let ev = Evidence::<Denoiser> {
-                    cei: cei_inputs.as_deref(),
-                    heldout: heldout.as_deref(),
-                    settings: evidence::settings(self.cfg),
-                };
-                Some(score(scorer, &mut trainer.model, &policy.ids, &ev, stage as u64)?)
+                let (schedule, heldout) = (trainer.schedule().clone(), self.heldout.as_ref());
+                Some(score_with(
+                    self.cfg,
+                    &schedule,
+                    &mut trainer.model,
+                    &policy.ids,
+                    scorer,
+                    stage as u64,
+                    heldout,
+                )?)
             }
         };
         Ok(policy.ranked(step, stage, scores.as_ref(), start.elapsed().as_secs_f64()))
+    }
+
+    /// The ranking at `path`, checked against this run: its blocks `ids`,
+    /// `scorer`, starting checkpoint, dataset and `[cei]` settings.
+    fn given_ranking(
+        &self,
+        path: &std::path::Path,
+        scorer: Scorer,
+        ids: &[crate::model::BlockId],
+    ) -> Result<crate::entprog::scorers::Scores, PassError> {
+        let (file, ranking) = Ranking::load(path)?;
+        let checkpoint = init_checkpoint(self.cfg)?;
+        ranking.check(
+            &file,
+            &Expected {
+                scorer,
+                ids,
+                init_from: self.cfg.train.init_from.as_deref(),
+                checkpoint_sha256: checkpoint.map(|c| c.1),
+                dataset: &self.cfg.data.dataset,
+                cei: &self.cfg.cei,
+                sampling: super::ranking::sampling_settings(self.cfg),
+            },
+        )?;
+        Ok(ranking.scores(scorer, ids))
     }
 
     /// The supernet's held-out loss of the model as it is now, as the
