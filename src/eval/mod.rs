@@ -7,12 +7,18 @@
 //! - [`ssim`]: SSIM as scikit-image computes it, and as DisCo calls it.
 //! - [`frechet`]: the Frechet distance of feature Gaussians (FID, FVD).
 //! - [`folder`]: pairing and scoring two folders of PNG frames.
+//! - [`pose`]: pose adherence (PCK@0.1, pixel error) of predicted keypoints.
+//! - [`conditioning`]: the conditioning gap (shuffled minus true pairs' eps loss).
+//! - [`dance`]: the offline feature networks and their metrics (`fid_dance`, ...).
 //! - [`cli`]: `entprog metrics`.
 
 pub mod cli;
+pub mod conditioning;
+pub mod dance;
 pub mod folder;
 pub mod frame;
 pub mod frechet;
+pub mod pose;
 pub mod ssim;
 
 pub use folder::{pair_folders, read_frame, score_folders, FolderScores, FrameScores, MetricsError, Pairing};
