@@ -35,8 +35,9 @@ pub struct NetStep {
 
 /// Overwrites every variable of `vm` from named streams: weights
 /// He-uniform over their fan-in (all dimensions but the first), 1-D
-/// tensors (biases) zero. Names are visited in sorted order.
-pub fn seeded_init(vm: &VarMap, seed: u64, net: &str) -> Result<()> {
+/// tensors (biases) and the tensors under the `zero` prefixes zero. Names
+/// are visited in sorted order.
+pub fn seeded_init(vm: &VarMap, seed: u64, net: &str, zero: &[&str]) -> Result<()> {
     let data = vm.data().lock().expect("var map lock");
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
@@ -44,7 +45,7 @@ pub fn seeded_init(vm: &VarMap, seed: u64, net: &str) -> Result<()> {
         let var = &data[name];
         let dims = var.dims().to_vec();
         let n: usize = dims.iter().product();
-        let values = if dims.len() < 2 {
+        let values = if dims.len() < 2 || zero.iter().any(|z| name.starts_with(z)) {
             vec![0f32; n]
         } else {
             let fan_in: usize = dims[1..].iter().product();
@@ -99,7 +100,7 @@ pub fn train_frame_encoder(
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let enc = FrameEncoder::new(cfg, data.classes(), VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
-    seeded_init(&vm, seed, "frame")?;
+    seeded_init(&vm, seed, "frame", &[])?;
     let mut opt = optimizer(&vm, cfg.lr)?;
     let items = data.items(1);
     let (h, w) = data.resolution();
@@ -148,7 +149,11 @@ pub fn train_clip_encoder(
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let enc = ClipEncoder::new(cfg, data.classes(), VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
-    seeded_init(&vm, seed, "clip")?;
+    // A zero motion head: a random one starts with displacements far larger
+    // than any in the data, whose loss (x weight_motion) then drives the
+    // features to zero, where the ReLUs stay dead (measured: identity and
+    // order never left chance).
+    seeded_init(&vm, seed, "clip", &["motion."])?;
     let mut opt = optimizer(&vm, cfg.lr)?;
     let t = cfg.clip_frames;
     let items = data.items(t);
@@ -214,7 +219,7 @@ mod tests {
                 VarBuilder::from_varmap(&vm, DType::F32, &dev),
             )
             .unwrap();
-            seeded_init(&vm, seed, "frame").unwrap();
+            seeded_init(&vm, seed, "frame", &[]).unwrap();
             let data = vm.data().lock().unwrap();
             data["conv1.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
         };
