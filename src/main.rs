@@ -110,6 +110,11 @@ enum Command {
     Sample(entprog::train::cli::SampleArgs),
     /// Score two folders of PNG frames (SSIM, PSNR, L1 and DisCo's variants), matched by file name.
     Metrics(entprog::eval::cli::MetricsArgs),
+    /// The offline dance feature networks (fid_dance, fvd_dance, lpips_dance, pose adherence).
+    Nets {
+        #[command(subcommand)]
+        cmd: entprog::eval::dance::cli::NetsCommand,
+    },
     /// Pull files from the Hugging Face Hub into its cache, list repositories, export runs for upload.
     Hub {
         #[command(subcommand)]
@@ -266,6 +271,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),
         Command::Sample(args) => Ok(entprog::train::cli::sample(&args)?),
         Command::Metrics(args) => Ok(entprog::eval::cli::metrics(&args)?),
+        Command::Nets { cmd } => {
+            print!("{}", entprog::eval::dance::cli::run(&cmd, cli.quiet)?);
+            Ok(())
+        }
         Command::Cei {
             experiment,
             scorers,

@@ -396,11 +396,15 @@ fn dry_run_lists_every_cell_with_its_state_and_a_bad_profile_is_one_line() {
     );
     assert!(out.status.success());
     let plan = String::from_utf8_lossy(&out.stdout);
-    // 1 foundation + 2 x (stage1, stage2) + 2 datasets x (Ent-Prog's ranking
-    // + 2 arms x (run + eval)).
-    assert!(plan.contains("15 cells"), "{plan}");
-    assert_eq!(plan.matches("to run").count(), 15, "{plan}");
+    // 2 feature networks + 1 foundation + 2 x (stage1, stage2) + 2 datasets
+    // x (Ent-Prog's ranking + 2 arms x (run + eval)).
+    assert!(plan.contains("17 cells"), "{plan}");
+    assert_eq!(plan.matches("to run").count(), 17, "{plan}");
     assert_eq!(plan.matches("ranking Ent-Prog").count(), 2, "{plan}");
+    assert!(
+        plan.contains("network dance-frame") && plan.contains("network dance-clip"),
+        "{plan}"
+    );
     assert!(!d.path().join("cells-smoke").exists(), "a dry run writes nothing");
     let bad = entprog(
         d.path(),

@@ -13,6 +13,8 @@ mod util;
 
 /// The configuration surface as a property: every key settable, presets under explicit keys.
 mod config_surface;
+/// The offline dance feature networks: determinism, reuse, the keypoint head, bad settings.
+mod dance;
 /// Dance datasets: regeneration, renderer invariants, loaders, import, bad profiles.
 mod data;
 /// Ent-Prog block scoring (CEI) on the tiny model.

@@ -9,14 +9,20 @@
 //! - [`folder`]: pairing and scoring two folders of PNG frames.
 //! - [`nets`]: the standard feature networks (Inception, LPIPS, R3D-50, I3D).
 //! - [`networks`]: their metrics of two folders (`fid_inception`, ...).
+//! - [`pose`]: pose adherence (PCK@0.1, pixel error) of predicted keypoints.
+//! - [`conditioning`]: the conditioning gap (shuffled minus true pairs' eps loss).
+//! - [`dance`]: the offline feature networks and their metrics (`fid_dance`, ...).
 //! - [`cli`]: `entprog metrics`.
 
 pub mod cli;
+pub mod conditioning;
+pub mod dance;
 pub mod folder;
 pub mod frame;
 pub mod frechet;
 pub mod nets;
 pub mod networks;
+pub mod pose;
 pub mod ssim;
 
 pub use folder::{pair_folders, read_frame, score_folders, FolderScores, FrameScores, MetricsError, Pairing};

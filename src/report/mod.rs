@@ -31,18 +31,117 @@ pub enum ReportError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// A quality metric column: name in `eval.parquet`, label, whether higher is better.
-const QUALITY: [(&str, &str, bool); 6] = [
-    ("heldout_loss", "held-out loss", false),
-    ("ssim", "SSIM", true),
-    ("psnr", "PSNR", true),
-    ("l1", "L1", false),
-    ("ssim_disco", "SSIM (DisCo)", true),
-    ("psnr_disco", "PSNR (DisCo)", true),
+/// A quality column of the table: the metrics that can fill it, best
+/// first, each with the network that makes it (a standard network's metric
+/// when its weights were present, else the offline dance network's); its
+/// label; whether higher is better; the paper's key for it.
+struct Spec {
+    candidates: &'static [(&'static str, &'static str)],
+    label: &'static str,
+    higher: bool,
+    paper: Option<&'static str>,
+    /// Shown for the baselines too (not a property of the model alone).
+    baselines: bool,
+}
+
+const fn spec(
+    candidates: &'static [(&'static str, &'static str)],
+    label: &'static str,
+    higher: bool,
+    paper: Option<&'static str>,
+    baselines: bool,
+) -> Spec {
+    Spec {
+        candidates,
+        label,
+        higher,
+        paper,
+        baselines,
+    }
+}
+
+const SPECS: [Spec; 12] = [
+    spec(&[("heldout_loss", "")], "held-out loss", false, None, false),
+    spec(&[("ssim", "")], "SSIM", true, Some("ssim"), true),
+    spec(&[("psnr", "")], "PSNR", true, Some("psnr"), true),
+    spec(&[("l1", "")], "L1", false, None, true),
+    spec(&[("ssim_disco", "")], "SSIM (DisCo)", true, None, true),
+    spec(&[("psnr_disco", "")], "PSNR (DisCo)", true, None, true),
+    spec(
+        &[
+            ("lpips_alex", "alex"),
+            ("lpips_vgg", "vgg"),
+            ("lpips_dance", "dance-frame"),
+        ],
+        "LPIPS",
+        false,
+        Some("lpips"),
+        true,
+    ),
+    spec(
+        &[("fid_inception", "inception"), ("fid_dance", "dance-frame")],
+        "FID",
+        false,
+        None,
+        true,
+    ),
+    spec(
+        &[("fvd_i3d", "i3d"), ("fvd_dance", "dance-clip")],
+        "FVD",
+        false,
+        Some("fvd"),
+        true,
+    ),
+    spec(&[("pck_dance", "dance-frame")], "PCK@0.1", true, None, true),
+    spec(
+        &[("kp_error_px_dance", "dance-frame")],
+        "kp error px",
+        false,
+        None,
+        true,
+    ),
+    spec(&[("conditioning_gap", "")], "conditioning gap", true, None, false),
 ];
 
-/// The paper's metrics this build has no feature network for yet.
-const NOT_MEASURED: [&str; 3] = ["LPIPS", "FID-VID", "FVD"];
+/// A column resolved for one dataset: the metric that fills it.
+struct Column {
+    metric: &'static str,
+    label: String,
+    higher: bool,
+    paper: Option<&'static str>,
+    baselines: bool,
+}
+
+/// The columns of `dataset`'s table: per spec, the first candidate metric
+/// measured there (else the last, shown as n/a), labelled with its network.
+fn columns(groups: &[Group], dataset: &str) -> Vec<Column> {
+    SPECS
+        .iter()
+        .map(|s| {
+            let measured = |m: &str| {
+                groups
+                    .iter()
+                    .any(|g| g.dataset == dataset && g.metric == m && !g.values.is_empty())
+            };
+            let &(metric, network) = s
+                .candidates
+                .iter()
+                .find(|(m, _)| measured(m))
+                .unwrap_or(s.candidates.last().expect("a candidate per spec"));
+            Column {
+                metric,
+                label: if network.is_empty() {
+                    s.label.to_string()
+                } else {
+                    format!("{} ({network})", s.label)
+                },
+                higher: s.higher,
+                paper: s.paper,
+                baselines: s.baselines,
+            }
+        })
+        .collect()
+}
 
 fn read(path: &std::path::Path) -> Result<DataFrame, ReportError> {
     let file = std::fs::File::open(path).map_err(|e| ReportError::Missing {
@@ -481,32 +580,33 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         "Quality: frame metrics of {} generated test clip(s) per run against the ground truth, 8-bit frames \
          (`crate::eval`: SSIM as scikit-image's Gaussian-window call, PSNR with data range 1, L1; `ssim_disco` and \
          `psnr_disco` as DisCo's metric script computes them, for comparison with published tables), and the eps \
-         loss on fixed held-out test batches. Not measured in this build (no feature network yet): {}. The paper's \
-         numbers come from real 512x512 video at paper scale and are not comparable with these. Speedup at equal \
+         loss on fixed held-out test batches. LPIPS, FID and FVD name their network: `dance-frame` and `dance-clip` \
+         are entprog's offline feature networks (`experiments/nets/dance.toml`, trained on the synthetic datasets' \
+         train splits; FID and FVD against every test-split frame and clip of the dataset, LPIPS-style without \
+         learned weights), not comparable with Inception / I3D / AlexNet numbers; FID-VID (a 3D ResNet's Frechet \
+         distance) has no stand-in here. PCK@0.1 and kp error px: the `dance-frame` keypoint head on the \
+         generated frames against the conditioning keypoints (the truth row is the head's ceiling); conditioning \
+         gap: held-out eps loss with shuffled minus true (reference, pose) pairs on {} fixed test clips. The \
+         paper's numbers come from real 512x512 video at paper scale and are not comparable with these. Speedup at equal \
          quality: the time full fine-tuning takes to reach its final held-out loss over the time the arm takes to \
          first reach it, from the runs' periodic evaluations (`train.eval_every`), the arm's scoring and held-out \
          overhead counted in full (0 = never reached).\n\n",
         study.profile.eval_clips,
-        NOT_MEASURED.join(", ")
+        crate::study::evaluate::GAP_SAMPLES
     ));
     let mut rows: Vec<ReportCell> = Vec::new();
     for d in &t.datasets {
         md.push_str(&format!("## {d}\n\n"));
-        let head: Vec<&str> = QUALITY.iter().map(|q| q.1).collect();
+        let cols = columns(&groups, d);
+        let head: Vec<&str> = cols.iter().map(|c| c.label.as_str()).collect();
         md.push_str(&format!(
             "| scheme | {} | memory MB | process MB | time s | speedup | speedup (steps only) | speedup at equal quality |\n",
             head.join(" | ")
         ));
-        md.push_str(&format!(
-            "|---|{}---|---|---|---|---|---|\n",
-            "---|".repeat(QUALITY.len())
-        ));
+        md.push_str(&format!("|---|{}---|---|---|---|---|---|\n", "---|".repeat(cols.len())));
         for arm in &t.arms {
             let sc = &arm.scheme;
-            let q: Vec<String> = QUALITY
-                .iter()
-                .map(|(metric, _, _)| cell(&find(d, sc, "model", metric), 4))
-                .collect();
+            let q: Vec<String> = cols.iter().map(|c| cell(&find(d, sc, "model", c.metric), 4)).collect();
             let (mem, pmem, time) = (
                 find(d, sc, "model", "memory_mb"),
                 find(d, sc, "model", "process_memory_mb"),
@@ -542,7 +642,7 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         }
         for p in t.paper.iter().filter(|p| &p.dataset == d) {
             let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
-            let q: Vec<String> = QUALITY.iter().map(|(metric, _, _)| v(metric)).collect();
+            let q: Vec<String> = cols.iter().map(|c| c.paper.map_or("-".to_string(), |k| v(k))).collect();
             md.push_str(&format!(
                 "| paper: {} | {} | {} GB (GPU) | - | - | {} | - | - |\n",
                 p.scheme,
@@ -563,10 +663,15 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
                 });
             }
         }
+        let base_cols: Vec<&Column> = cols.iter().filter(|c| c.baselines).collect();
         md.push_str(&format!(
             "\nBaselines scored like a model (mean over seeds):\n\n| subject | {} |\n|---|{}\n",
-            head[1..].join(" | "),
-            "---|".repeat(QUALITY.len() - 1)
+            base_cols
+                .iter()
+                .map(|c| c.label.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(base_cols.len())
         ));
         let base = t
             .arms
@@ -575,9 +680,9 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
             .map(|a| a.scheme.clone())
             .unwrap_or_default();
         for subject in ["truth", "reference_copy"] {
-            let q: Vec<String> = QUALITY[1..]
+            let q: Vec<String> = base_cols
                 .iter()
-                .map(|(metric, _, _)| cell(&find(d, &base, subject, metric), 4))
+                .map(|c| cell(&find(d, &base, subject, c.metric), 4))
                 .collect();
             md.push_str(&format!("| {subject} | {} |\n", q.join(" | ")));
         }
@@ -623,8 +728,9 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
                     red(format!("baseline / {sc} = {}x", cell(&r, 2))),
                 ));
             }
-            for (metric, label, higher) in QUALITY {
-                if let Some(x) = diff(d, sc, metric) {
+            for c in columns(&groups, d) {
+                let (label, higher) = (c.label, c.higher);
+                if let Some(x) = diff(d, sc, c.metric) {
                     let oriented = if higher { x } else { Interval { mean: -x.mean, ..x } };
                     md.push_str(&claim(
                         format!("no quality loss in {label}"),

@@ -80,7 +80,7 @@ table! {
 
 table! {
     /// `eval.parquet`: one row per metric evaluation, long format.
-    pub struct EvalRow in "eval" version 2 {
+    pub struct EvalRow in "eval" version 3 {
         run: String,
         /// Completed training steps of the evaluated weights.
         step: u64,
@@ -93,8 +93,11 @@ table! {
         /// Feature network behind the metric (empty for pixel metrics and losses).
         network: String,
         value: f64,
-        /// Samples (clips) the value is over.
+        /// Samples (clips, or frames for per-frame feature metrics) the value is over.
         n: u64,
+        /// Feature dimension of a Frechet distance (`fid_*`, `fvd_*`): with
+        /// n < dim the covariance is rank-deficient.
+        dim: Option<u64>,
     }
 }
 

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use super::target::{Profile, Target};
 use crate::config::{ConfigError, Experiment};
 use crate::entprog::schedule::ScheduleKind;
+use crate::eval::dance::DanceNetsConfig;
 
 /// What a cell does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,10 @@ pub struct Study {
     pub cells: Vec<Cell>,
     /// Where the cells' run folders go.
     pub results_dir: PathBuf,
+    /// The offline feature networks of the evaluations (the target's
+    /// `features` file with the profile's `features_set`, the profile's
+    /// dataset suffix, cells beside the others): two cells run first.
+    pub nets: Option<DanceNetsConfig>,
 }
 
 /// Why the study could not be laid out.
@@ -78,6 +83,8 @@ pub enum StudyError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Profile(String),
+    #[error(transparent)]
+    Nets(#[from] Box<crate::eval::dance::DanceError>),
 }
 
 fn load(experiment: &str, sets: &[String]) -> Result<Experiment, ConfigError> {
@@ -213,6 +220,21 @@ impl Study {
                 }
             }
         }
+        let nets = if target.config.features.is_empty() {
+            None
+        } else {
+            let path = crate::config::resolve_experiment_path(&target.config.features);
+            let plain = crate::eval::dance::load_config(&path, &p.features_set).map_err(Box::new)?;
+            let mut sets = p.features_set.clone();
+            let names: Vec<String> = plain
+                .datasets
+                .iter()
+                .map(|d| format!("\"{d}{}\"", p.dataset_suffix))
+                .collect();
+            sets.push(format!("datasets=[{}]", names.join(", ")));
+            sets.push(format!("results_dir={:?}", cell_dir.display().to_string()));
+            Some(crate::eval::dance::load_config(&path, &sets).map_err(Box::new)?)
+        };
         Ok(Self {
             target,
             profile_name: profile.to_string(),
@@ -220,6 +242,7 @@ impl Study {
             seeds,
             cells,
             results_dir,
+            nets,
         })
     }
 

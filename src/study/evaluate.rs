@@ -5,7 +5,12 @@
 //! `ssim_disco` / `psnr_disco`); the same metrics for the baselines `truth` (the ground truth
 //! against itself: the ceiling) and `reference_copy` (the reference frame
 //! repeated: what a model that ignores the pose scores); and the held-out
-//! eps loss on `data.eval_batches` fixed test batches. Rows go to
+//! eps loss on `data.eval_batches` fixed test batches. With the offline
+//! dance networks (`crate::eval::dance`, trained or reused first): their
+//! `fid_dance`, `fvd_dance`, `lpips_dance` and the pose adherence
+//! `pck_dance` / `kp_error_px_dance` against the conditioning keypoints,
+//! for the model and both baselines; and the conditioning gap
+//! (`crate::eval::conditioning`, model only, no sampling). Rows go to
 //! `eval.parquet` and the first clip (truth, pose, generated rows) to
 //! `samples.png` in the cell's own folder (`<experiment>/eval/seed-<n>/`),
 //! cached by the run's config hash and the evaluation settings.
@@ -18,6 +23,7 @@ use candle_core::{Device, Tensor};
 use crate::config::Experiment;
 use crate::data::Split;
 use crate::diffusion::DiffusionConfig;
+use crate::eval::dance::{DanceNets, DanceNetsConfig, Net};
 use crate::eval::frame::Frame;
 use crate::model::sample_clips;
 use crate::results::{write_table, EvalRow, Opened, RunDir};
@@ -44,6 +50,10 @@ pub enum EvalError {
     Sheet(String),
     #[error("frame metrics: {0}")]
     Frame(#[from] crate::eval::frame::FrameError),
+    #[error(transparent)]
+    Nets(#[from] Box<crate::eval::dance::DanceError>),
+    #[error(transparent)]
+    Gap(#[from] Box<crate::eval::conditioning::GapError>),
 }
 
 /// A boxed checkpoint error (keeps [`EvalError`] small).
@@ -54,21 +64,30 @@ pub struct CheckpointErrorBox(#[from] Box<checkpoint::CheckpointError>);
 /// Version of what an evaluation cell measures: part of its cache key, so a
 /// build that measures more (new metrics) re-evaluates instead of reusing a
 /// cell that lacks them. Bump it when the rows of `eval.parquet` change.
-pub const EVAL_VERSION: u32 = 3;
+pub const EVAL_VERSION: u32 = 4;
+
+/// Test clips (at least) of the conditioning gap (issue 12: >= 192).
+pub const GAP_SAMPLES: usize = 192;
 
 /// Evaluation settings of a cell.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvalSettings {
     /// Test clips generated.
     pub clips: usize,
     /// Sampler steps per clip.
     pub sample_steps: usize,
+    /// The offline feature networks (none: no feature-network metrics).
+    pub nets: Option<DanceNetsConfig>,
 }
 
 impl EvalSettings {
-    /// The cache key the settings add to the run's config hash.
+    /// The cache key the settings add to the run's config hash (the
+    /// networks' own cache keys included).
     pub fn variant(&self) -> String {
-        format!("c{}-s{}-v{EVAL_VERSION}", self.clips, self.sample_steps)
+        let nets = self.nets.as_ref().map_or(String::new(), |n| {
+            format!("-n{}{}", &n.frame_hash()[..8], &n.clip_hash()[..8])
+        });
+        format!("c{}-s{}-v{EVAL_VERSION}{nets}", self.clips, self.sample_steps)
     }
 }
 
@@ -119,6 +138,42 @@ pub fn frame_metrics(pred: &Tensor, truth: &Tensor) -> Result<Vec<(&'static str,
     Ok(out)
 }
 
+/// The conditioning keypoints of a batch's frames (the renderer's keypoints
+/// of the frames the pose maps were drawn from), `[b, t, 18, 2]` in unit
+/// coordinates and `[b, t, 18]` visibility (0 where the dataset has none).
+fn conditioning_keypoints(
+    ds: &crate::data::Dataset,
+    batch: &crate::data::Batch,
+    device: &Device,
+) -> Result<(Tensor, Tensor), EvalError> {
+    use crate::data::pose::KEYPOINTS;
+    let (h, w) = ds.resolution();
+    let videos = ds.videos(Split::Test);
+    let (mut kps, mut vis) = (Vec::new(), Vec::new());
+    for (id, frames) in batch.video_ids.iter().zip(&batch.frame_idx) {
+        let video = videos.iter().find(|v| v.id() == *id);
+        for &f in frames {
+            match video.and_then(|v| v.keypoints(f as usize)) {
+                Some(kp) => {
+                    for (i, p) in kp.0.iter().enumerate() {
+                        kps.extend([p[0] / w as f32, p[1] / h as f32]);
+                        vis.push(if kp.visible(i) { 1f32 } else { 0.0 });
+                    }
+                }
+                None => {
+                    kps.extend(std::iter::repeat_n(0f32, 2 * KEYPOINTS));
+                    vis.extend(std::iter::repeat_n(0f32, KEYPOINTS));
+                }
+            }
+        }
+    }
+    let (b, t) = (batch.video_ids.len(), batch.frame_idx.first().map_or(0, |f| f.len()));
+    Ok((
+        Tensor::from_vec(kps, (b, t, KEYPOINTS, 2), device)?,
+        Tensor::from_vec(vis, (b, t, KEYPOINTS), device)?,
+    ))
+}
+
 /// Runs (or reuses) the evaluation of `exp`'s finished training run.
 pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bool), EvalError> {
     let variant = settings.variant();
@@ -138,21 +193,24 @@ pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bo
         let run = spec.run_id();
         let step = ck.state.step;
         let mut rows = Vec::new();
-        let mut push = |subject: &str, metric: &str, value: f64, n: usize| {
+        let mut push_with = |subject: &str, metric: &str, network: &str, value: f64, n: usize, dim: Option<usize>| {
             rows.push(EvalRow {
                 run: run.clone(),
                 step,
                 subject: subject.into(),
                 metric: metric.into(),
-                network: String::new(),
+                network: network.into(),
                 value,
                 n: n as u64,
+                dim: dim.map(|d| d as u64),
             })
         };
         let schedule = cfg.diffusion.build();
         let start = Instant::now();
         let heldout = crate::entprog::evidence::heldout(cfg, &schedule, cfg.data.eval_batches)?;
         let clips_heldout: usize = heldout.batches.iter().map(|b| b.len()).sum();
+        let mut push =
+            |subject: &str, metric: &str, value: f64, n: usize| push_with(subject, metric, "", value, n, None);
         push("model", "heldout_loss", heldout.loss(&model)?, clips_heldout);
         // Generated clips: one fixed test batch of `clips` clips.
         let loader = cfg.data.loader(cfg.data.open()?, Split::Test, settings.clips, cfg.seed);
@@ -186,7 +244,42 @@ pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bo
                 push(subject, metric, value, n);
             }
         }
-        push("model", "eval_wall_s", start.elapsed().as_secs_f64(), n);
+        if let Some(nets_cfg) = &settings.nets {
+            for net in [Net::Frame, Net::Clip] {
+                crate::eval::dance::ensure(nets_cfg, net, &mut |_| {}).map_err(Box::new)?;
+            }
+            let nets = DanceNets::load(nets_cfg).map_err(Box::new)?;
+            let ds = cfg.data.open()?;
+            let reference = nets.reference(&ds, frames).map_err(Box::new)?;
+            let (keypoints, visible) = conditioning_keypoints(&ds, &batch, &device)?;
+            for (subject, pred) in [
+                ("model", &generated),
+                ("truth", &batch.frames),
+                ("reference_copy", &copy),
+            ] {
+                let scored = nets
+                    .score(&reference, pred, &batch.frames, &keypoints, &visible)
+                    .map_err(Box::new)?;
+                for m in scored {
+                    if let (Some(w), "model") = (&m.warning, subject) {
+                        eprintln!("warning: {}: {w}", exp.name);
+                    }
+                    push_with(subject, m.metric, m.network, m.value, m.n, m.dim);
+                }
+            }
+        }
+        let (with_reference, with_pose) = cfg.train.stage.conditions();
+        if with_reference || with_pose {
+            let gap = crate::eval::conditioning::conditioning_gap(cfg, &model, GAP_SAMPLES).map_err(Box::new)?;
+            for (metric, value) in [
+                ("conditioning_gap", gap.gap()),
+                ("heldout_loss_true_pairs", gap.true_loss),
+                ("heldout_loss_shuffled_pairs", gap.shuffled_loss),
+            ] {
+                push_with("model", metric, "", value, gap.samples, None);
+            }
+        }
+        push_with("model", "eval_wall_s", "", start.elapsed().as_secs_f64(), n, None);
         write_table(rd.path(), rows)?;
         // The sample sheet: truth, pose and generated frames of the first clip, one row each.
         let first = |t: &Tensor| t.get(0);

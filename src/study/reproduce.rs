@@ -12,6 +12,7 @@ use super::cells::{Cell, CellKind, Study, StudyError};
 use super::evaluate::{evaluate, EvalError, EvalSettings};
 use super::target::Target;
 use crate::config::ConfigError;
+use crate::eval::dance::{DanceNetsConfig, Net};
 use crate::model::dit::block_ids;
 use crate::model::flops::unit_costs;
 use crate::model::{Gate, Gates, ModelConfig, PARTS};
@@ -36,6 +37,11 @@ pub enum ReproduceError {
     Ranking {
         cell: String,
         source: Box<super::ranking::RankCellError>,
+    },
+    #[error("cell {cell}: {source}")]
+    Nets {
+        cell: String,
+        source: Box<crate::eval::dance::DanceError>,
     },
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
@@ -67,6 +73,7 @@ impl CellState {
 
 fn eval_settings(study: &Study, cell: &Cell) -> EvalSettings {
     EvalSettings {
+        nets: study.nets.clone(),
         clips: study.profile.eval_clips.max(1),
         sample_steps: if study.profile.eval_sample_steps > 0 {
             study.profile.eval_sample_steps
@@ -159,18 +166,73 @@ pub fn human(s: f64) -> String {
     }
 }
 
+/// Estimated seconds of training an offline network: its conv layers'
+/// analytic FLOPs (forward x 3 for backward) per frame at the datasets'
+/// resolution, at a fifth of the denoiser's rate (candle's CPU convolutions
+/// run slower than the fused matmul kernels; measured on the smoke nets).
+pub fn nets_estimate_s(cfg: &DanceNetsConfig, net: Net) -> f64 {
+    let side = if cfg.datasets.iter().all(|d| d.ends_with("-16")) {
+        16.0
+    } else {
+        32.0
+    };
+    let conv = |w: [usize; 4], extra: f64| -> f64 {
+        let mut cin = 3.0;
+        let mut total = extra;
+        for (i, &c) in w.iter().enumerate() {
+            let s = side / 2f64.powi(i.min(3) as i32);
+            total += 2.0 * s * s * 9.0 * cin * c as f64;
+            cin = c as f64;
+        }
+        total
+    };
+    let (per_step, steps) = match net {
+        Net::Frame => {
+            let f = &cfg.frame;
+            let head = 2.0 * (side / 2.0).powi(2) * 9.0 * (f.widths[1] + f.widths[2]) as f64 * f.head_width as f64;
+            (conv(f.widths, head) * f.batch_size as f64, f.steps)
+        }
+        Net::Clip => {
+            let c = &cfg.clip;
+            (conv(c.widths, 0.0) * (c.batch_size * c.clip_frames) as f64, c.steps)
+        }
+    };
+    3.0 * per_step * steps as f64 / (machine_rate() / 5.0)
+}
+
 /// The plan `--dry-run` prints: every cell with its state and estimate.
 pub fn plan(study: &Study) -> String {
+    let nets: Vec<(Net, bool)> = match &study.nets {
+        Some(n) => [Net::Frame, Net::Clip].into_iter().map(|k| (k, n.is_done(k))).collect(),
+        None => Vec::new(),
+    };
     let mut out = format!(
         "{} ({}), profile {}, {} seed(s): {} cells\n",
         study.target.config.title,
         study.target.name,
         study.profile_name,
         study.seeds,
-        study.cells.len()
+        study.cells.len() + nets.len()
     );
     let mut left = 0.0;
+    if let Some(cfg) = &study.nets {
+        for (i, &(net, done)) in nets.iter().enumerate() {
+            let est = nets_estimate_s(cfg, net);
+            if !done {
+                left += est;
+            }
+            out.push_str(&format!(
+                "{:>3}  {:<40} {:<8} ~{:>8}  {}\n",
+                i + 1,
+                format!("network {}", net.network()),
+                if done { "done" } else { "to run" },
+                human(est),
+                cfg.spec(net).dir().display()
+            ));
+        }
+    }
     for (i, cell) in study.cells.iter().enumerate() {
+        let i = i + nets.len();
         let st = state(study, cell);
         let est = estimate_s(study, cell);
         if st != CellState::Done {
@@ -219,9 +281,34 @@ pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> 
     }
     let mode = ProgressMode::detect(opt.quiet, Duration::from_secs_f64(10.0));
     let start = Instant::now();
-    let board = Board::new(study.cells.len() as u64, mode);
+    let nets = usize::from(study.nets.is_some()) * 2;
+    let board = Board::new((study.cells.len() + nets) as u64, mode);
     let mut spent_est = 0.0;
-    for (i, cell) in study.cells.iter().enumerate() {
+    if let Some(cfg) = &study.nets {
+        for (i, net) in [Net::Frame, Net::Clip].into_iter().enumerate() {
+            if !cfg.is_done(net) {
+                let label = format!("network {}", net.network());
+                board.start(i, &label, "to run", &human(nets_estimate_s(cfg, net)));
+                let steps = match net {
+                    Net::Frame => cfg.frame.steps,
+                    Net::Clip => cfg.clip.steps,
+                };
+                let mut bar = board.cell(format!("  {label}"), steps);
+                crate::eval::dance::ensure(cfg, net, &mut |s| {
+                    bar.set_message(format!("loss {:.4}", s.loss));
+                    bar.inc(1);
+                })
+                .map_err(|e| ReproduceError::Nets {
+                    cell: net.network().into(),
+                    source: Box::new(e),
+                })?;
+                bar.finish_and_clear();
+            }
+            board.done();
+        }
+    }
+    for (k, cell) in study.cells.iter().enumerate() {
+        let i = k + nets;
         let est = estimate_s(&study, cell);
         let st = state(&study, cell);
         if st != CellState::Done {
@@ -231,7 +318,7 @@ pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> 
             } else {
                 1.0
             };
-            let remaining: f64 = study.cells[i..]
+            let remaining: f64 = study.cells[k..]
                 .iter()
                 .filter(|c| state(&study, c) != CellState::Done)
                 .map(|c| estimate_s(&study, c))

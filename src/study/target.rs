@@ -57,6 +57,8 @@ pub struct Profile {
     pub eval_sample_steps: usize,
     /// Refuse to start unless told to go on (the paper's sizes on a CPU).
     pub confirm: bool,
+    /// `--set` flags for the offline feature networks' file (`features`).
+    pub features_set: Vec<String>,
 }
 
 /// One row of the paper's table, printed beside ours.
@@ -89,6 +91,10 @@ pub struct TargetConfig {
     pub profiles: BTreeMap<String, Profile>,
     /// The paper's numbers.
     pub paper: Vec<PaperRow>,
+    /// The offline feature networks every evaluation uses (a file under
+    /// `experiments/`, e.g. `nets/dance.toml`; empty: none). Trained once
+    /// per profile on the profile's datasets, shared by every study.
+    pub features: String,
 }
 
 impl Validate for TargetConfig {

@@ -238,6 +238,7 @@ fn train(
             network: String::new(),
             value: e.value,
             n: e.n as u64,
+            dim: None,
         });
         write_table(&dir, rows.collect())?;
         outputs.extend(["eval.parquet", "eval.jsonl"]);
