@@ -9,7 +9,7 @@
 //! - [`memory`]: counting global allocator (the paper's memory column).
 //! - [`progress`]: progress bars or log lines.
 //! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
-//! - [`diffusion`]: noise schedules, eps loss, DDPM/DDIM samplers with guidance.
+//! - [`diffusion`]: noise schedules, eps and v losses, DDPM/DDIM samplers with guidance.
 //! - [`train`]: THE training loop that asks a policy per step, AdamW, checkpoints, logs.
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
 //! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.

@@ -108,6 +108,8 @@ enum Command {
     Train(entprog::train::cli::TrainArgs),
     /// Generate a clip from a checkpoint for a dataset video, beside the ground truth and poses.
     Sample(entprog::train::cli::SampleArgs),
+    /// Evaluate a finished training run: generate test clips at one or more sampler settings and score them.
+    Eval(entprog::study::eval_cli::EvalArgs),
     /// Score two folders of PNG frames (SSIM, PSNR, L1 and DisCo's variants), matched by file name.
     Metrics(entprog::eval::cli::MetricsArgs),
     /// The offline dance feature networks (fid_dance, fvd_dance, lpips_dance, pose adherence).
@@ -270,6 +272,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => Ok(entprog::train::cli::train(&args, cli.quiet)?),
         Command::Sample(args) => Ok(entprog::train::cli::sample(&args)?),
+        Command::Eval(args) => {
+            print!("{}", entprog::study::eval_cli::eval(&args, cli.quiet)?);
+            Ok(())
+        }
         Command::Metrics(args) => Ok(entprog::eval::cli::metrics(&args)?),
         Command::Nets { cmd } => {
             print!("{}", entprog::eval::dance::cli::run(&cmd, cli.quiet)?);

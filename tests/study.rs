@@ -213,6 +213,154 @@ fn train_arm(s: &Study, dataset: &str, ranking: Option<&Path>, results: &Path) -
     entprog(results, &args)
 }
 
+/// The model's rows of an `eval.parquet`: metric -> value, timing left out.
+fn model_values(path: &Path) -> std::collections::BTreeMap<String, f64> {
+    let df = frame(path);
+    let (subject, metric, value) = (
+        df.column("subject").unwrap().str().unwrap().clone(),
+        df.column("metric").unwrap().str().unwrap().clone(),
+        df.column("value").unwrap().f64().unwrap().clone(),
+    );
+    (0..df.height())
+        .filter(|&i| subject.get(i) == Some("model") && metric.get(i) != Some("eval_wall_s"))
+        .map(|i| (metric.get(i).unwrap().to_string(), value.get(i).unwrap()))
+        .collect()
+}
+
+/// `entprog eval` on the study's baseline stage-3 run, at the evaluation
+/// cell's own settings, reproduces that cell's numbers; a second setting
+/// gets its own folder with the sheet and GIF; a rerun reuses both; bad
+/// input is one line, exit 2.
+fn assert_eval_command_reproduces_the_evaluation_cell(results: &Path) {
+    let s = study(results);
+    let arm = s
+        .cells
+        .iter()
+        .find(|c| c.kind == CellKind::Arm && c.baseline && c.dataset.as_deref() == Some("tiktok"))
+        .unwrap();
+    let eval_cell = s
+        .cells
+        .iter()
+        .find(|c| matches!(c.kind, CellKind::Eval { of } if std::ptr::eq(&s.cells[of], arm)))
+        .unwrap();
+    let run_dir = arm.exp.run_spec("train", None).dir();
+    let run = run_dir.to_str().unwrap();
+    // The smoke profile's feature-network settings, so the study's networks are reused.
+    let mut args = vec!["eval", run, "--clips", "2", "--steps", "4,2"];
+    let features: Vec<String> = s.profile.features_set.clone();
+    for f in &features {
+        args.extend(["--features-set", f.as_str()]);
+    }
+    let out = entprog(results, &args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let cell = model_values(&entprog::study::reproduce::eval_dir(&s, eval_cell).join("eval.parquet"));
+    let settings: Vec<PathBuf> = std::fs::read_dir(run_dir.join("eval"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(settings.len(), 2, "{settings:?}");
+    let four = settings
+        .iter()
+        .find(|p| p.file_name().unwrap().to_str().unwrap().contains("4-g"))
+        .unwrap()
+        .join("seed-0");
+    assert_eq!(
+        model_values(&four.join("eval.parquet")),
+        cell,
+        "entprog eval against the study's cell"
+    );
+    for dir in &settings {
+        for f in ["eval.parquet", "samples.png", "samples.gif"] {
+            assert!(dir.join("seed-0").join(f).is_file(), "{} lacks {f}", dir.display());
+        }
+    }
+    for row in ["truth", "reference_copy", "ssim", "psnr", "pck"] {
+        assert!(stdout.contains(row), "{row} missing from:\n{stdout}");
+    }
+    assert_eq!(stdout.matches("wrote").count(), 2, "{stdout}");
+    let again = entprog(results, &args);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).matches("reused").count(), 2);
+    // Bad input: not a run folder; EMA weights the run does not have; --steps 0.
+    for (bad, says) in [
+        (vec!["eval", results.to_str().unwrap()], "not a training run's folder"),
+        (vec!["eval", run, "--ema", "--features", "none"], "no EMA weights"),
+        (vec!["eval", run, "--steps", "0", "--features", "none"], "--steps 0"),
+    ] {
+        let out = entprog(results, &bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains(says) && err.trim().lines().count() == 1, "{bad:?}: {err}");
+    }
+}
+
+/// `[eval]` through `--set`: a run generates and scores test clips every
+/// `eval.every` steps and at the end, with its wall time in `eval_wall_s`,
+/// out of the training time; its last evaluation equals `entprog eval` of
+/// its final checkpoint at the same settings.
+fn assert_periodic_evaluation_equals_entprog_eval(results: &Path) {
+    let s = study(results);
+    let own = results.join("periodic");
+    let (experiment, mut sets) = arm_args(&s, "tiktok", &own);
+    for set in ["eval.every=20", "eval.clips=2", "eval.sample_steps=3"] {
+        sets.extend(["--set".to_string(), set.to_string()]);
+    }
+    let mut args = vec!["train", experiment.as_str()];
+    args.extend(sets.iter().map(|a| a.as_str()));
+    let out = entprog(results, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_dir = std::fs::read_dir(&own)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("train").join("seed-0"))
+        .next()
+        .unwrap();
+    let df = frame(&run_dir.join("eval.parquet"));
+    let (step, metric, value) = (
+        df.column("step").unwrap().u64().unwrap().clone(),
+        df.column("metric").unwrap().str().unwrap().clone(),
+        df.column("value").unwrap().f64().unwrap().clone(),
+    );
+    let at = |k: u64, m: &str| {
+        (0..df.height())
+            .find(|&i| step.get(i) == Some(k) && metric.get(i) == Some(m))
+            .map(|i| value.get(i).unwrap())
+    };
+    for m in ["ssim", "psnr", "l1", "ssim_disco", "psnr_disco"] {
+        assert!(at(20, m).is_some() && at(40, m).is_some(), "{m} at steps 20 and 40");
+    }
+    let runs = frame(&run_dir.join("runs.parquet"));
+    let get = |c: &str| runs.column(c).unwrap().f64().unwrap().get(0).unwrap();
+    assert!(get("eval_wall_s") > 0.0);
+    let parts = get("train_wall_s") + get("supernet_wall_s") + get("scoring_wall_s") + get("heldout_wall_s");
+    assert!(
+        (get("total_wall_s") - parts).abs() < 1e-9,
+        "evaluation time is kept out of training time"
+    );
+    let run = run_dir.to_str().unwrap();
+    let out = entprog(
+        results,
+        &["eval", run, "--clips", "2", "--steps", "3", "--features", "none"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let setting = std::fs::read_dir(run_dir.join("eval"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let evaluated = model_values(&setting.join("seed-0").join("eval.parquet"));
+    for m in ["ssim", "psnr", "l1"] {
+        assert_eq!(
+            Some(evaluated[m]),
+            at(40, m),
+            "{m}: the last periodic evaluation against entprog eval"
+        );
+    }
+}
+
 /// A run given the shared ranking trains exactly as the run that scores its
 /// own blocks (the ranking cell scores them with the same code and seed);
 /// a ranking of another checkpoint is refused in one line, exit 2.
@@ -320,6 +468,9 @@ fn smoke_study_runs_end_to_end_reuses_its_cells_and_is_deterministic() {
         assert_eq!(p, q);
         assert!(dx.equals_missing(dy), "{} differs between two studies", p.display());
     }
+    // After the comparison: it adds evaluations to the run folder.
+    assert_eval_command_reproduces_the_evaluation_cell(a.path());
+    assert_periodic_evaluation_equals_entprog_eval(a.path());
 }
 
 #[test]

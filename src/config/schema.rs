@@ -46,6 +46,8 @@ pub struct ExperimentConfig {
     pub cei: crate::entprog::cei::CeiConfig,
     /// Progressive schedule (`crate::entprog::schedule`).
     pub schedule: crate::entprog::ScheduleConfig,
+    /// Sampled evaluation during training (`crate::eval::sampled`).
+    pub eval: crate::eval::sampled::EvalConfig,
 }
 
 /// Execution settings that belong to the hash: floating-point reductions are
@@ -97,6 +99,7 @@ impl Validate for ExperimentConfig {
         self.data.validate(&key(prefix, "data"), out);
         self.cei.validate(&key(prefix, "cei"), out);
         self.schedule.validate(&key(prefix, "schedule"), out);
+        self.eval.validate(&key(prefix, "eval"), out);
         check(
             out,
             !self.train.stage.is_image() || self.data.clip_frames == 1,

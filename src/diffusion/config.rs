@@ -79,7 +79,10 @@ impl Default for DiffusionConfig {
             beta_start: 1e-4,
             beta_end: 0.02,
             cond_dropout: 0.1,
-            prediction: Prediction::Eps,
+            // Measured (README, "Why the samples were worse than copying the
+            // reference"): trained from scratch for 800 image steps, eps
+            // predicted x_0 at 12.7 dB at t = 900 against 18.1 dB for v.
+            prediction: Prediction::V,
             sampler: SamplerKind::Ddpm,
             sample_steps: 100,
             guidance: 4.0,

@@ -1,7 +1,7 @@
 //! A small fixed held-out set (PAPER.md §4: "fixed tau, fixed noise"): the
 //! first test-split batches of the experiment's dataset, each with its own
 //! diffusion draw from the `heldout` streams and every condition kept. Its
-//! mean eps loss is what the supernet's convergence efficiency compares,
+//! mean training loss (eps or v MSE) is what the supernet's convergence efficiency compares,
 //! and what the loss-on-skip and gradient scorers measure.
 
 use candle_core::{Device, Tensor};

@@ -134,7 +134,7 @@ pub trait ScorableModel: Blocks<Error: From<GateError>> {
     fn restore_gates(&mut self, saved: Self::SavedGates) -> Result<(), GateError>;
     /// Freezes every trainable unit, blocks or not.
     fn freeze_all(&mut self) -> Result<(), GateError>;
-    /// Squared L2 norm of the gradient of the eps loss of `input` against
+    /// Squared L2 norm of the gradient of the training loss of `input` against
     /// `target` for each block of `ids` (`[1][ids]`), or (`per_sample`) of
     /// each sample of the batch on its own (`[b][ids]`).
     fn block_grad_sq_norms(
@@ -224,7 +224,7 @@ pub fn score<M: ScorableModel>(
     })
 }
 
-/// Mean eps loss of `model` over a held-out set (each batch weighs the same).
+/// Mean training loss (eps or v MSE) of `model` over a held-out set (each batch weighs the same).
 pub fn heldout_loss<M: Blocks>(model: &M, heldout: &HeldOutInputs<'_, M>) -> Result<f64, ScoreError> {
     let mut sum = 0.0;
     for (input, target) in heldout {
@@ -233,7 +233,7 @@ pub fn heldout_loss<M: Blocks>(model: &M, heldout: &HeldOutInputs<'_, M>) -> Res
     Ok(sum / heldout.len().max(1) as f64)
 }
 
-/// Mean eps loss over a held-out set with each of `ids` skipped in turn (prefix reuse).
+/// Mean training loss (eps or v MSE) over a held-out set with each of `ids` skipped in turn (prefix reuse).
 pub fn heldout_loss_each_skipped<M: Blocks<Error: From<GateError>>>(
     model: &mut M,
     heldout: &HeldOutInputs<'_, M>,

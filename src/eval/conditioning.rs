@@ -83,7 +83,13 @@ pub fn conditioning_gap(cfg: &ExperimentConfig, model: &Denoiser, samples: usize
     for (i, b) in batches.iter().enumerate() {
         let draw = draw_training_noise(seed, i as u64, b.frames.dims(), &schedule, 0.0, &device)?;
         let x_t = add_noise(&b.frames, &draw.noise, &draw.timesteps, &schedule)?;
-        let want = target(&b.frames, &draw.noise, &draw.timesteps, &schedule, cfg.diffusion.prediction)?;
+        let want = target(
+            &b.frames,
+            &draw.noise,
+            &draw.timesteps,
+            &schedule,
+            cfg.diffusion.prediction,
+        )?;
         let ids: Vec<u32> = (0..BATCH).map(|k| partner[i * BATCH + k] as u32).collect();
         let ids = Tensor::from_vec(ids, BATCH, &device)?;
         let other_ref = refs.index_select(&ids, 0)?;

@@ -10,8 +10,9 @@
 //! - [`nets`]: the standard feature networks (Inception, LPIPS, R3D-50, I3D).
 //! - [`networks`]: their metrics of two folders (`fid_inception`, ...).
 //! - [`pose`]: pose adherence (PCK@0.1, pixel error) of predicted keypoints.
-//! - [`conditioning`]: the conditioning gap (shuffled minus true pairs' eps loss).
+//! - [`conditioning`]: the conditioning gap (shuffled minus true pairs' loss).
 //! - [`dance`]: the offline feature networks and their metrics (`fid_dance`, ...).
+//! - [`sampled`]: generated test clips scored (evaluation cells, `entprog eval`, `[eval]` during training).
 //! - [`cli`]: `entprog metrics`.
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod frechet;
 pub mod nets;
 pub mod networks;
 pub mod pose;
+pub mod sampled;
 pub mod ssim;
 
 pub use folder::{pair_folders, read_frame, score_folders, FolderScores, FrameScores, MetricsError, Pairing};

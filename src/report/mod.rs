@@ -579,14 +579,14 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
     md.push_str(&format!(
         "Quality: frame metrics of {} generated test clip(s) per run against the ground truth, 8-bit frames \
          (`crate::eval`: SSIM as scikit-image's Gaussian-window call, PSNR with data range 1, L1; `ssim_disco` and \
-         `psnr_disco` as DisCo's metric script computes them, for comparison with published tables), and the eps \
-         loss on fixed held-out test batches. LPIPS, FID and FVD name their network: `dance-frame` and `dance-clip` \
+         `psnr_disco` as DisCo's metric script computes them, for comparison with published tables), and the training \
+         loss (the MSE of the eps or v target) on fixed held-out test batches. LPIPS, FID and FVD name their network: `dance-frame` and `dance-clip` \
          are entprog's offline feature networks (`experiments/nets/dance.toml`, trained on the synthetic datasets' \
          train splits; FID and FVD against every test-split frame and clip of the dataset, LPIPS-style without \
          learned weights), not comparable with Inception / I3D / AlexNet numbers; FID-VID (a 3D ResNet's Frechet \
          distance) has no stand-in here. PCK@0.1 and kp error px: the `dance-frame` keypoint head on the \
          generated frames against the conditioning keypoints (the truth row is the head's ceiling); conditioning \
-         gap: held-out eps loss with shuffled minus true (reference, pose) pairs on {} fixed test clips. The \
+         gap: held-out loss with shuffled minus true (reference, pose) pairs on {} fixed test clips. The \
          paper's numbers come from real 512x512 video at paper scale and are not comparable with these. Speedup at equal \
          quality: the time full fine-tuning takes to reach its final held-out loss over the time the arm takes to \
          first reach it, from the runs' periodic evaluations (`train.eval_every`), the arm's scoring and held-out \
@@ -642,7 +642,7 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         }
         for p in t.paper.iter().filter(|p| &p.dataset == d) {
             let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
-            let q: Vec<String> = cols.iter().map(|c| c.paper.map_or("-".to_string(), |k| v(k))).collect();
+            let q: Vec<String> = cols.iter().map(|c| c.paper.map_or("-".to_string(), &v)).collect();
             md.push_str(&format!(
                 "| paper: {} | {} | {} GB (GPU) | - | - | {} | - | - |\n",
                 p.scheme,

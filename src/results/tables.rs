@@ -16,7 +16,7 @@ table! {
         step: u64,
         /// Number of unfrozen blocks at this step (Ent-Prog's m_k), when a schedule applies.
         m: Option<u32>,
-        /// Training loss (epsilon-prediction MSE) of this step's batch.
+        /// Training loss (MSE of the prediction target, eps or v) of this step's batch.
         loss: f64,
         /// Learning rate used.
         lr: f64,
@@ -150,9 +150,9 @@ table! {
         trial: u32,
         /// Skipped block ids, comma separated, in forward order.
         skipped: String,
-        /// Held-out eps loss of the skipped model.
+        /// Held-out loss of the skipped model.
         heldout_loss: f64,
-        /// Held-out eps loss of the full model (same on every row).
+        /// Held-out loss of the full model (same on every row).
         base_loss: f64,
         /// Entropy inflation of the skipped model against the full one (mean over conditions).
         cei: f64,

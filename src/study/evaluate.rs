@@ -5,7 +5,7 @@
 //! `ssim_disco` / `psnr_disco`); the same metrics for the baselines `truth` (the ground truth
 //! against itself: the ceiling) and `reference_copy` (the reference frame
 //! repeated: what a model that ignores the pose scores); and the held-out
-//! eps loss on `data.eval_batches` fixed test batches. With the offline
+//! loss (eps or v, as `diffusion.prediction` says) on `data.eval_batches` fixed test batches. With the offline
 //! dance networks (`crate::eval::dance`, trained or reused first): their
 //! `fid_dance`, `fvd_dance`, `lpips_dance` and the pose adherence
 //! `pck_dance` / `kp_error_px_dance` against the conditioning keypoints,
@@ -15,18 +15,17 @@
 //! `samples.png` in the cell's own folder (`<experiment>/eval/seed-<n>/`),
 //! cached by the run's config hash and the evaluation settings.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
 use crate::config::Experiment;
 use crate::data::Split;
-use crate::diffusion::DiffusionConfig;
+use crate::diffusion::{DiffusionConfig, SamplerKind};
 use crate::eval::dance::{DanceNets, DanceNetsConfig, Net};
-use crate::eval::frame::Frame;
-use crate::model::sample_clips;
-use crate::results::{write_table, EvalRow, Opened, RunDir};
+use crate::eval::sampled;
+use crate::results::{write_table, EvalRow, Opened, RunDir, RunSpec};
 use crate::train::checkpoint;
 
 /// Why an evaluation failed.
@@ -46,10 +45,12 @@ pub enum EvalError {
     Sample(#[from] crate::diffusion::SampleError),
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("{0}: the checkpoint has no EMA weights (trained with train.ema_decay = 0); drop --ema")]
+    NoEma(PathBuf),
     #[error("sample sheet: {0}")]
     Sheet(String),
-    #[error("frame metrics: {0}")]
-    Frame(#[from] crate::eval::frame::FrameError),
+    #[error(transparent)]
+    Sampled(#[from] crate::eval::sampled::SampledError),
     #[error(transparent)]
     Nets(#[from] Box<crate::eval::dance::DanceError>),
     #[error(transparent)]
@@ -64,7 +65,7 @@ pub struct CheckpointErrorBox(#[from] Box<checkpoint::CheckpointError>);
 /// Version of what an evaluation cell measures: part of its cache key, so a
 /// build that measures more (new metrics) re-evaluates instead of reusing a
 /// cell that lacks them. Bump it when the rows of `eval.parquet` change.
-pub const EVAL_VERSION: u32 = 4;
+pub const EVAL_VERSION: u32 = 5;
 
 /// Test clips (at least) of the conditioning gap (issue 12: >= 192).
 pub const GAP_SAMPLES: usize = 192;
@@ -76,67 +77,65 @@ pub struct EvalSettings {
     pub clips: usize,
     /// Sampler steps per clip.
     pub sample_steps: usize,
+    /// Sampler.
+    pub sampler: SamplerKind,
+    /// Classifier-free guidance scale (1 = none).
+    pub guidance: f64,
+    /// Sample with the checkpoint's EMA weights (an error when it has none).
+    pub ema: bool,
+    /// Index of the sampling-noise stream (`eval-sample`, derived from the
+    /// run's seed): another index draws other noise for the same clips.
+    pub sample_seed: u64,
     /// The offline feature networks (none: no feature-network metrics).
     pub nets: Option<DanceNetsConfig>,
 }
 
 impl EvalSettings {
+    /// `clips` clips with the sampler, steps and guidance of `diffusion`
+    /// (the run's `[diffusion]` section), raw weights, noise stream 0.
+    pub fn from_diffusion(diffusion: &DiffusionConfig, clips: usize, nets: Option<DanceNetsConfig>) -> Self {
+        Self {
+            clips,
+            sample_steps: diffusion.sample_steps,
+            sampler: diffusion.sampler,
+            guidance: diffusion.guidance,
+            ema: false,
+            sample_seed: 0,
+            nets,
+        }
+    }
+
+    /// The sampling part of [`Self::variant`], readable: `ddpm100-g4`,
+    /// `ddim50-g1.5-ema-r2` (the noise stream only when it is not 0).
+    pub fn sampling(&self) -> String {
+        let sampler = match self.sampler {
+            SamplerKind::Ddpm => "ddpm",
+            SamplerKind::Ddim => "ddim",
+        };
+        format!(
+            "{sampler}{}-g{}{}{}",
+            self.sample_steps,
+            self.guidance,
+            if self.ema { "-ema" } else { "" },
+            if self.sample_seed == 0 {
+                String::new()
+            } else {
+                format!("-r{}", self.sample_seed)
+            }
+        )
+    }
+
     /// The cache key the settings add to the run's config hash (the
     /// networks' own cache keys included).
     pub fn variant(&self) -> String {
         let nets = self.nets.as_ref().map_or(String::new(), |n| {
             format!("-n{}{}", &n.frame_hash()[..8], &n.clip_hash()[..8])
         });
-        format!("c{}-s{}-v{EVAL_VERSION}{nets}", self.clips, self.sample_steps)
+        format!("c{}-{}-v{EVAL_VERSION}{nets}", self.clips, self.sampling())
     }
 }
 
-/// The frame metrics of `crate::eval` (SSIM, PSNR, L1 and DisCo's
-/// variants) of a prediction against the truth, both `[n, 3, h, w]` in
-/// [0, 1], per frame then averaged. Frames are quantised to 8 bits first,
-/// as they would be saved to PNG and scored by `entprog metrics`.
-pub fn frame_metrics(pred: &Tensor, truth: &Tensor) -> Result<Vec<(&'static str, f64)>, EvalError> {
-    let frames = |t: &Tensor| -> Result<Vec<Frame>, EvalError> {
-        let (n, _, h, w) = t.dims4()?;
-        // [n, h, w, 3] bytes.
-        let bytes: Vec<u8> = (t.permute((0, 2, 3, 1))?.contiguous()? * 255.0)?
-            .round()?
-            .clamp(0.0, 255.0)?
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .into_iter()
-            .map(|v| v as u8)
-            .collect();
-        (0..n)
-            .map(|i| {
-                let data = bytes[i * h * w * 3..(i + 1) * h * w * 3]
-                    .iter()
-                    .map(|&b| f64::from(b) / 255.0)
-                    .collect();
-                Frame::new(h, w, data).map_err(EvalError::Frame)
-            })
-            .collect()
-    };
-    let (pred, truth) = (frames(pred)?, frames(truth)?);
-    let n = pred.len().max(1) as f64;
-    let mut out = Vec::new();
-    type Metric = fn(&Frame, &Frame) -> Result<f64, crate::eval::frame::FrameError>;
-    let metrics: [(&str, Metric); 5] = [
-        ("ssim", crate::eval::ssim::ssim),
-        ("psnr", crate::eval::frame::psnr),
-        ("l1", crate::eval::frame::l1),
-        ("ssim_disco", crate::eval::ssim::ssim_disco),
-        ("psnr_disco", crate::eval::frame::psnr_disco),
-    ];
-    for (name, f) in metrics {
-        let mut sum = 0.0;
-        for (t, p) in truth.iter().zip(&pred) {
-            sum += f(t, p)?;
-        }
-        out.push((name, sum / n));
-    }
-    Ok(out)
-}
+pub use crate::eval::sampled::frame_metrics;
 
 /// The conditioning keypoints of a batch's frames (the renderer's keypoints
 /// of the frames the pose maps were drawn from), `[b, t, 18, 2]` in unit
@@ -174,22 +173,41 @@ fn conditioning_keypoints(
     ))
 }
 
-/// Runs (or reuses) the evaluation of `exp`'s finished training run.
+/// Runs (or reuses) the evaluation cell of `exp`'s finished training run:
+/// its `last.safetensors`, into `<experiment>/eval/seed-<n>/`.
 pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bool), EvalError> {
-    let variant = settings.variant();
-    let spec = exp.run_spec("eval", Some(&variant));
-    let mut rd = match RunDir::open(&spec)? {
+    let spec = exp.run_spec("eval", Some(&settings.variant()));
+    let ckpt = exp.run_spec("train", None).dir().join("last.safetensors");
+    evaluate_checkpoint(exp, &ckpt, &spec, &settings)
+}
+
+/// Runs (or reuses, when `spec`'s folder holds a complete result of the
+/// same config hash) the evaluation of checkpoint `ckpt` of `exp`'s run,
+/// writing `eval.parquet`, `samples.png` and `samples.gif` into `spec`'s
+/// folder. Returns the folder and whether it was reused.
+pub fn evaluate_checkpoint(
+    exp: &Experiment,
+    ckpt: &Path,
+    spec: &RunSpec,
+    settings: &EvalSettings,
+) -> Result<(PathBuf, bool), EvalError> {
+    let mut rd = match RunDir::open(spec)? {
         Opened::Cached { dir, .. } => return Ok((dir, true)),
         Opened::Fresh(rd) => rd,
     };
     let result = (|| -> Result<(), EvalError> {
         let cfg = &exp.config;
         let device = Device::Cpu;
-        let ckpt = exp.run_spec("train", None).dir().join("last.safetensors");
-        rd.add_input(&ckpt)?;
-        let ck = checkpoint::load(&ckpt, &device).map_err(|e| CheckpointErrorBox(Box::new(e)))?;
+        rd.add_input(ckpt)?;
+        let mut ck = checkpoint::load(ckpt, &device).map_err(|e| CheckpointErrorBox(Box::new(e)))?;
+        if settings.ema {
+            if ck.ema.is_empty() {
+                return Err(EvalError::NoEma(ckpt.to_path_buf()));
+            }
+            ck.weights = std::mem::take(&mut ck.ema);
+        }
         let model = cfg.model.build(cfg.seed, &device)?;
-        checkpoint::load_fitting(&ckpt, &model, &ck, false).map_err(|e| CheckpointErrorBox(Box::new(e)))?;
+        checkpoint::load_fitting(ckpt, &model, &ck, false).map_err(|e| CheckpointErrorBox(Box::new(e)))?;
         let run = spec.run_id();
         let step = ck.state.step;
         let mut rows = Vec::new();
@@ -213,24 +231,15 @@ pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bo
             |subject: &str, metric: &str, value: f64, n: usize| push_with(subject, metric, "", value, n, None);
         push("model", "heldout_loss", heldout.loss(&model)?, clips_heldout);
         // Generated clips: one fixed test batch of `clips` clips.
-        let loader = cfg.data.loader(cfg.data.open()?, Split::Test, settings.clips, cfg.seed);
-        let batch = loader.fixed_batch_from(Split::Test, 0, &device)?;
-        let (reference, pose) = cfg.train.stage.conditions();
+        let batch = sampled::test_batch(cfg, settings.clips, &device)?;
         let diffusion = DiffusionConfig {
             sample_steps: settings.sample_steps,
+            sampler: settings.sampler,
+            guidance: settings.guidance,
             ..cfg.diffusion.clone()
         };
-        let generated = sample_clips(
-            &model,
-            reference.then_some(&batch.reference),
-            pose.then_some(&batch.poses),
-            batch.frames.dims(),
-            &diffusion,
-            &schedule,
-            crate::seed::derive_seed(cfg.seed, "eval-sample", 0),
-        )?;
-        let to_unit =
-            |t: &Tensor| -> candle_core::Result<Tensor> { ((t.flatten_to(1)? + 1.0)? / 2.0)?.clamp(0.0, 1.0) };
+        let generated = sampled::generate(cfg, &model, &batch, &diffusion, settings.sample_seed)?;
+        let to_unit = sampled::to_unit;
         let truth = to_unit(&batch.frames)?;
         let frames = batch.frames.dims()[1];
         let copy = batch.reference.unsqueeze(1)?.repeat((1, frames, 1, 1, 1))?;
@@ -281,20 +290,22 @@ pub fn evaluate(exp: &Experiment, settings: EvalSettings) -> Result<(PathBuf, bo
         }
         push_with("model", "eval_wall_s", "", start.elapsed().as_secs_f64(), n, None);
         write_table(rd.path(), rows)?;
-        // The sample sheet: truth, pose and generated frames of the first clip, one row each.
-        let first = |t: &Tensor| t.get(0);
-        crate::train::gif::write_clip_sheet(
-            &rd.path().join("samples.png"),
-            &[first(&batch.frames)?, first(&batch.poses)?, first(&generated)?],
-            4,
-        )
-        .map_err(|e| EvalError::Sheet(e.to_string()))?;
+        // The sample sheet: truth, pose and generated frames of the first
+        // clips (up to 4), three rows per clip; the GIF animates the first.
+        let shown = n.min(4);
+        let mut panels = Vec::with_capacity(3 * shown);
+        for i in 0..shown {
+            panels.extend([batch.frames.get(i)?, batch.poses.get(i)?, generated.get(i)?]);
+        }
+        let sheet = |e: crate::train::gif::GifError| EvalError::Sheet(e.to_string());
+        crate::train::gif::write_clip_sheet(&rd.path().join("samples.png"), &panels, 4).map_err(sheet)?;
+        crate::train::gif::write_clip_gif(&rd.path().join("samples.gif"), &panels[..3], 4, 4).map_err(sheet)?;
         Ok(())
     })();
     let dir = rd.path().to_path_buf();
     match result {
         Ok(()) => {
-            rd.complete(&["eval.parquet", "samples.png"])?;
+            rd.complete(&["eval.parquet", "samples.png", "samples.gif"])?;
             Ok((dir, false))
         }
         Err(e) => {

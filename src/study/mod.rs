@@ -7,6 +7,7 @@
 
 pub mod cei;
 pub mod cells;
+pub mod eval_cli;
 pub mod evaluate;
 pub mod probe;
 pub mod ranking;

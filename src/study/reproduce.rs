@@ -72,15 +72,15 @@ impl CellState {
 }
 
 fn eval_settings(study: &Study, cell: &Cell) -> EvalSettings {
-    EvalSettings {
-        nets: study.nets.clone(),
-        clips: study.profile.eval_clips.max(1),
-        sample_steps: if study.profile.eval_sample_steps > 0 {
-            study.profile.eval_sample_steps
-        } else {
-            cell.exp.config.diffusion.sample_steps
-        },
+    let mut s = EvalSettings::from_diffusion(
+        &cell.exp.config.diffusion,
+        study.profile.eval_clips.max(1),
+        study.nets.clone(),
+    );
+    if study.profile.eval_sample_steps > 0 {
+        s.sample_steps = study.profile.eval_sample_steps;
     }
+    s
 }
 
 /// The run folder spec of a cell (an evaluation: its own `eval` folder).

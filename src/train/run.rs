@@ -3,7 +3,8 @@
 //! first), build the model under the stage's gate plan and the policy that
 //! decides what each step trains, resume from this folder's checkpoint or
 //! start from the previous stage's, then per step: ask the policy, set the
-//! gates, train the step, record it, evaluate when due, checkpoint when due.
+//! gates, train the step, record it, evaluate when due (the held-out loss,
+//! `train.eval_every`; generated test clips scored, `[eval]`), checkpoint when due.
 //! At the end the Parquet tables are written and the run marked complete;
 //! a finished run with the same config hash is reused.
 //!
@@ -52,6 +53,12 @@ pub enum RunError {
     /// Writing a Parquet table failed.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// A sampled evaluation (`[eval]`) failed.
+    #[error("{dir}: sampled evaluation: {source}")]
+    Sampled {
+        dir: PathBuf,
+        source: Box<crate::eval::sampled::SampledError>,
+    },
     /// A Hub reference (`train.init_from`) did not resolve or pull.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
@@ -168,6 +175,7 @@ fn train(
     let mut log = RunLog::open(&dir, resumed_at)?;
     let mut passes = Passes::new(cfg);
     let mut last_good: Option<PathBuf> = None;
+    let mut eval_batch: Option<crate::data::Batch> = None;
 
     while trainer.step < policy.total_steps() {
         let step = trainer.step;
@@ -204,6 +212,31 @@ fn train(
             let start = std::time::Instant::now();
             let (loss, clips) = passes.evaluate(&trainer).map_err(pass_err)?;
             log.evaluate(trainer.step, "heldout_loss", loss, clips, start.elapsed().as_secs_f64())?;
+        }
+        if cfg.eval.due(trainer.step, cfg.train.steps) {
+            // Generated test clips scored (`[eval]`); the wall time goes on
+            // the first metric's row, and into eval_wall_s, not training time.
+            let start = std::time::Instant::now();
+            let sampled_err = |source| RunError::Sampled {
+                dir: dir.clone(),
+                source: Box::new(source),
+            };
+            if eval_batch.is_none() {
+                let batch = crate::eval::sampled::test_batch(cfg, cfg.eval.clips, &candle_core::Device::Cpu);
+                eval_batch = Some(batch.map_err(sampled_err)?);
+            }
+            let batch = eval_batch.as_ref().expect("just built");
+            let scored = crate::eval::sampled::periodic(cfg, &trainer.model, batch).map_err(sampled_err)?;
+            let wall = start.elapsed().as_secs_f64();
+            for (i, (metric, value)) in scored.into_iter().enumerate() {
+                log.evaluate(
+                    trainer.step,
+                    metric,
+                    value,
+                    cfg.eval.clips,
+                    if i == 0 { wall } else { 0.0 },
+                )?;
+            }
         }
         if should_checkpoint(trainer.step, &cfg.train) {
             trainer.save(&ckpt, Some(record.loss)).map_err(train_err)?;

@@ -1,5 +1,5 @@
 //! One training step and the state it updates: draw a batch and the
-//! diffusion noise, predict, take the eps loss, backpropagate through what
+//! diffusion noise, predict, take the loss of the prediction target (eps or v), backpropagate through what
 //! the gates allow, clip, update AdamW and the EMA.
 //!
 //! This file is one step and the state it updates; the loop that asks the
@@ -49,7 +49,7 @@ impl<F: FnMut(u64, &Device) -> Result<TrainBatch, String>> BatchSource for F {
 pub struct StepRecord {
     /// 0-based step index.
     pub step: u64,
-    /// eps-prediction MSE.
+    /// MSE of the prediction target (eps or v).
     pub loss: f32,
     /// Learning rate used.
     pub lr: f64,
