@@ -342,20 +342,25 @@ fn ranking_costs(study: &Study, redact: bool, rows: &mut Vec<ReportCell>) -> Res
     Ok(md)
 }
 
-/// The held-out losses of a training run's periodic evaluations with the
-/// training time spent before each: (steps done, loss, seconds). Time is the
+/// A metric of a training run's periodic evaluations (`heldout_loss`, or a
+/// sampled one such as `ssim` from `[eval]`) with the training time spent
+/// before each: (steps done, value, seconds). Time is the
 /// wall time of the steps before the evaluation (regular and supernet) plus
 /// the run's whole scoring and held-out overhead and `shared_s`, its share
 /// of a shared ranking (counted in full from the start: Ent-Prog ranks
 /// before its first step).
-fn quality_curve(train_dir: &std::path::Path, shared_s: f64) -> Result<Vec<(u64, f64, f64)>, ReportError> {
+fn quality_curve(
+    train_dir: &std::path::Path,
+    shared_s: f64,
+    metric: &str,
+) -> Result<Vec<(u64, f64, f64)>, ReportError> {
     let evals_path = train_dir.join("eval.parquet");
     if !evals_path.is_file() {
         return Ok(Vec::new());
     }
     let evals = read(&evals_path)?
         .lazy()
-        .filter(col("metric").eq(lit("heldout_loss")))
+        .filter(col("metric").eq(lit(metric)))
         .sort(["step"], SortMultipleOptions::default())
         .collect()?;
     let steps = read(&train_dir.join("steps.parquet"))?;
@@ -388,13 +393,17 @@ fn quality_curve(train_dir: &std::path::Path, shared_s: f64) -> Result<Vec<(u64,
 }
 
 /// Speedup at equal quality, per (dataset, arm) paired by seed: the time the
-/// baseline takes to reach its final held-out loss over the time the arm
-/// takes to first reach it (from the periodic evaluations). A run that never
-/// reaches it gives 0 (slower than any speedup).
-fn equal_quality(study: &Study) -> Result<Vec<Pair>, ReportError> {
+/// baseline takes to reach its final value of `metric` over the time the
+/// arm takes to first reach it (from the periodic evaluations; `higher`:
+/// larger is better). A run that never reaches it gives 0 (slower than any
+/// speedup). Pairs named `name`; none when the runs lack the metric.
+fn equal_quality(study: &Study, metric: &str, higher: bool, name: &str) -> Result<Vec<Pair>, ReportError> {
     let mut curves = Vec::new();
     for cell in study.cells.iter().filter(|c| c.kind == CellKind::Arm) {
-        curves.push((cell, quality_curve(&cell.train_dir(), ranking_share(study, cell)?)?));
+        curves.push((
+            cell,
+            quality_curve(&cell.train_dir(), ranking_share(study, cell)?, metric)?,
+        ));
     }
     let mut out: Vec<Pair> = Vec::new();
     for (arm, curve) in curves.iter().filter(|(c, _)| !c.baseline) {
@@ -405,7 +414,8 @@ fn equal_quality(study: &Study) -> Result<Vec<Pair>, ReportError> {
         let (Some(&(_, target, base_time)), false) = (base_curve.last(), curve.is_empty()) else {
             continue;
         };
-        let reached = curve.iter().find(|(_, l, _)| *l <= target).map(|(_, _, t)| *t);
+        let good = |v: f64| if higher { v >= target } else { v <= target };
+        let reached = curve.iter().find(|(_, v, _)| good(*v)).map(|(_, _, t)| *t);
         let value = reached.map_or(0.0, |t| base_time / t.max(1e-12));
         let (d, sc) = (
             arm.dataset.clone().unwrap_or_default(),
@@ -416,7 +426,7 @@ fn equal_quality(study: &Study) -> Result<Vec<Pair>, ReportError> {
             None => out.push(Pair {
                 dataset: d,
                 scheme: sc,
-                metric: "speedup_equal_quality".into(),
+                metric: name.into(),
                 values: vec![value],
             }),
         }
@@ -535,7 +545,9 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
     let m = measurements(study)?;
     let groups = over_seeds(&m)?;
     let mut ratios = paired(&m, |arm, base| base / arm)?;
-    ratios.extend(equal_quality(study)?);
+    ratios.extend(equal_quality(study, "heldout_loss", false, "speedup_equal_quality")?);
+    // The sampled metric of `[eval]`, where the runs have one.
+    ratios.extend(equal_quality(study, "ssim", true, "speedup_equal_ssim")?);
     let diffs = paired(&m, |arm, base| arm - base)?;
     let find = |d: &str, sc: &str, su: &str, me: &str| {
         groups
@@ -590,7 +602,8 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
          paper's numbers come from real 512x512 video at paper scale and are not comparable with these. Speedup at equal \
          quality: the time full fine-tuning takes to reach its final held-out loss over the time the arm takes to \
          first reach it, from the runs' periodic evaluations (`train.eval_every`), the arm's scoring and held-out \
-         overhead counted in full (0 = never reached).\n\n",
+         overhead counted in full (0 = never reached); at equal SSIM likewise, from the generated test clips the runs \
+         score during training (`[eval]`; \"-\" where they have none).\n\n",
         study.profile.eval_clips,
         crate::study::evaluate::GAP_SAMPLES
     ));
@@ -600,10 +613,13 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         let cols = columns(&groups, d);
         let head: Vec<&str> = cols.iter().map(|c| c.label.as_str()).collect();
         md.push_str(&format!(
-            "| scheme | {} | memory MB | process MB | time s | speedup | speedup (steps only) | speedup at equal quality |\n",
+            "| scheme | {} | memory MB | process MB | time s | speedup | speedup (steps only) | speedup at equal quality | speedup at equal SSIM |\n",
             head.join(" | ")
         ));
-        md.push_str(&format!("|---|{}---|---|---|---|---|---|\n", "---|".repeat(cols.len())));
+        md.push_str(&format!(
+            "|---|{}---|---|---|---|---|---|---|\n",
+            "---|".repeat(cols.len())
+        ));
         for arm in &t.arms {
             let sc = &arm.scheme;
             let q: Vec<String> = cols.iter().map(|c| cell(&find(d, sc, "model", c.metric), 4)).collect();
@@ -617,7 +633,7 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
                 None => "-".into(),
             };
             md.push_str(&format!(
-                "| {sc} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {sc} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 q.join(" | "),
                 red(cell(&mem, 1)),
                 red(cell(&pmem, 1)),
@@ -625,6 +641,7 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
                 speed("time_s"),
                 speed("time_train_steps_s"),
                 speed("speedup_equal_quality"),
+                speed("speedup_equal_ssim"),
             ));
             for g in groups.iter().filter(|g| &g.dataset == d && &g.scheme == sc) {
                 let i = Interval::of(&g.values);
@@ -644,7 +661,7 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
             let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
             let q: Vec<String> = cols.iter().map(|c| c.paper.map_or("-".to_string(), &v)).collect();
             md.push_str(&format!(
-                "| paper: {} | {} | {} GB (GPU) | - | - | {} | - | - |\n",
+                "| paper: {} | {} | {} GB (GPU) | - | - | {} | - | - | - |\n",
                 p.scheme,
                 q.join(" | "),
                 v("memory_gb"),
@@ -717,6 +734,13 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
             if let Some(r) = ratio(d, sc, "speedup_equal_quality") {
                 md.push_str(&claim(
                     "reaches full fine-tuning's final held-out loss sooner (speedup at equal quality)".into(),
+                    exceeds(&r, 1.0),
+                    red(format!("speedup {}x; 0 = never reached", cell(&r, 2))),
+                ));
+            }
+            if let Some(r) = ratio(d, sc, "speedup_equal_ssim") {
+                md.push_str(&claim(
+                    "reaches full fine-tuning's final SSIM sooner (speedup at equal SSIM, `[eval]`)".into(),
                     exceeds(&r, 1.0),
                     red(format!("speedup {}x; 0 = never reached", cell(&r, 2))),
                 ));

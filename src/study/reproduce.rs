@@ -361,7 +361,8 @@ fn run_cell(study: &Study, cell: &Cell, board: &Board, done: bool) -> Result<(),
                 let mut bar = board.cell(format!("  {}", cell.label), cell.exp.config.train.steps);
                 train(&mut |r| {
                     bar.set_message(format!("loss {:.4}", r.loss));
-                    bar.inc(1);
+                    // A resumed run starts at its checkpoint's step.
+                    bar.inc((r.step + 1).saturating_sub(bar.position()));
                 })?;
                 bar.finish_and_clear();
             }

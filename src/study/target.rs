@@ -75,6 +75,10 @@ pub struct PaperRow {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetConfig {
+    /// Base target this one extends, relative to this file (read by the
+    /// loader): a subset target (`table3-tiktok.toml`) lists only what differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     /// The paper's table or figure, for the report title (`Table 3`).
     pub title: String,
     /// What the target asks.

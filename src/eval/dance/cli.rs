@@ -46,12 +46,17 @@ pub fn run(cmd: &NetsCommand, quiet: bool) -> Result<String, DanceError> {
             Net::Frame => cfg.frame.steps,
             Net::Clip => cfg.clip.steps,
         };
-        let mut bar = Progress::new(format!("network {}", net.network()), steps, mode);
+        // No bar for a network that is reused.
+        let mut bar = (!cfg.is_done(net)).then(|| Progress::new(format!("network {}", net.network()), steps, mode));
         let cell = ensure(&cfg, net, &mut |s| {
-            bar.set_message(format!("loss {:.4}", s.loss));
-            bar.inc(1);
+            if let Some(bar) = bar.as_mut() {
+                bar.set_message(format!("loss {:.4}", s.loss));
+                bar.inc(1);
+            }
         })?;
-        bar.finish();
+        if let Some(bar) = bar {
+            bar.finish();
+        }
         out.push_str(&format!(
             "{} {}: {}\n",
             net.network(),
