@@ -80,6 +80,12 @@ fn eval_settings(study: &Study, cell: &Cell) -> EvalSettings {
     if study.profile.eval_sample_steps > 0 {
         s.sample_steps = study.profile.eval_sample_steps;
     }
+    if study.profile.eval_guidance > 0.0 {
+        s.guidance = study.profile.eval_guidance;
+    }
+    if let Some(sampler) = study.profile.eval_sampler {
+        s.sampler = sampler;
+    }
     s
 }
 

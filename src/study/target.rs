@@ -55,6 +55,11 @@ pub struct Profile {
     pub eval_clips: usize,
     /// Sampler steps per generated clip (overrides `diffusion.sample_steps`).
     pub eval_sample_steps: usize,
+    /// Guidance scale of the evaluations (0: the runs' `diffusion.guidance`).
+    pub eval_guidance: f64,
+    /// Sampler of the evaluations (unset: the runs' `diffusion.sampler`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_sampler: Option<crate::diffusion::SamplerKind>,
     /// Refuse to start unless told to go on (the paper's sizes on a CPU).
     pub confirm: bool,
     /// `--set` flags for the offline feature networks' file (`features`).
@@ -134,6 +139,15 @@ impl Validate for TargetConfig {
                 p.eval_clips >= 1,
                 key(prefix, &format!("profiles.{name}.eval_clips")),
                 "0 clips, expected >= 1",
+            );
+            check(
+                out,
+                p.eval_guidance.is_finite() && p.eval_guidance >= 0.0,
+                key(prefix, &format!("profiles.{name}.eval_guidance")),
+                format!(
+                    "{} is not a scale, expected 0 (the runs' own) or a positive number",
+                    p.eval_guidance
+                ),
             );
         }
     }

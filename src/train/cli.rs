@@ -202,10 +202,10 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// Classifier-free guidance scale.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 1.0)]
     pub guidance: f64,
     /// Sampler.
-    #[arg(long, value_enum, default_value = "ddim")]
+    #[arg(long, value_enum, default_value = "ddpm")]
     pub sampler: SamplerArg,
     /// Use the EMA weights when the checkpoint has them.
     #[arg(long)]
