@@ -69,17 +69,18 @@ fn plot_err(e: plot::PlotError) -> ReportError {
     }
 }
 
-/// One run's held-out loss curve: (loss, seconds, FLOPs) at each periodic
-/// evaluation, the time and FLOPs of the steps before it (the time plus the
-/// run's overheads `overhead_s`, counted from the start).
-fn loss_curve(train_dir: &Path, overhead_s: f64) -> Result<Vec<(f64, f64, f64)>, ReportError> {
+/// One run's curve of `metric` (the held-out loss, or a sampled metric of
+/// `[eval]`): (value, seconds, FLOPs) at each periodic evaluation, the time
+/// and FLOPs of the steps before it (the time plus the run's overheads
+/// `overhead_s`, counted from the start).
+fn loss_curve(train_dir: &Path, overhead_s: f64, metric: &str) -> Result<Vec<(f64, f64, f64)>, ReportError> {
     let evals_path = train_dir.join("eval.parquet");
     if !evals_path.is_file() {
         return Ok(Vec::new());
     }
     let evals = read(&evals_path)?
         .lazy()
-        .filter(col("metric").eq(lit("heldout_loss")))
+        .filter(col("metric").eq(lit(metric)))
         .sort(["step"], SortMultipleOptions::default())
         .collect()?;
     let steps = read(&train_dir.join("steps.parquet"))?;
@@ -146,9 +147,17 @@ fn eval_of<'a>(study: &'a Study, arm: &Cell) -> Option<&'a Cell> {
     study.cells.iter().find(|c| c.kind == CellKind::Eval { of: i })
 }
 
+/// One arm's curves by metric, total time and FLOPs, and its evaluation's final values.
+type Run = (
+    std::collections::BTreeMap<&'static str, Vec<(f64, f64, f64)>>,
+    f64,
+    f64,
+    Vec<(String, f64)>,
+);
+
 /// `curves-<d>.png`.
 fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
-    let metrics = [
+    let metrics: [(&'static str, &str); 3] = [
         ("heldout_loss", "held-out loss"),
         ("ssim", "SSIM"),
         ("psnr", "PSNR (dB)"),
@@ -157,10 +166,13 @@ fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
     let mut panels: Vec<Panel> = Vec::new();
     let mut per_scheme = Vec::new();
     for (scheme, cells) in arms_by_scheme(study, d) {
-        let mut runs = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         for arm in &cells {
             let over = overhead_s(study, arm)?;
-            let curve = loss_curve(&arm.train_dir(), over)?;
+            let mut curve = std::collections::BTreeMap::new();
+            for (metric, _) in metrics {
+                curve.insert(metric, loss_curve(&arm.train_dir(), over, metric)?);
+            }
             let totals = read(&arm.train_dir().join("runs.parquet"))?;
             let time = f64s(&totals, "total_wall_s")?[0] + super::ranking_share(study, arm)?;
             let flops = f64s(&totals, "total_flops")?[0];
@@ -184,25 +196,27 @@ fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
             let mut series = Vec::new();
             for (k, (scheme, runs)) in per_scheme.iter().enumerate() {
                 let color = COLORS[k % COLORS.len()];
-                if metric == "heldout_loss" {
-                    let len = runs.iter().map(|r| r.0.len()).min().unwrap_or(0);
+                // A curve where every run has one (the held-out loss; SSIM
+                // and PSNR with `[eval]`), else the evaluation cell's final value.
+                let len = runs.iter().map(|r| r.0[metric].len()).min().unwrap_or(0);
+                if len > 0 {
                     let (mut points, mut band) = (Vec::new(), Vec::new());
                     for j in 0..len {
-                        let xs: Vec<f64> = runs.iter().map(|r| if ci == 0 { r.0[j].1 } else { r.0[j].2 }).collect();
-                        let ys: Vec<f64> = runs.iter().map(|r| r.0[j].0).collect();
+                        let at = |r: &Run| r.0[metric][j];
+                        let xs: Vec<f64> = runs.iter().map(|r| if ci == 0 { at(r).1 } else { at(r).2 }).collect();
+                        let ys: Vec<f64> = runs.iter().map(|r| at(r).0).collect();
                         let (x, (y, lo, hi)) = (spread(&xs).0, spread(&ys));
                         points.push((x, y));
                         band.push((x, lo, hi));
                     }
-                    if !points.is_empty() {
-                        series.push(Series {
-                            label: seeds_label(scheme, runs.len()),
-                            color,
-                            style: Style::Line,
-                            points,
-                            band,
-                        });
-                    }
+                    let sampled = if metric == "heldout_loss" { "" } else { ", [eval] clips" };
+                    series.push(Series {
+                        label: format!("{}{sampled}", seeds_label(scheme, runs.len())),
+                        color,
+                        style: Style::Line,
+                        points,
+                        band,
+                    });
                 } else {
                     let xs: Vec<f64> = runs.iter().map(|r| if ci == 0 { r.1 } else { r.2 }).collect();
                     let ys: Vec<f64> = runs
