@@ -63,16 +63,25 @@ fn per_sample(values: Vec<f32>, rank: usize, device: &Device) -> Result<Tensor> 
     Tensor::from_vec(values, shape, device)
 }
 
-/// x_tau = sqrt(alpha_bar_tau) x_0 + sqrt(1 - alpha_bar_tau) eps, per sample.
-pub fn add_noise(x0: &Tensor, noise: &Tensor, timesteps: &[usize], schedule: &NoiseSchedule) -> Result<Tensor> {
-    let rank = x0.rank();
-    let a: Vec<f32> = timesteps.iter().map(|&t| schedule.alpha_bar(t).sqrt() as f32).collect();
-    let s: Vec<f32> = timesteps
+/// sqrt(alpha_bar) and sqrt(1 - alpha_bar) of each sample's timestep, shaped
+/// to broadcast against a batch of rank `rank`.
+fn coefficients(
+    timesteps: &[usize],
+    schedule: &NoiseSchedule,
+    rank: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let a = timesteps.iter().map(|&t| schedule.alpha_bar(t).sqrt() as f32).collect();
+    let s = timesteps
         .iter()
         .map(|&t| (1.0 - schedule.alpha_bar(t)).sqrt() as f32)
         .collect();
-    let a = per_sample(a, rank, x0.device())?;
-    let s = per_sample(s, rank, x0.device())?;
+    Ok((per_sample(a, rank, device)?, per_sample(s, rank, device)?))
+}
+
+/// x_tau = sqrt(alpha_bar_tau) x_0 + sqrt(1 - alpha_bar_tau) eps, per sample.
+pub fn add_noise(x0: &Tensor, noise: &Tensor, timesteps: &[usize], schedule: &NoiseSchedule) -> Result<Tensor> {
+    let (a, s) = coefficients(timesteps, schedule, x0.rank(), x0.device())?;
     x0.broadcast_mul(&a)?.add(&noise.broadcast_mul(&s)?)
 }
 
@@ -94,14 +103,7 @@ pub fn target(
     match prediction {
         Prediction::Eps => Ok(noise.clone()),
         Prediction::V => {
-            let rank = x0.rank();
-            let a: Vec<f32> = timesteps.iter().map(|&t| schedule.alpha_bar(t).sqrt() as f32).collect();
-            let s: Vec<f32> = timesteps
-                .iter()
-                .map(|&t| (1.0 - schedule.alpha_bar(t)).sqrt() as f32)
-                .collect();
-            let a = per_sample(a, rank, x0.device())?;
-            let s = per_sample(s, rank, x0.device())?;
+            let (a, s) = coefficients(timesteps, schedule, x0.rank(), x0.device())?;
             noise.broadcast_mul(&a)?.sub(&x0.broadcast_mul(&s)?)
         }
     }

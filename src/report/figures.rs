@@ -69,45 +69,6 @@ fn plot_err(e: plot::PlotError) -> ReportError {
     }
 }
 
-/// One run's curve of `metric` (the held-out loss, or a sampled metric of
-/// `[eval]`): (value, seconds, FLOPs) at each periodic evaluation, the time
-/// and FLOPs of the steps before it (the time plus the run's overheads
-/// `overhead_s`, counted from the start).
-fn loss_curve(train_dir: &Path, overhead_s: f64, metric: &str) -> Result<Vec<(f64, f64, f64)>, ReportError> {
-    let evals_path = train_dir.join("eval.parquet");
-    if !evals_path.is_file() {
-        return Ok(Vec::new());
-    }
-    let evals = read(&evals_path)?
-        .lazy()
-        .filter(col("metric").eq(lit(metric)))
-        .sort(["step"], SortMultipleOptions::default())
-        .collect()?;
-    let steps = read(&train_dir.join("steps.parquet"))?;
-    let (no, wall, flops) = (f64s(&steps, "step")?, f64s(&steps, "wall_s")?, f64s(&steps, "flops")?);
-    let (at, loss) = (f64s(&evals, "step")?, f64s(&evals, "value")?);
-    Ok(at
-        .iter()
-        .zip(&loss)
-        .map(|(&done, &l)| {
-            let before = |v: &[f64]| {
-                no.iter()
-                    .zip(v)
-                    .filter(|(s, _)| **s < done)
-                    .map(|(_, x)| x)
-                    .sum::<f64>()
-            };
-            (l, before(&wall) + overhead_s, before(&flops))
-        })
-        .collect())
-}
-
-/// The run's overheads: scoring, held-out and its share of a shared ranking.
-fn overhead_s(study: &Study, arm: &Cell) -> Result<f64, ReportError> {
-    let runs = read(&arm.train_dir().join("runs.parquet"))?;
-    Ok(f64s(&runs, "scoring_wall_s")?[0] + f64s(&runs, "heldout_wall_s")?[0] + super::ranking_share(study, arm)?)
-}
-
 /// `Ent-Prog (3 seeds)`, `original (1 seed)`.
 fn seeds_label(scheme: &str, n: usize) -> String {
     format!("{scheme} ({n} seed{})", if n == 1 { "" } else { "s" })
@@ -149,7 +110,7 @@ fn eval_of<'a>(study: &'a Study, arm: &Cell) -> Option<&'a Cell> {
 
 /// One arm's curves by metric, total time and FLOPs, and its evaluation's final values.
 type Run = (
-    std::collections::BTreeMap<&'static str, Vec<(f64, f64, f64)>>,
+    std::collections::BTreeMap<&'static str, Vec<super::CurvePoint>>,
     f64,
     f64,
     Vec<(String, f64)>,
@@ -168,10 +129,10 @@ fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
     for (scheme, cells) in arms_by_scheme(study, d) {
         let mut runs: Vec<Run> = Vec::new();
         for arm in &cells {
-            let over = overhead_s(study, arm)?;
+            let shared = super::ranking_share(study, arm)?;
             let mut curve = std::collections::BTreeMap::new();
             for (metric, _) in metrics {
-                curve.insert(metric, loss_curve(&arm.train_dir(), over, metric)?);
+                curve.insert(metric, super::quality_curve(&arm.train_dir(), shared, metric)?);
             }
             let totals = read(&arm.train_dir().join("runs.parquet"))?;
             let time = f64s(&totals, "total_wall_s")?[0] + super::ranking_share(study, arm)?;
@@ -203,8 +164,11 @@ fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
                     let (mut points, mut band) = (Vec::new(), Vec::new());
                     for j in 0..len {
                         let at = |r: &Run| r.0[metric][j];
-                        let xs: Vec<f64> = runs.iter().map(|r| if ci == 0 { at(r).1 } else { at(r).2 }).collect();
-                        let ys: Vec<f64> = runs.iter().map(|r| at(r).0).collect();
+                        let xs: Vec<f64> = runs
+                            .iter()
+                            .map(|r| if ci == 0 { at(r).wall_s } else { at(r).flops })
+                            .collect();
+                        let ys: Vec<f64> = runs.iter().map(|r| at(r).value).collect();
                         let (x, (y, lo, hi)) = (spread(&xs).0, spread(&ys));
                         points.push((x, y));
                         band.push((x, lo, hi));

@@ -342,18 +342,28 @@ fn ranking_costs(study: &Study, redact: bool, rows: &mut Vec<ReportCell>) -> Res
     Ok(md)
 }
 
+/// One periodic evaluation of a training run's metric, with the training
+/// spent before it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CurvePoint {
+    pub value: f64,
+    /// Wall time of the steps before the evaluation (regular and supernet)
+    /// plus the run's whole scoring and held-out overhead and its share of a
+    /// shared ranking (counted in full from the start: Ent-Prog ranks before
+    /// its first step).
+    pub wall_s: f64,
+    /// FLOPs of the steps before the evaluation.
+    pub flops: f64,
+}
+
 /// A metric of a training run's periodic evaluations (`heldout_loss`, or a
-/// sampled one such as `ssim` from `[eval]`) with the training time spent
-/// before each: (steps done, value, seconds). Time is the
-/// wall time of the steps before the evaluation (regular and supernet) plus
-/// the run's whole scoring and held-out overhead and `shared_s`, its share
-/// of a shared ranking (counted in full from the start: Ent-Prog ranks
-/// before its first step).
-fn quality_curve(
+/// sampled one such as `ssim` from `[eval]`), in step order; `shared_s` is
+/// the run's share of a shared ranking. Empty when the run has none.
+pub(crate) fn quality_curve(
     train_dir: &std::path::Path,
     shared_s: f64,
     metric: &str,
-) -> Result<Vec<(u64, f64, f64)>, ReportError> {
+) -> Result<Vec<CurvePoint>, ReportError> {
     let evals_path = train_dir.join("eval.parquet");
     if !evals_path.is_file() {
         return Ok(Vec::new());
@@ -375,19 +385,25 @@ fn quality_curve(
             .collect())
     };
     let overhead: f64 = f(&runs, "scoring_wall_s")?[0] + f(&runs, "heldout_wall_s")?[0] + shared_s;
-    let (step_no, wall) = (f(&steps, "step")?, f(&steps, "wall_s")?);
-    let (at, loss) = (f(&evals, "step")?, f(&evals, "value")?);
+    let (step_no, wall, flops) = (f(&steps, "step")?, f(&steps, "wall_s")?, f(&steps, "flops")?);
+    let (at, values) = (f(&evals, "step")?, f(&evals, "value")?);
     Ok(at
         .iter()
-        .zip(&loss)
-        .map(|(&done, &l)| {
-            let t: f64 = step_no
-                .iter()
-                .zip(&wall)
-                .filter(|(s, _)| **s < done)
-                .map(|(_, w)| w)
-                .sum();
-            (done as u64, l, t + overhead)
+        .zip(&values)
+        .map(|(&done, &value)| {
+            let before = |v: &[f64]| {
+                step_no
+                    .iter()
+                    .zip(v)
+                    .filter(|(s, _)| **s < done)
+                    .map(|(_, x)| x)
+                    .sum::<f64>()
+            };
+            CurvePoint {
+                value,
+                wall_s: before(&wall) + overhead,
+                flops: before(&flops),
+            }
         })
         .collect())
 }
@@ -411,11 +427,12 @@ fn equal_quality(study: &Study, metric: &str, higher: bool, name: &str) -> Resul
             .iter()
             .find(|(c, _)| c.baseline && c.dataset == arm.dataset && c.exp.config.seed == arm.exp.config.seed);
         let Some((_, base_curve)) = base else { continue };
-        let (Some(&(_, target, base_time)), false) = (base_curve.last(), curve.is_empty()) else {
+        let (Some(last), false) = (base_curve.last(), curve.is_empty()) else {
             continue;
         };
+        let (target, base_time) = (last.value, last.wall_s);
         let good = |v: f64| if higher { v >= target } else { v <= target };
-        let reached = curve.iter().find(|(_, v, _)| good(*v)).map(|(_, _, t)| *t);
+        let reached = curve.iter().find(|p| good(p.value)).map(|p| p.wall_s);
         let value = reached.map_or(0.0, |t| base_time / t.max(1e-12));
         let (d, sc) = (
             arm.dataset.clone().unwrap_or_default(),
