@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use entprog::config::load::load_with_env;
-use entprog::config::{Experiment, ExperimentConfig, PRESENTATION_KEYS};
+use entprog::config::{Experiment, ExperimentConfig, UNHASHED_KEYS};
 
 /// Loads `file` with `--set` flags and the given `ENTPROG_*` variables only
 /// (not the test process's own environment).
@@ -148,7 +148,7 @@ fn every_leaf_key_can_be_set_and_shows_in_the_resolved_config() {
     assert!(keys.len() > 60, "only {} keys found", keys.len());
     let mut failures = Vec::new();
     'key: for key in &keys {
-        let presentation = PRESENTATION_KEYS
+        let presentation = UNHASHED_KEYS
             .iter()
             .any(|p| key == p || key.starts_with(&format!("{p}.")));
         for f in &files {

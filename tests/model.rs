@@ -460,6 +460,14 @@ mod blocks_trait {
         }
         assert_eq!(model.gates().get("spatial.02"), Gate::Skipped, "gates restored");
         assert_eq!(model.gates().get("reference.00"), Gate::Trainable);
+        // The baseline from the same pass is the plain prediction, and the
+        // skipped ones are unchanged by asking for it.
+        let (base, with) = model.predict_with_each_skipped(&input, &ids).unwrap();
+        let same = |a: &Tensor, b: &Tensor| {
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap() == b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        assert!(same(&base, &model.predict(&input).unwrap()), "baseline bit-identical");
+        assert!(with.iter().zip(&fast).all(|(a, b)| same(a, b)));
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use entprog::report::plot;
+use entprog::results::RunManifest;
 use entprog::study::cells::{CellKind, Study};
 use entprog::study::target::Target;
 use polars::prelude::*;
@@ -404,11 +405,14 @@ fn assert_shared_ranking_equals_own_and_refuses_another_checkpoint(results: &Pat
         "{} vs {ranking_wall}",
         scoring(&arm.train_dir())
     );
-    // `entprog rank` by hand, on the arm's experiment and flags, writes the same ranking.
+    // `entprog rank` by hand, on the arm's experiment and flags, writes the
+    // same ranking, with its conditions batched 3 + 1 instead of one by one:
+    // batching changes neither the values nor the config hash.
     let by_hand = tempfile::tempdir().unwrap();
     let (experiment, sets) = arm_args(&s, "tiktok", by_hand.path());
     let mut args = vec!["rank".to_string(), experiment];
     args.extend(sets);
+    args.extend(["--set".to_string(), "cei.batch_conditions=3".to_string()]);
     let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let out = entprog(by_hand.path(), &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -424,6 +428,8 @@ fn assert_shared_ranking_equals_own_and_refuses_another_checkpoint(results: &Pat
     };
     let hand_dir = by_hand.path().join(&arm.exp.name).join("ranking").join("seed-0");
     assert_eq!(values(&hand_dir), values(&arm.ranking_dir()));
+    let hash = |dir: &Path| RunManifest::read(&dir.join("manifest.json")).unwrap().config_hash;
+    assert_eq!(hash(&hand_dir), hash(&arm.ranking_dir()));
     // UBC-Fashion's run given TikTok's ranking: another starting checkpoint.
     let other = tempfile::tempdir().unwrap();
     let refused = train_arm(&s, "ubc-fashion", Some(&arm.ranking_dir()), other.path());

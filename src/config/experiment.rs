@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::hash::config_hash;
 use super::load::{load, ConfigError};
-use super::schema::{ExperimentConfig, PRESENTATION_KEYS};
+use super::schema::{ExperimentConfig, UNHASHED_KEYS};
 
 /// A validated experiment, ready to run.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ impl Experiment {
         } else {
             config.name.clone()
         };
-        let hash = config_hash(&config, PRESENTATION_KEYS);
+        let hash = config_hash(&config, UNHASHED_KEYS);
         Self {
             config,
             name,

@@ -13,5 +13,5 @@ pub mod validate;
 pub use experiment::{resolve_experiment_path, Experiment};
 pub use hash::{config_hash, run_id};
 pub use load::{load, ConfigError};
-pub use schema::{ExperimentConfig, OutputConfig, RunConfig, PRESENTATION_KEYS};
+pub use schema::{ExperimentConfig, OutputConfig, RunConfig, UNHASHED_KEYS};
 pub use validate::{check, key, Invalid, Validate};

@@ -2,9 +2,9 @@
 //! `extends` chain, the environment and `--set` flags) resolves to.
 //!
 //! Sections are owned by the modules that use them; this file only assembles
-//! them. Presentation-only keys ([`PRESENTATION_KEYS`]) do not enter the
-//! config hash, so moving the results folder or rewording a description reuses
-//! finished runs.
+//! them. Presentation-only keys ([`UNHASHED_KEYS`]) do not enter the
+//! config hash, so moving the results folder, rewording a description or
+//! batching the CEI samples differently reuses finished runs.
 
 use std::path::PathBuf;
 
@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{check, key, Invalid, Validate};
 
-/// Keys that change how results are presented or where they are written, not
-/// what is computed: excluded from the config hash.
-pub const PRESENTATION_KEYS: &[&str] = &["extends", "name", "description", "output"];
+/// Keys that change how results are presented or where they are written, or
+/// only how the same samples are batched, not what is computed: excluded
+/// from the config hash. `cei.batch_conditions` groups the same CEI samples
+/// into forward batches; the values are bit-identical at any setting (tested
+/// through `entprog rank` in tests/study.rs), so a cached run stays valid.
+pub const UNHASHED_KEYS: &[&str] = &["extends", "name", "description", "output", "cei.batch_conditions"];
 
 /// One experiment, fully resolved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -7,8 +7,9 @@
 //! dataset's test split) x K draws of (tau, noise) each, N = C K in all. A
 //! batch holds whole conditions: sample j of a batch belongs to condition
 //! j / K. Every pass sees the same batches, so the skip/baseline ratio is
-//! paired. Skipped passes reuse the forward prefix before the skipped block
-//! ([`Blocks::predict_each_skipped`]).
+//! paired. Skipped passes reuse the forward prefix before the skipped block,
+//! and the baseline comes from the same pass
+//! ([`Blocks::predict_with_each_skipped`]).
 
 use candle_core::{Device, Tensor};
 use rand::Rng;
@@ -103,10 +104,10 @@ pub fn active_blocks<M: Blocks>(model: &M) -> Vec<BlockId> {
         .collect()
 }
 
-/// CEI (and kNN CEI) of each block of `ids`, in that order. Per batch: one
-/// baseline pass, then every block skipped in turn through
-/// [`Blocks::predict_each_skipped`] (which reuses the forward prefix), and
-/// the per-condition values are kept; the predictions are dropped.
+/// CEI (and kNN CEI) of each block of `ids`, in that order. Per batch: the
+/// baseline prediction and every block skipped in turn, from one pass
+/// through [`Blocks::predict_with_each_skipped`] (which reuses the forward
+/// prefix); the per-condition values are kept, the predictions dropped.
 pub fn score_blocks<M: Blocks>(
     model: &mut M,
     batches: &[M::Input<'_>],
@@ -122,7 +123,9 @@ where
     let mut proj = None;
     let mut first_condition = 0;
     for input in batches {
-        let pred = model.predict(input).map_err(|e| ScoreError::Model(Box::new(e)))?;
+        let (pred, skipped) = model
+            .predict_with_each_skipped(input, ids)
+            .map_err(|e| ScoreError::Model(Box::new(e)))?;
         let (base, dim) = by_condition(&pred, s.draws)?;
         if let Some(c) = base.iter().position(|p| !super::cei::log_sigma(p, dim).is_finite()) {
             return Err(ScoreError::NoSpread {
@@ -131,9 +134,6 @@ where
         }
         first_condition += base.len();
         let proj = proj.get_or_insert_with(|| (s.knn_dims > 0).then(|| projection(dim, s.knn_dims, s.seed)));
-        let skipped = model
-            .predict_each_skipped(input, ids)
-            .map_err(|e| ScoreError::Model(Box::new(e)))?;
         for (i, pred) in skipped.iter().enumerate() {
             let (skipped, _) = by_condition(pred, s.draws)?;
             for (b, k) in base.iter().zip(&skipped) {

@@ -256,6 +256,22 @@ pub trait Blocks {
         }
         Ok(out)
     }
+    /// The prediction under the current gates and, beside it, each of `ids`
+    /// skipped in turn ([`Blocks::predict_each_skipped`]). A model that
+    /// reuses the forward prefix gets the full prediction from the same
+    /// pass, saving one forward of the prefix.
+    #[allow(clippy::type_complexity)]
+    fn predict_with_each_skipped(
+        &mut self,
+        input: &Self::Input<'_>,
+        ids: &[BlockId],
+    ) -> Result<(candle_core::Tensor, Vec<candle_core::Tensor>), Self::Error>
+    where
+        Self::Error: From<GateError>,
+    {
+        let base = self.predict(input)?;
+        Ok((base, self.predict_each_skipped(input, ids)?))
+    }
 }
 
 #[cfg(test)]

@@ -401,7 +401,16 @@ impl Denoiser {
     /// keeps the tokens entering each, and each skipped prediction reruns
     /// only the blocks after it. Reference blocks change the reference
     /// tokens every spatial block reads, so they rerun the whole network.
-    fn each_skipped_inner(&mut self, inp: &Inputs, ids: &[BlockId]) -> std::result::Result<Vec<Tensor>, ModelError> {
+    ///
+    /// With `with_base`, the pass goes on to the end and also returns the
+    /// prediction under the current gates (the same operations as
+    /// [`Denoiser::forward`], so the same numbers).
+    fn each_skipped_inner(
+        &mut self,
+        inp: &Inputs,
+        ids: &[BlockId],
+        with_base: bool,
+    ) -> std::result::Result<(Option<Tensor>, Vec<Tensor>), ModelError> {
         let tensor = |e| ModelError::Tensor {
             context: "denoiser forward (prefix reuse)".into(),
             source: e,
@@ -424,8 +433,8 @@ impl Denoiser {
                 .into());
             }
         }
-        if out.iter().all(Option::is_some) {
-            return Ok(out.into_iter().flatten().collect());
+        if !with_base && out.iter().all(Option::is_some) {
+            return Ok((None, out.into_iter().flatten().collect()));
         }
         let (cond, mut x) = self.prepare(inp).map_err(tensor)?;
         for (j, &id) in path.iter().enumerate() {
@@ -439,12 +448,16 @@ impl Denoiser {
                 // default batch held 5.7 GB).
                 out[slot] = Some(self.finish(&y, &cond, inp.x_t.dims()).map_err(tensor)?.detach());
             }
-            if out.iter().all(Option::is_some) {
+            if !with_base && out.iter().all(Option::is_some) {
                 break;
             }
             x = self.run_block(id, x, &cond).map_err(tensor)?;
         }
-        Ok(out.into_iter().flatten().collect())
+        let base = match with_base {
+            true => Some(self.finish(&x, &cond, inp.x_t.dims()).map_err(tensor)?.detach()),
+            false => None,
+        };
+        Ok((base, out.into_iter().flatten().collect()))
     }
 
     /// Reference image `[b, 3, H, W]` -> tokens `[b, N, d]`.
@@ -551,6 +564,16 @@ impl Blocks for Denoiser {
         input: &Inputs<'_>,
         ids: &[BlockId],
     ) -> std::result::Result<Vec<Tensor>, ModelError> {
-        crate::kernels::in_pool(|| self.each_skipped_inner(input, ids))
+        crate::kernels::in_pool(|| self.each_skipped_inner(input, ids, false)).map(|(_, skipped)| skipped)
+    }
+
+    fn predict_with_each_skipped(
+        &mut self,
+        input: &Inputs<'_>,
+        ids: &[BlockId],
+    ) -> std::result::Result<(Tensor, Vec<Tensor>), ModelError> {
+        self.check_inputs(input)?;
+        let (base, skipped) = crate::kernels::in_pool(|| self.each_skipped_inner(input, ids, true))?;
+        Ok((base.expect("with_base returns the base prediction"), skipped))
     }
 }
