@@ -791,6 +791,26 @@ mod bad_profiles {
             "{err}"
         );
     }
+
+    #[test]
+    fn an_error_deep_in_a_command_names_each_cause_once() {
+        // `entprog rank` where no dataset is built: the scoring pass fails
+        // on the data, through three error types that each show their source.
+        let dir = tempfile::tempdir().unwrap();
+        let experiment = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/foundation.toml");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_entprog"))
+            .arg("rank")
+            .arg(&experiment)
+            .args(["--set", "model.preset=\"tiny\""])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(err.matches("unknown dataset `tiktok`").count(), 1, "{err}");
+        assert!(err.contains("datasets/tiktok.toml"), "{err}");
+    }
 }
 
 // ---- concurrency and the experiment config ---------------------------------------------------
