@@ -593,3 +593,66 @@ fn dry_run_lists_every_cell_with_its_state_and_a_bad_profile_is_one_line() {
     assert_eq!(paper.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&paper.stderr).contains("--yes"));
 }
+
+#[test]
+fn every_profile_of_every_target_gives_each_model_data_of_its_frame_size() {
+    // Study::new refuses a cell whose model and dataset disagree; the paper
+    // profile's 256x256 preset runs on the -256 profiles.
+    let d = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir("experiments/targets").unwrap() {
+        let path = entry.unwrap().path();
+        let target = Target::load(path.to_str().unwrap()).unwrap();
+        let profiles: Vec<String> = target.config.profiles.keys().cloned().collect();
+        assert!(profiles.len() >= 3, "{}: {profiles:?}", path.display());
+        for profile in profiles {
+            let study = Study::new(target.clone(), &profile, Some(1), d.path().to_path_buf())
+                .unwrap_or_else(|e| panic!("{} --profile {profile}: {e}", path.display()));
+            for cell in &study.cells {
+                let c = &cell.exp.config;
+                let (h, w, _) = entprog::data::config::frame_size(&c.data.root, &c.data.dataset)
+                    .unwrap_or_else(|| panic!("{}: no profile for {}", cell.label, c.data.dataset));
+                assert_eq!(
+                    (h, w),
+                    (c.model.image_size, c.model.image_size),
+                    "{profile}: {}",
+                    cell.label
+                );
+                if profile == "paper" {
+                    assert!(c.data.dataset.ends_with("-256"), "{}", c.data.dataset);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_model_of_another_frame_size_than_its_data_is_refused_before_it_is_built() {
+    let d = tempfile::tempdir().unwrap();
+    let out = entprog(
+        d.path(),
+        &[
+            "train",
+            "stage3",
+            "--set",
+            "model.preset=\"paper\"",
+            "--set",
+            &format!("output.results_dir={:?}", d.path().display().to_string()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("data.dataset `tiktok` has 32x32 frames")
+            && err.contains("datasets/tiktok.toml")
+            && err.contains("model.image_size = 256"),
+        "{err}"
+    );
+    assert!(!d
+        .path()
+        .join("stage3")
+        .join("train")
+        .join("seed-0")
+        .join("last.safetensors")
+        .exists());
+}

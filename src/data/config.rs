@@ -50,7 +50,44 @@ impl Default for DataConfig {
     }
 }
 
+/// The frame size (height, width) of dataset `name` under `root` and the
+/// file it comes from, read without building: its profile, else the built
+/// dataset's manifest; `None` for a Hub dataset or one that is not there yet.
+pub fn frame_size(root: &std::path::Path, name: &str) -> Option<(usize, usize, PathBuf)> {
+    if name.starts_with(crate::hub::reference::SCHEME) {
+        return None;
+    }
+    let toml = super::profile::profile_path(root, name);
+    if toml.is_file() {
+        let p = super::profile::DatasetProfile::from_file(&toml).ok()?;
+        return Some((p.height, p.width, toml));
+    }
+    let dir = root.join(name);
+    let m = super::shards::DatasetManifest::read(&dir).ok()?;
+    Some((m.height, m.width, dir.join("manifest.json")))
+}
+
 impl DataConfig {
+    /// Refuses, in one line naming the keys, a dataset (`dataset` or one of
+    /// `mix`) whose frames are not `image_size` square: found before the
+    /// model is built or a cell starts, not at the first step.
+    pub fn check_frame_size(&self, image_size: usize) -> Result<(), DataError> {
+        for name in self.names() {
+            if let Some((height, width, source_path)) = frame_size(&self.root, name) {
+                if (height, width) != (image_size, image_size) {
+                    return Err(DataError::Resolution {
+                        name: name.into(),
+                        source_path,
+                        height,
+                        width,
+                        image_size,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the dataset if needed (see [`ensure_built`]) and loads it into memory.
     pub fn open(&self) -> Result<Arc<Dataset>, DataError> {
         let dir = ensure_built(&self.root, &self.dataset)?;

@@ -36,6 +36,16 @@ pub enum DataError {
         available: Vec<String>,
     },
 
+    /// The dataset's frames are not the size the model is built for.
+    #[error("data.dataset `{name}` has {height}x{width} frames ({}), but model.image_size = {image_size}: expected a {image_size}x{image_size} dataset profile (height = width = {image_size}) or model.image_size = {height}", source_path.display())]
+    Resolution {
+        name: String,
+        source_path: PathBuf,
+        height: usize,
+        width: usize,
+        image_size: usize,
+    },
+
     /// An image file could not be decoded (corrupt, truncated, unsupported).
     #[error("{}: cannot decode image: {message}", path.display())]
     Image { path: PathBuf, message: String },

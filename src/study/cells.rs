@@ -85,6 +85,13 @@ pub enum StudyError {
     Profile(String),
     #[error(transparent)]
     Nets(#[from] Box<crate::eval::dance::DanceError>),
+    /// A cell's model and its dataset disagree on the frame size.
+    #[error("profile {profile}, cell {cell}: {source}")]
+    FrameSize {
+        profile: String,
+        cell: String,
+        source: crate::data::DataError,
+    },
 }
 
 fn load(experiment: &str, sets: &[String]) -> Result<Experiment, ConfigError> {
@@ -235,6 +242,18 @@ impl Study {
             sets.push(format!("results_dir={:?}", cell_dir.display().to_string()));
             Some(crate::eval::dance::load_config(&path, &sets).map_err(Box::new)?)
         };
+        // Every cell's model must fit its data: a profile that swaps the
+        // model (the paper's 256x256 preset) swaps the datasets too.
+        for cell in &cells {
+            let c = &cell.exp.config;
+            c.data
+                .check_frame_size(c.model.image_size)
+                .map_err(|source| StudyError::FrameSize {
+                    profile: profile.to_string(),
+                    cell: cell.label.clone(),
+                    source,
+                })?;
+        }
         Ok(Self {
             target,
             profile_name: profile.to_string(),

@@ -177,11 +177,14 @@ pub fn human(s: f64) -> String {
 /// resolution, at a fifth of the denoiser's rate (candle's CPU convolutions
 /// run slower than the fused matmul kernels; measured on the smoke nets).
 pub fn nets_estimate_s(cfg: &DanceNetsConfig, net: Net) -> f64 {
-    let side = if cfg.datasets.iter().all(|d| d.ends_with("-16")) {
-        16.0
-    } else {
-        32.0
-    };
+    // The largest frame side of the networks' datasets (32 when unknown).
+    let side = cfg
+        .datasets
+        .iter()
+        .filter_map(|d| crate::data::config::frame_size(&cfg.root, d))
+        .map(|(h, w, _)| h.max(w) as f64)
+        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))))
+        .unwrap_or(32.0);
     let conv = |w: [usize; 4], extra: f64| -> f64 {
         let mut cin = 3.0;
         let mut total = extra;

@@ -322,6 +322,7 @@ pub fn run_with_data(exp: &Experiment, on_step: &mut dyn FnMut(&StepRecord)) -> 
     // Pinned before the data opens, so a Hub dataset is read at the commit the run records.
     let exp = &crate::hub::pin_experiment(exp)?;
     let cfg = &exp.config;
+    cfg.data.check_frame_size(cfg.model.image_size)?;
     let loader = cfg
         .data
         .mixed_loader(crate::data::Split::Train, cfg.train.batch_size, cfg.seed)?;
