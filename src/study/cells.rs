@@ -90,7 +90,7 @@ pub enum StudyError {
     FrameSize {
         profile: String,
         cell: String,
-        source: crate::data::DataError,
+        source: Box<crate::data::DataError>,
     },
 }
 
@@ -251,7 +251,7 @@ impl Study {
                 .map_err(|source| StudyError::FrameSize {
                     profile: profile.to_string(),
                     cell: cell.label.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         Ok(Self {
