@@ -541,6 +541,221 @@ fn paired(m: &DataFrame, f: impl Fn(Expr, Expr) -> Expr) -> Result<Vec<Pair>, Re
         .collect())
 }
 
+/// One candidate m of one schedule stage, over the seeds of an arm.
+#[derive(Default)]
+struct Candidate {
+    stage: String,
+    m: u32,
+    flops: Vec<f64>,
+    wall: Vec<f64>,
+    drop: Vec<f64>,
+    ce: Vec<f64>,
+    chosen: usize,
+}
+
+/// Per (stage, candidate m) of one run: supernet steps, their mean FLOPs
+/// and wall seconds per step (`steps.parquet`), and the held-out loss drop
+/// over the candidate's steps, its CE and whether it was chosen
+/// (`supernet.parquet`).
+#[allow(clippy::type_complexity)]
+fn supernet_rows(dir: &std::path::Path) -> Result<Vec<(String, u32, f64, f64, f64, f64, bool)>, ReportError> {
+    let steps = read(&dir.join("steps.parquet"))?
+        .lazy()
+        .filter(col("phase").eq(lit("supernet")))
+        .group_by_stable([col("stage"), col("m")])
+        .agg([
+            len().alias("n"),
+            col("flops").cast(DataType::Float64).mean().alias("flops"),
+            col("wall_s").mean().alias("wall"),
+        ])
+        .collect()?;
+    let sup = read(&dir.join("supernet.parquet"))?
+        .lazy()
+        .group_by_stable([col("stage"), col("candidate_m").alias("m")])
+        .agg([
+            (col("loss_before") - col("heldout_loss")).sum().alias("drop"),
+            col("ce").first().alias("ce"),
+            col("chosen").any(true).alias("chosen"),
+        ])
+        .join(
+            steps.lazy(),
+            [col("stage"), col("m")],
+            [col("stage"), col("m")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(["stage", "m"], SortMultipleOptions::default())
+        .collect()?;
+    let f = |c: &str| -> Result<Vec<f64>, ReportError> {
+        Ok(sup
+            .column(c)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let stage: Vec<String> = sup
+        .column("stage")?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect();
+    let m: Vec<u32> = sup.column("m")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let chosen: Vec<bool> = sup
+        .column("chosen")?
+        .bool()?
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect();
+    let (n, flops, wall, drop, ce) = (f("n")?, f("flops")?, f("wall")?, f("drop")?, f("ce")?);
+    Ok((0..stage.len())
+        .map(|i| {
+            (
+                stage[i].clone(),
+                m[i],
+                flops[i],
+                wall[i],
+                drop[i] / n[i],
+                ce[i],
+                chosen[i],
+            )
+        })
+        .collect())
+}
+
+/// "Why": per dataset and progressive arm, what its supernet measured of
+/// each candidate m (cost per step in FLOPs and wall time, held-out loss
+/// drop per step, CE, how often chosen) and what the choice cost overall,
+/// from the runs' own files. Wall times redacted with `redact`.
+fn why_section(study: &Study, redact: bool) -> Result<String, ReportError> {
+    let mut md = String::new();
+    let arms: Vec<&Cell> = study
+        .cells
+        .iter()
+        .filter(|c| c.kind == CellKind::Arm && !c.baseline)
+        .collect();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for arm in &arms {
+        let key = (
+            arm.dataset.clone().unwrap_or_default(),
+            arm.scheme.clone().unwrap_or_default(),
+        );
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        let (d, sc) = key;
+        let runs: Vec<&&Cell> = arms
+            .iter()
+            .filter(|c| c.dataset.as_deref() == Some(d.as_str()) && c.scheme.as_deref() == Some(sc.as_str()))
+            .filter(|c| c.train_dir().join("supernet.parquet").is_file())
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let mut cands: Vec<Candidate> = Vec::new();
+        let mut flops_ratio = Vec::new();
+        for run in &runs {
+            for (stage, m, flops, wall, drop, ce, chosen) in supernet_rows(&run.train_dir())? {
+                let i = match cands.iter().position(|c| c.stage == stage && c.m == m) {
+                    Some(i) => i,
+                    None => {
+                        cands.push(Candidate {
+                            stage: stage.clone(),
+                            m,
+                            ..Candidate::default()
+                        });
+                        cands.len() - 1
+                    }
+                };
+                let c = &mut cands[i];
+                c.flops.push(flops);
+                c.wall.push(wall);
+                c.drop.push(drop);
+                c.ce.push(ce);
+                c.chosen += chosen as usize;
+            }
+            let base = study.cells.iter().find(|c| {
+                c.kind == CellKind::Arm
+                    && c.baseline
+                    && c.dataset == run.dataset
+                    && c.exp.config.seed == run.exp.config.seed
+            });
+            if let Some(base) = base {
+                let total = |dir: PathBuf| -> Result<f64, ReportError> {
+                    let r = read(&dir.join("runs.parquet"))?;
+                    Ok(r.column("total_flops")?
+                        .cast(&DataType::Float64)?
+                        .f64()?
+                        .get(0)
+                        .unwrap_or(f64::NAN))
+                };
+                flops_ratio.push(total(run.train_dir())? / total(base.train_dir())?);
+            }
+        }
+        cands.sort_by(|a, b| a.stage.cmp(&b.stage).then(a.m.cmp(&b.m)));
+        let mean = |v: &[f64]| Interval::of(v);
+        md.push_str(&format!(
+            "### {d}, {sc}: what the adaptive schedule measured ({} seed(s))\n\n\
+             Per schedule stage and candidate m (blocks trained), from the runs' `supernet.parquet` and \
+             `steps.parquet`: the cost of one supernet step, the held-out loss drop per step while the \
+             candidate trained, its convergence efficiency (CE: the drop per FLOP) and in how many seeds \
+             it was chosen. A later stage offers only m at least as large as the one before.\n\n\
+             | stage | m | GFLOPs per step | s per step | held-out loss drop per step | CE per FLOP | chosen |\n\
+             |---|---|---|---|---|---|---|\n",
+            runs.len()
+        ));
+        for c in &cands {
+            let wall = match redact {
+                true => "[t]".to_string(),
+                false => format!("{:.3}", mean(&c.wall).mean),
+            };
+            md.push_str(&format!(
+                "| {} | {} | {:.3} | {} | {:.2e} | {:.2e} | {} of {} |\n",
+                c.stage,
+                c.m,
+                mean(&c.flops).mean / 1e9,
+                wall,
+                mean(&c.drop).mean,
+                mean(&c.ce).mean,
+                c.chosen,
+                c.flops.len()
+            ));
+        }
+        // The first stage, where every candidate competes: the cost and CE
+        // of the smallest against the largest.
+        let first = cands.first().map(|c| c.stage.clone()).unwrap_or_default();
+        let in_first: Vec<&Candidate> = cands.iter().filter(|c| c.stage == first).collect();
+        if let (Some(lo), Some(hi)) = (in_first.first(), in_first.last()) {
+            if lo.m < hi.m {
+                let wall_share = match redact {
+                    true => "[t]".to_string(),
+                    false => format!("{:.0}%", 100.0 * mean(&lo.wall).mean / mean(&hi.wall).mean),
+                };
+                md.push_str(&format!(
+                    "\nIn stage {first}, m = {} costs {:.0}% of m = {}'s FLOPs per step and {wall_share} of its \
+                     wall time, and its CE is {:.2}x m = {}'s; the largest m was chosen in {} of {} seed(s).",
+                    lo.m,
+                    100.0 * mean(&lo.flops).mean / mean(&hi.flops).mean,
+                    hi.m,
+                    mean(&lo.ce).mean / mean(&hi.ce).mean,
+                    hi.m,
+                    hi.chosen,
+                    hi.flops.len()
+                ));
+            }
+        }
+        if !flops_ratio.is_empty() {
+            md.push_str(&format!(
+                " Over the whole run, {sc} trained {:.2}% of full fine-tuning's FLOPs.",
+                100.0 * mean(&flops_ratio).mean
+            ));
+        }
+        md.push_str("\n\n");
+    }
+    Ok(md)
+}
+
 /// `mean ± half` with `digits` decimals (just the mean for one seed).
 fn cell(i: &Interval, digits: usize) -> String {
     if i.n == 0 {
@@ -751,6 +966,11 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
         );
         md.push_str(&costs);
         md.push('\n');
+    }
+    let why = why_section(study, redact)?;
+    if !why.is_empty() {
+        md.push_str("## Why: what the runs measured of each candidate\n\n");
+        md.push_str(&why);
     }
     md.push_str("## Verdicts (from the intervals, paired by seed)\n\n");
     for d in &t.datasets {
