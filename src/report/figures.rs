@@ -29,7 +29,7 @@ pub struct Figure {
     pub caption: String,
 }
 
-fn f64s(df: &DataFrame, c: &str) -> Result<Vec<f64>, ReportError> {
+pub(super) fn f64s(df: &DataFrame, c: &str) -> Result<Vec<f64>, ReportError> {
     Ok(df
         .column(c)?
         .cast(&DataType::Float64)?
@@ -39,7 +39,7 @@ fn f64s(df: &DataFrame, c: &str) -> Result<Vec<f64>, ReportError> {
         .collect())
 }
 
-fn strs(df: &DataFrame, c: &str) -> Result<Vec<String>, ReportError> {
+pub(super) fn strs(df: &DataFrame, c: &str) -> Result<Vec<String>, ReportError> {
     Ok(df
         .column(c)?
         .cast(&DataType::String)?

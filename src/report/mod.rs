@@ -375,15 +375,7 @@ pub(crate) fn quality_curve(
         .collect()?;
     let steps = read(&train_dir.join("steps.parquet"))?;
     let runs = read(&train_dir.join("runs.parquet"))?;
-    let f = |df: &DataFrame, c: &str| -> Result<Vec<f64>, ReportError> {
-        Ok(df
-            .column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
+    let f = figures::f64s;
     let overhead: f64 = f(&runs, "scoring_wall_s")?[0] + f(&runs, "heldout_wall_s")?[0] + shared_s;
     let (step_no, wall, flops) = (f(&steps, "step")?, f(&steps, "wall_s")?, f(&steps, "flops")?);
     let (at, values) = (f(&evals, "step")?, f(&evals, "value")?);
@@ -585,21 +577,8 @@ fn supernet_rows(dir: &std::path::Path) -> Result<Vec<(String, u32, f64, f64, f6
         )
         .sort(["stage", "m"], SortMultipleOptions::default())
         .collect()?;
-    let f = |c: &str| -> Result<Vec<f64>, ReportError> {
-        Ok(sup
-            .column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    let stage: Vec<String> = sup
-        .column("stage")?
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect();
+    let f = |c: &str| figures::f64s(&sup, c);
+    let stage = figures::strs(&sup, "stage")?;
     let m: Vec<u32> = sup.column("m")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
     let chosen: Vec<bool> = sup
         .column("chosen")?
