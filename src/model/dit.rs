@@ -572,7 +572,6 @@ impl Blocks for Denoiser {
         input: &Inputs<'_>,
         ids: &[BlockId],
     ) -> std::result::Result<(Tensor, Vec<Tensor>), ModelError> {
-        self.check_inputs(input)?;
         let (base, skipped) = crate::kernels::in_pool(|| self.each_skipped_inner(input, ids, true))?;
         Ok((base.expect("with_base returns the base prediction"), skipped))
     }

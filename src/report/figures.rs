@@ -135,7 +135,7 @@ fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
                 curve.insert(metric, super::quality_curve(&arm.train_dir(), shared, metric)?);
             }
             let totals = read(&arm.train_dir().join("runs.parquet"))?;
-            let time = f64s(&totals, "total_wall_s")?[0] + super::ranking_share(study, arm)?;
+            let time = f64s(&totals, "total_wall_s")?[0] + shared;
             let flops = f64s(&totals, "total_flops")?[0];
             let mut finals = Vec::new();
             if let Some(e) = eval_of(study, arm) {

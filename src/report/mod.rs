@@ -545,12 +545,11 @@ struct Candidate {
     chosen: usize,
 }
 
-/// Per (stage, candidate m) of one run: supernet steps, their mean FLOPs
-/// and wall seconds per step (`steps.parquet`), and the held-out loss drop
-/// over the candidate's steps, its CE and whether it was chosen
-/// (`supernet.parquet`).
-#[allow(clippy::type_complexity)]
-fn supernet_rows(dir: &std::path::Path) -> Result<Vec<(String, u32, f64, f64, f64, f64, bool)>, ReportError> {
+/// Adds one run to `cands`, per (stage, candidate m): the mean FLOPs and
+/// wall seconds of its supernet steps (`steps.parquet`), and the held-out
+/// loss drop per step while the candidate trained, its CE and whether it was
+/// chosen (`supernet.parquet`).
+fn add_supernet_run(dir: &std::path::Path, cands: &mut Vec<Candidate>) -> Result<(), ReportError> {
     let steps = read(&dir.join("steps.parquet"))?
         .lazy()
         .filter(col("phase").eq(lit("supernet")))
@@ -587,19 +586,25 @@ fn supernet_rows(dir: &std::path::Path) -> Result<Vec<(String, u32, f64, f64, f6
         .map(|v| v.unwrap_or(false))
         .collect();
     let (n, flops, wall, drop, ce) = (f("n")?, f("flops")?, f("wall")?, f("drop")?, f("ce")?);
-    Ok((0..stage.len())
-        .map(|i| {
-            (
-                stage[i].clone(),
-                m[i],
-                flops[i],
-                wall[i],
-                drop[i] / n[i],
-                ce[i],
-                chosen[i],
-            )
-        })
-        .collect())
+    for i in 0..stage.len() {
+        let c = match cands.iter().position(|c| c.stage == stage[i] && c.m == m[i]) {
+            Some(j) => &mut cands[j],
+            None => {
+                cands.push(Candidate {
+                    stage: stage[i].clone(),
+                    m: m[i],
+                    ..Candidate::default()
+                });
+                cands.last_mut().expect("just pushed")
+            }
+        };
+        c.flops.push(flops[i]);
+        c.wall.push(wall[i]);
+        c.drop.push(drop[i] / n[i]);
+        c.ce.push(ce[i]);
+        c.chosen += chosen[i] as usize;
+    }
+    Ok(())
 }
 
 /// "Why": per dataset and progressive arm, what its supernet measured of
@@ -635,25 +640,7 @@ fn why_section(study: &Study, redact: bool) -> Result<String, ReportError> {
         let mut cands: Vec<Candidate> = Vec::new();
         let mut flops_ratio = Vec::new();
         for run in &runs {
-            for (stage, m, flops, wall, drop, ce, chosen) in supernet_rows(&run.train_dir())? {
-                let i = match cands.iter().position(|c| c.stage == stage && c.m == m) {
-                    Some(i) => i,
-                    None => {
-                        cands.push(Candidate {
-                            stage: stage.clone(),
-                            m,
-                            ..Candidate::default()
-                        });
-                        cands.len() - 1
-                    }
-                };
-                let c = &mut cands[i];
-                c.flops.push(flops);
-                c.wall.push(wall);
-                c.drop.push(drop);
-                c.ce.push(ce);
-                c.chosen += chosen as usize;
-            }
+            add_supernet_run(&run.train_dir(), &mut cands)?;
             let base = study.cells.iter().find(|c| {
                 c.kind == CellKind::Arm
                     && c.baseline

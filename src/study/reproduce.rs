@@ -183,7 +183,7 @@ pub fn nets_estimate_s(cfg: &DanceNetsConfig, net: Net) -> f64 {
         .iter()
         .filter_map(|d| crate::data::config::frame_size(&cfg.root, d))
         .map(|(h, w, _)| h.max(w) as f64)
-        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))))
+        .reduce(f64::max)
         .unwrap_or(32.0);
     let conv = |w: [usize; 4], extra: f64| -> f64 {
         let mut cin = 3.0;
