@@ -17,6 +17,8 @@ mod config_surface;
 mod dance;
 /// Dance datasets: regeneration, renderer invariants, loaders, import, bad profiles.
 mod data;
+/// The docs' promises: relative links resolve, named commands and `just` recipes exist.
+mod docs;
 /// Ent-Prog block scoring (CEI) on the tiny model.
 mod entprog;
 /// Frame metrics against scikit-image / OpenCV / DisCo, the Frechet distance, `entprog metrics`.
