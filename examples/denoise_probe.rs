@@ -1,7 +1,7 @@
 //! Where do a run's samples lose quality? Three probes on the first 8 test
 //! clips of a finished training run (its `config.toml` and `last.safetensors`),
 //! each scored with the frame metrics against the ground truth, beside
-//! `reference_copy` (README, "Why the samples were worse than copying the
+//! `reference_copy` (docs/results/sample-quality.md, "Why the samples were worse than copying the
 //! reference"):
 //!
 //! - `x0`: one denoising step from the truth noised to t (fixed noise), for
@@ -18,12 +18,12 @@
 //! `cargo run --release --example denoise_probe -- RUN_DIR x0`
 //! `cargo run --release --example denoise_probe -- RUN_DIR grid ddpm:100:1 ddim:50:2`
 use candle_core::{Device, Tensor};
-use entprog::config::Experiment;
 use entprog::data::Split;
 use entprog::diffusion::{DiffusionConfig, SamplerKind};
+use entprog::experiment::Experiment;
 use entprog::model::{sample_clips, Inputs};
+use entprog::results::checkpoint;
 use entprog::study::evaluate::frame_metrics;
-use entprog::train::checkpoint;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 show(&format!("sdedit from t={} {label}", ts[k]), &x)?;
                 if label == "ref" {
-                    entprog::train::gif::write_clip_sheet(
+                    entprog::results::gif::write_clip_sheet(
                         &std::path::PathBuf::from(format!("probe/sdedit-{t0}.png")),
                         &[batch.frames.get(0)?, x.get(0)?],
                         4,
@@ -158,7 +158,7 @@ fn main() -> anyhow::Result<()> {
                 11,
             )?;
             show(&format!("{spec} ({:.1}s)", t0.elapsed().as_secs_f64()), &g)?;
-            entprog::train::gif::write_clip_sheet(
+            entprog::results::gif::write_clip_sheet(
                 &std::path::PathBuf::from(format!("probe/sheet-{}.png", spec.replace(':', "-"))),
                 &[batch.frames.get(0)?, g.get(0)?, batch.frames.get(1)?, g.get(1)?],
                 4,

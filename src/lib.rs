@@ -1,22 +1,23 @@
 //! entprog: a research harness that reproduces and probes Ent-Prog
 //! (Entropy-Guided Prioritized Progressive Learning, arXiv 2511.21136).
 //!
-//! Module map (one file per paper concept, see DESIGN.md):
-//! - [`config`]: figment loading of `experiments/*.toml`, validation, hashing.
-//! - [`seed`]: named ChaCha streams derived from one root seed.
-//! - [`data`]: synthetic dance datasets, Parquet shards, loaders, importer.
-//! - [`results`]: run folders, manifests, locks, typed Parquet writers.
-//! - [`memory`]: counting global allocator (the paper's memory column).
-//! - [`progress`]: progress bars or log lines.
-//! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
-//! - [`diffusion`]: noise schedules, eps and v losses, DDPM/DDIM samplers with guidance.
-//! - [`train`]: THE training loop that asks a policy per step, AdamW, checkpoints, logs.
-//! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
-//! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
+//! Module map, top to bottom (a folder imports only folders below it; the
+//! `entprog` binary's `cli/` sits above all of them; docs/design.md):
 //! - [`study`]: reproduce targets, their cell graph and runner, evaluation cells, `entprog cei`, the skip probe.
 //! - [`report`]: Polars reports from the result tables, with intervals over seeds and verdicts.
-//! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), the Frechet distance, `entprog metrics`.
+//! - [`bench`]: benchmarks of the harness itself.
+//! - [`train`]: THE training loop that asks a policy per step, AdamW, CEI evidence, logs, replay of a run.
+//! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), feature networks, sampled evaluation.
+//! - [`experiment`]: the experiment schema composing every section; a resolved [`experiment::Experiment`].
+//! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores (no IO).
+//! - [`data`]: synthetic dance datasets, Parquet shards, loaders, importer, Hub datasets.
 //! - [`hub`]: `hf://` references pinned to commits, the shared Hub cache, verified pulls.
+//! - [`results`]: run-folder formats: manifests, locks, Parquet tables, checkpoints, GIFs, column readers.
+//! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
+//! - [`diffusion`]: noise schedules, eps and v losses, DDPM/DDIM samplers with guidance.
+//! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
+//! - [`config`]: the loading machinery: figment layers, `extends`, validation, hashing (a leaf).
+//! - [`seed`], [`memory`], [`progress`]: named seed streams, the counting allocator, progress bars.
 
 pub mod bench;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod data;
 pub mod diffusion;
 pub mod entprog;
 pub mod eval;
+pub mod experiment;
 pub mod hub;
 pub mod kernels;
 pub mod memory;

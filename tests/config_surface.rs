@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use entprog::config::load::load_with_env;
-use entprog::config::{Experiment, ExperimentConfig, UNHASHED_KEYS};
+use entprog::experiment::{Experiment, ExperimentConfig, UNHASHED_KEYS};
 
 /// Loads `file` with `--set` flags and the given `ENTPROG_*` variables only
 /// (not the test process's own environment).

@@ -16,14 +16,14 @@ use entprog::data::{
 
 use crate::util::shipped;
 
-/// A root with the shipped profiles plus `<name>.toml` = `base = <base>` and `extra` lines.
+/// A root with the shipped profiles plus `<name>.toml` = `extends = "<base>.toml"` and `extra` lines.
 fn root_with(dir: &Path, name: &str, base: &str, extra: &str) -> PathBuf {
     for p in ["tiktok", "ubc-fashion", "bilibili"] {
         std::fs::copy(shipped().join(format!("{p}.toml")), dir.join(format!("{p}.toml"))).unwrap();
     }
     std::fs::write(
         dir.join(format!("{name}.toml")),
-        format!("base = \"{base}\"\n{extra}\n"),
+        format!("extends = \"{base}.toml\"\n{extra}\n"),
     )
     .unwrap();
     dir.to_path_buf()
@@ -104,7 +104,7 @@ mod regeneration {
         assert!(ds.join("marker").exists(), "an up-to-date dataset is reused");
         std::fs::write(
             root.join("s.toml"),
-            "base = \"ubc-fashion\"\nvideos = 2\ntest_videos = 1\nframes_per_video = 5\n",
+            "extends = \"ubc-fashion.toml\"\nvideos = 2\ntest_videos = 1\nframes_per_video = 5\n",
         )
         .unwrap();
         ensure_built(&root, "s").unwrap();
@@ -758,18 +758,18 @@ mod bad_profiles {
         let (bad, base) = (root.join("bad.toml"), root.join("tiktak.toml"));
         assert_eq!(
             msg,
-            format!("{}: base: no dataset profile {}", bad.display(), base.display())
+            format!("{}: extends: no dataset profile {}", bad.display(), base.display())
         );
-        std::fs::write(root.join("loop.toml"), "base = \"bad\"\n").unwrap();
-        std::fs::write(root.join("bad.toml"), "base = \"loop\"\n").unwrap();
+        std::fs::write(root.join("loop.toml"), "extends = \"bad.toml\"\n").unwrap();
+        std::fs::write(root.join("bad.toml"), "extends = \"loop.toml\"\n").unwrap();
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
-        assert!(msg.contains("base: cycle: ") && msg.contains("loop.toml"), "{msg}");
-        std::fs::write(root.join("bad.toml"), "base = 3\n").unwrap();
+        assert!(msg.contains("extends: cycle: ") && msg.contains("loop.toml"), "{msg}");
+        std::fs::write(root.join("bad.toml"), "extends = 3\n").unwrap();
         let msg = ensure_built(&root, "bad").unwrap_err().to_string();
         assert_eq!(
             msg,
             format!(
-                "{}: base: expected a profile name (string)",
+                "{}: extends: expected a string path to a base TOML file",
                 root.join("bad.toml").display()
             )
         );
@@ -986,7 +986,7 @@ mod mixing {
     fn a_mix_alternates_whole_batches_between_datasets_by_step() {
         let dir = tempfile::tempdir().unwrap();
         let root = root_with(dir.path(), "a", "tiktok", SMALL);
-        std::fs::write(root.join("b.toml"), format!("base = \"bilibili\"\n{SMALL}\n")).unwrap();
+        std::fs::write(root.join("b.toml"), format!("extends = \"bilibili.toml\"\n{SMALL}\n")).unwrap();
         let cfg = DataConfig {
             dataset: "a".into(),
             mix: vec!["b".into()],

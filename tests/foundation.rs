@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use entprog::config::load::load_with_env;
-use entprog::config::{ConfigError, Experiment, ExperimentConfig};
+use entprog::config::ConfigError;
+use entprog::experiment::{Experiment, ExperimentConfig};
 use entprog::results::{write_table, Opened, RunDir, RunSpec, StepRow, TableWriter};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -933,7 +933,7 @@ fn small_dataset_profile(root: &Path) {
     std::fs::copy(shipped.join("tiktok.toml"), root.join("tiktok.toml")).unwrap();
     std::fs::write(
         root.join("s.toml"),
-        "base = \"tiktok\"\nheight = 16\nwidth = 16\nvideos = 4\ntest_videos = 2\nframes_per_video = 4\n",
+        "extends = \"tiktok.toml\"\nheight = 16\nwidth = 16\nvideos = 4\ntest_videos = 2\nframes_per_video = 4\n",
     )
     .unwrap();
 }
@@ -1145,7 +1145,7 @@ mod init_from {
         offline
             .run(&["hub", "export", dir_arg, "--out", out.to_str().unwrap()], root)
             .ok();
-        let ck = entprog::train::checkpoint::load(&out.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+        let ck = entprog::results::checkpoint::load(&out.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
         assert!(!ck.weights.is_empty() && ck.moments.is_empty() && ck.state.model.is_some());
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();

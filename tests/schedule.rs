@@ -6,14 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use entprog::config::{Experiment, ExperimentConfig};
 use entprog::entprog::heldout::HeldOut;
-use entprog::entprog::replay::replay;
 use entprog::entprog::score::{denoiser_samples, ScoreSettings};
 use entprog::entprog::scorers::{score, Evidence};
 use entprog::entprog::{ScheduleConfig, ScheduleKind, Scorer};
+use entprog::experiment::train::{TrainConfig, TrainingStage};
+use entprog::experiment::{Experiment, ExperimentConfig};
 use entprog::model::{Blocks, Denoiser, Gate, ModelConfig};
-use entprog::train::config::{TrainConfig, TrainingStage};
+use entprog::train::replay::replay_run as replay;
 use entprog::train::run_with_data;
 use polars::prelude::*;
 
@@ -288,8 +288,8 @@ fn every_scorer_scores_every_block_and_restores_the_gates() {
     let exp = experiment(dir.path(), "score", 1, ScheduleConfig::default(), Some(init.clone()));
     let cfg = &exp.config;
     let mut model = cfg.model.build(0, &candle_core::Device::Cpu).unwrap();
-    let ck = entprog::train::checkpoint::load(&init, &candle_core::Device::Cpu).unwrap();
-    entprog::train::checkpoint::load_weights(&init, &model, &ck.weights).unwrap();
+    let ck = entprog::results::checkpoint::load(&init, &candle_core::Device::Cpu).unwrap();
+    entprog::results::checkpoint::load_weights(&init, &model, &ck.weights).unwrap();
     model.set_gate("spatial.01", Gate::Frozen).unwrap();
     let ids: Vec<_> = model.blocks().into_iter().map(|b| b.id).collect();
     let ds = cfg.data.open().unwrap();

@@ -29,6 +29,8 @@ mod foundation;
 mod hub;
 /// Fused CPU kernels against the candle compositions they replace.
 mod kernels;
+/// The rooms of src/: no folder import cycles, no source file over 450 lines.
+mod layout;
 /// The denoiser: parameter layout (insta snapshots), gates, FLOPs and peak memory, the tape.
 mod model;
 /// The standard feature networks against their PyTorch references; `entprog metrics --weights`.

@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use entprog::config::Experiment;
 use entprog::diffusion::{DiffusionConfig, Prediction};
+use entprog::experiment::Experiment;
 use entprog::model::{Gate, ModelConfig};
+use entprog::results::checkpoint;
 use entprog::seed;
 use entprog::train::{
-    checkpoint, run_experiment, GatePlan, RunError, StepRecord, TrainBatch, TrainConfig, TrainError, Trainer,
-    TrainingStage,
+    run_experiment, GatePlan, RunError, StepRecord, TrainBatch, TrainConfig, TrainError, Trainer, TrainingStage,
 };
 use rand::Rng;
 
@@ -371,7 +371,7 @@ fn a_stage_starts_at_the_previous_stage_model() {
 /// The `[model]`, `[diffusion]` and `[train]` sections of every stage config
 /// parse with the schema (unknown keys rejected) and validate.
 mod experiments {
-    use entprog::config::Experiment;
+    use entprog::experiment::Experiment;
     use entprog::model::ModelConfig;
     use entprog::train::{TrainConfig, TrainingStage};
 
@@ -429,7 +429,7 @@ mod experiments {
 /// failure, reuse when complete.
 mod on_disk {
     use super::*;
-    use entprog::config::{Experiment, ExperimentConfig};
+    use entprog::experiment::{Experiment, ExperimentConfig};
     use entprog::results::{RunManifest, RunStatus};
     use entprog::train::{run_experiment, RunOutcome};
     use polars::prelude::*;

@@ -16,7 +16,7 @@ pub fn write_small_tiktok(dir: &Path) {
     std::fs::copy(shipped().join("tiktok.toml"), dir.join("tiktok.toml")).unwrap();
     std::fs::write(
         dir.join("s.toml"),
-        "base = \"tiktok\"\nheight = 16\nwidth = 16\nvideos = 6\ntest_videos = 3\nframes_per_video = 8\n",
+        "extends = \"tiktok.toml\"\nheight = 16\nwidth = 16\nvideos = 6\ntest_videos = 3\nframes_per_video = 8\n",
     )
     .unwrap();
 }

@@ -1,5 +1,5 @@
 """Turns the official checkpoints of the standard feature networks into the
-safetensors files `entprog metrics --weights DIR` reads (README, "Standard
+safetensors files `entprog metrics --weights DIR` reads (docs/metrics.md, "Standard
 feature networks"). Needs internet for the first two and local files for the
 others:
 

@@ -15,12 +15,12 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use rand_distr::{Distribution, Normal};
 
-use crate::config::Experiment;
-use crate::entprog::evidence::{cei_samples, settings};
 use crate::entprog::progressive::schedulable;
 use crate::entprog::score::score_blocks;
 use crate::entprog::scorers::forward_only;
+use crate::experiment::Experiment;
 use crate::seed::stream;
+use crate::train::evidence::{cei_samples, settings};
 use crate::train::trainer::{TrainBatch, Trainer};
 
 /// What `bench cei` measured.

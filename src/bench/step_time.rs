@@ -11,7 +11,7 @@ use crate::diffusion::DiffusionConfig;
 use crate::model::ModelConfig;
 use crate::seed;
 
-use crate::train::config::{GatePlan, TrainConfig, TrainingStage};
+use crate::experiment::train::{GatePlan, TrainConfig, TrainingStage};
 use crate::train::trainer::{TrainBatch, TrainError, Trainer};
 
 /// One measured configuration.
@@ -91,4 +91,78 @@ pub fn time_steps(
         flops: last.flops.total(),
         trainable_params: last.trainable_params,
     })
+}
+
+/// `entprog bench steps`: a preset's step time as leading blocks freeze.
+#[derive(Debug, Clone)]
+pub struct FreezeSweep {
+    /// Model preset (`tiny`, `default`, `paper`).
+    pub preset: String,
+    /// Override of the number of spatial blocks L.
+    pub depth: Option<usize>,
+    /// Clips per batch and frames per clip (1 = image step).
+    pub batch: usize,
+    pub frames: usize,
+    /// Timed steps (after 2 warm-up steps).
+    pub steps: usize,
+    /// Numbers of leading spatial+temporal block pairs to freeze.
+    pub freeze_leading: Vec<usize>,
+    /// Skip the leading blocks instead (the nested sub-network).
+    pub skip: bool,
+    /// The plain candle compositions instead of the fused kernels.
+    pub plain: bool,
+}
+
+impl FreezeSweep {
+    /// The preset with the sweep's overrides.
+    pub fn model(&self) -> Result<ModelConfig, crate::model::ModelError> {
+        let mut model = ModelConfig::preset(&self.preset)
+            .ok_or_else(|| crate::model::ModelError::Config(format!("unknown preset `{}`", self.preset)))?;
+        if let Some(d) = self.depth {
+            model.depth = d;
+        }
+        if self.plain {
+            model.kernels = crate::model::ops::Kernels::Plain;
+        }
+        Ok(model)
+    }
+
+    /// The conditions a step feeds: a video step past one frame, else a pose-guided image step.
+    pub fn stage(&self) -> TrainingStage {
+        if self.frames > 1 {
+            TrainingStage::Video
+        } else {
+            TrainingStage::Pose
+        }
+    }
+
+    /// Times each freeze count in order, handing `(k, timing)` to `on_row`
+    /// as it is measured.
+    pub fn run(&self, on_row: &mut dyn FnMut(usize, StepTiming)) -> Result<(), TrainError> {
+        let model = self.model()?;
+        for &k in &self.freeze_leading {
+            let plan = leading_plan(k, self.skip);
+            on_row(
+                k,
+                time_steps(&model, plan, self.stage(), self.batch, self.frames, 2, self.steps)?,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The gate plan that freezes (or skips) the first `k` block pairs and the
+/// conditioning parts upstream of them.
+pub fn leading_plan(k: usize, skip: bool) -> GatePlan {
+    let mut plan = GatePlan::default();
+    if k == 0 {
+        return plan;
+    }
+    plan.frozen = ["embed", "time", "pose", "reference.*"].map(String::from).to_vec();
+    let list = if skip { &mut plan.skipped } else { &mut plan.frozen };
+    for i in 0..k {
+        list.push(format!("spatial.{i:02}"));
+        list.push(format!("temporal.{i:02}"));
+    }
+    plan
 }

@@ -10,7 +10,7 @@
 //!   `video`: stage-3-like step (reference + pose), 2 clips of 8 frames.
 //! - pattern `full`: every unit trainable; `last25`: the last ceil(L/4)
 //!   spatial blocks with their temporal blocks and the final layer trainable,
-//!   all else frozen (CEI ranks the output side highest, DESIGN.md).
+//!   all else frozen (CEI ranks the output side highest, docs/design.md).
 //! - suffix `-plain`: candle compositions instead of the fused kernels;
 //!   suffix `-whole`: one whole-graph backward instead of the block-by-block
 //!   [`crate::model::Tape`] (what the tape saves in peak memory).
@@ -19,9 +19,9 @@ use candle_core::Device;
 
 use super::step_time::random_batch;
 use crate::diffusion::DiffusionConfig;
+use crate::experiment::train::{GatePlan, TrainConfig, TrainingStage};
 use crate::model::ops::Kernels;
 use crate::model::{Gate, ModelConfig};
-use crate::train::config::{GatePlan, TrainConfig, TrainingStage};
 use crate::train::trainer::{TrainError, Trainer};
 
 /// One configuration of the benchmark.

@@ -91,27 +91,103 @@ where
     T: Serialize + DeserializeOwned + Default + Validate,
     I: IntoIterator<Item = (String, String)>,
 {
-    let files = extends_chain(file)?;
-    let mut figment = Figment::from(Serialized::defaults(default_layer(&T::default())));
-    for f in &files {
-        figment = figment.merge(Toml::file_exact(f));
-    }
-    let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-    figment = figment.merge(EnvVars(env));
-    for flag in sets {
-        figment = figment.merge(SetFlag::parse(flag)?);
-    }
-    let config: T = figment.extract().map_err(|e| describe_figment_error(e, &figment))?;
+    let layers = Layers {
+        file,
+        what: "experiment file",
+        env: env.into_iter().collect(),
+        sets,
+        defaults_named_after_file: false,
+    };
+    let (config, merged): (T, _) = extract(&layers)?;
     let mut issues = Vec::new();
     config.validate("", &mut issues);
     if let Some(first) = issues.into_iter().next() {
-        return Err(describe_invalid(&first, &figment));
+        return Err(describe_invalid(&first, &merged.figment));
     }
     Ok(Resolved {
         config,
-        files,
+        files: merged.files,
         sets: sets.to_vec(),
     })
+}
+
+/// What a layered load merges, lowest first: `T`'s defaults, then `file`
+/// with its `extends` chain (base first), then the `ENTPROG_*` variables
+/// of `env`, then the `--set` flags. Experiments and dataset profiles both
+/// load this way; a profile passes no environment and no flags.
+pub struct Layers<'a> {
+    pub file: &'a Path,
+    /// What such files are, for "not found" (`experiment file`, `dataset profile`).
+    pub what: &'static str,
+    /// Environment variables; only `ENTPROG_*` ones are read.
+    pub env: Vec<(String, String)>,
+    pub sets: &'a [String],
+    /// Name the defaults layer after `file` (`<file> (built-in default)`),
+    /// so a broken rule whose value nobody set still names the file at fault.
+    pub defaults_named_after_file: bool,
+}
+
+/// The merged layers, kept so that validation problems can say where each
+/// value came from ([`describe_invalid`]).
+pub struct Merged {
+    pub figment: Figment,
+    /// The files read, base first.
+    pub files: Vec<PathBuf>,
+}
+
+/// Merges `layers` and extracts `T` (not yet validated).
+pub fn extract<T>(layers: &Layers) -> Result<(T, Merged), ConfigError>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let link = Link {
+        what: layers.what,
+        ..EXTENDS
+    };
+    let files = follow_links(layers.file, &link)?;
+    let defaults = default_layer(&T::default());
+    let mut figment = if layers.defaults_named_after_file {
+        Figment::from(NamedDefaults {
+            file: layers.file,
+            value: defaults,
+        })
+    } else {
+        Figment::from(Serialized::defaults(defaults))
+    };
+    for f in &files {
+        figment = figment.merge(Toml::file_exact(f));
+    }
+    let env: Vec<(String, String)> = layers
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .cloned()
+        .collect();
+    if !env.is_empty() {
+        figment = figment.merge(EnvVars(env));
+    }
+    for flag in layers.sets {
+        figment = figment.merge(SetFlag::parse(flag)?);
+    }
+    let config: T = figment.extract().map_err(|e| describe_figment_error(e, &figment))?;
+    Ok((config, Merged { figment, files }))
+}
+
+/// The defaults as figment's lowest layer, named after the file being loaded.
+struct NamedDefaults<'a> {
+    file: &'a Path,
+    value: figment::value::Value,
+}
+
+impl Provider for NamedDefaults<'_> {
+    fn metadata(&self) -> Metadata {
+        let name = format!("{} (built-in default)", self.file.display());
+        Metadata::from("built-in defaults", Source::Custom(name))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(&self.value).data()
+    }
 }
 
 /// The lowest layer: `defaults` serialised, except that a section with a
@@ -138,8 +214,8 @@ pub fn extends_chain(file: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     follow_links(file, &EXTENDS)
 }
 
-/// How a TOML file names the file it builds on (experiments: `extends`;
-/// dataset profiles: `base`, `src/data/profile.rs`).
+/// How a TOML file names the file it builds on (`extends`, for experiments,
+/// targets, networks and dataset profiles alike).
 pub(crate) struct Link {
     /// What the files are, for "not found" (`experiment file`).
     pub what: &'static str,

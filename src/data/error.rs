@@ -17,7 +17,7 @@ pub enum DataError {
     #[error("{}: {message}", path.display())]
     Profile { path: PathBuf, message: String },
 
-    /// A dataset profile did not resolve: a missing or cyclic `base`, TOML
+    /// A dataset profile did not resolve: a missing or cyclic `extends`, TOML
     /// syntax, an unknown key, a wrongly typed value. Loaded as experiment
     /// configs are, so the message names `file:line:col` and the key.
     #[error(transparent)]

@@ -184,12 +184,12 @@ fn is_current(dir: &Path, hash: &str) -> bool {
 /// The dataset folder for `name`, building it first when its profile changed or it
 /// was never built. Imported datasets (a folder with a manifest and no profile) are
 /// used as they are, and `hf://datasets/...` references pulled from the Hub
-/// ([`crate::hub::dataset_dir`]). Safe to call from several threads or processes at once: one
+/// ([`crate::data::hub::dataset_dir`]). Safe to call from several threads or processes at once: one
 /// builds, the others wait and reuse its build.
 pub fn ensure_built(root: &Path, name: &str) -> Result<PathBuf, DataError> {
     // A Hub dataset repository is pulled and checked instead (`root` plays no part).
     if name.starts_with(crate::hub::reference::SCHEME) {
-        return crate::hub::dataset_dir(name).map_err(|e| DataError::Hub(Box::new(e)));
+        return crate::data::hub::dataset_dir(name).map_err(|e| DataError::Hub(Box::new(e)));
     }
     check_name(name)?;
     let dir = root.join(name);

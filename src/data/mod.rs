@@ -1,6 +1,6 @@
 //! Dance datasets: a seeded procedural renderer of a dancing person, three
 //! synthetic profiles mirroring the paper's datasets (TikTok, UBC-Fashion,
-//! Bilibili; PAPER.md section 6), Hugging Face-layout Parquet shards, the
+//! Bilibili; docs/paper.md section 6), Hugging Face-layout Parquet shards, the
 //! loaders the trainer reads, and an importer for real frame folders.
 //!
 //! Files, one concept each:
@@ -16,20 +16,20 @@
 //! - [`generate`]: a whole synthetic dataset from a profile.
 //! - [`shards`]: Parquet shards, manifest, staging.
 //! - [`card`]: the dataset card with the Hub's YAML header.
+//! - [`hub`]: `hf://datasets/...` references pulled and checked as datasets.
 //! - [`dataset`]: a built dataset decoded into memory.
 //! - [`loader`]: image- and video-mode batches, deterministic order.
 //! - [`import`]: real frame-folder datasets into the same shards.
 //! - [`preview`]: contact sheets and GIFs.
-//! - [`cli`]: the `entprog data ...` commands.
 
 pub mod card;
 pub mod choreography;
-pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod figure;
 pub mod generate;
+pub mod hub;
 pub mod import;
 pub mod loader;
 mod parts;
@@ -41,7 +41,6 @@ pub mod render;
 pub mod scene;
 pub mod shards;
 
-pub use cli::DataCommand;
 pub use config::{DataConfig, MixedLoader};
 pub use dataset::{Dataset, Split, Video};
 pub use error::DataError;

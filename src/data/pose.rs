@@ -1,6 +1,6 @@
 //! Keypoints and pose maps in the OpenPose convention the paper's pose
 //! encoders read (its poses come from an estimator and are rendered as a
-//! coloured skeleton, PAPER.md section 1).
+//! coloured skeleton, docs/paper.md section 1).
 //!
 //! 18 COCO-order keypoints (OpenPose body-18): nose, neck, then right/left
 //! shoulder, elbow, wrist, right/left hip, knee, ankle, then right/left eye

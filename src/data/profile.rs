@@ -1,23 +1,20 @@
 //! A dataset profile: everything the synthetic generator needs, one TOML file
 //! per dataset under `datasets/` (`tiktok.toml`, `ubc-fashion.toml`,
-//! `bilibili.toml`). Figment merges the defaults below, an optional `base`
-//! profile, then the file; unknown keys are errors. Loading is the
-//! experiment config's (`config/load.rs`): the same chain following and the
-//! same errors, naming `file:line:col` and the key; profiles read no
-//! environment variables. The resolved profile is hashed (the experiment
+//! `bilibili.toml`). They load through the experiments' loader
+//! (`config/load.rs`): the defaults below, the `extends` chain (e.g.
+//! `extends = "tiktok.toml"`, relative to the file), then the file; unknown
+//! keys are errors naming `file:line:col` and the key; profiles read no
+//! environment variables and no flags. The resolved profile is hashed (the experiment
 //! config's canonical JSON, `config/hash.rs`) into the manifest so a built
 //! dataset is reused only when nothing that shapes it changed.
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Serialized, Toml};
-use figment::value::{Dict, Map};
-use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
 use crate::config::hash::config_hash;
-use crate::config::load::{describe_figment_error, describe_invalid, follow_links, Link};
+use crate::config::load::{describe_invalid, extract, Layers};
 use crate::config::{check, key, Invalid, Validate};
 
 /// Bumped whenever the renderer changes what a given profile draws, so that
@@ -30,9 +27,9 @@ pub const GENERATOR_VERSION: &str = "entprog-synth-v2";
 pub struct DatasetProfile {
     /// One line for the dataset card: what real dataset this stands in for.
     pub description: String,
-    /// Name of another profile in the same folder merged before this file
-    /// (e.g. `base = "tiktok"` then only `height = 128`); empty once resolved.
-    pub base: Option<String>,
+    /// Another profile this one builds on, a path relative to this file
+    /// (e.g. `extends = "tiktok.toml"` then only `height = 128`); empty once resolved.
+    pub extends: Option<String>,
     /// Root seed of the generator; every video draws from `stream(seed, purpose, video)`.
     pub seed: u64,
     /// Frame height in pixels.
@@ -189,7 +186,7 @@ impl Default for DatasetProfile {
     fn default() -> Self {
         Self {
             description: "synthetic dance videos".into(),
-            base: None,
+            extends: None,
             seed: 0,
             height: 32,
             width: 32,
@@ -273,7 +270,7 @@ impl Default for MotionProfile {
 }
 
 impl DatasetProfile {
-    /// Loads `<root>/<name>.toml`, following `base` profiles, and validates it.
+    /// Loads `<root>/<name>.toml`, following its `extends` chain, and validates it.
     pub fn load(root: &Path, name: &str) -> Result<Self, DataError> {
         let path = profile_path(root, name);
         if !path.is_file() {
@@ -286,16 +283,18 @@ impl DatasetProfile {
         Self::from_file(&path)
     }
 
-    /// Loads one profile file (and its `base` chain, from the same folder) and
-    /// validates it, reporting every broken rule with where its value came from.
+    /// Loads one profile file (and its `extends` chain) and validates it,
+    /// reporting every broken rule with where its value came from.
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let chain = follow_links(path, &BASE)?;
-        let mut figment = Figment::from(Defaults { profile: path });
-        for file in &chain {
-            figment = figment.merge(Toml::file_exact(file));
-        }
-        let mut profile: DatasetProfile = figment.extract().map_err(|e| describe_figment_error(e, &figment))?;
-        profile.base = None;
+        let layers = Layers {
+            file: path,
+            what: "dataset profile",
+            env: Vec::new(),
+            sets: &[],
+            defaults_named_after_file: true,
+        };
+        let (mut profile, merged): (DatasetProfile, _) = extract(&layers)?;
+        profile.extends = None;
         let mut problems = Vec::new();
         profile.validate("", &mut problems);
         if problems.is_empty() {
@@ -303,7 +302,7 @@ impl DatasetProfile {
         } else {
             Err(DataError::Invalid {
                 path: path.to_path_buf(),
-                problems: problems.iter().map(|p| describe_invalid(p, &figment)).collect(),
+                problems: problems.iter().map(|p| describe_invalid(p, &merged.figment)).collect(),
             })
         }
     }
@@ -340,32 +339,6 @@ pub fn available_profiles(root: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// `base = "tiktok"`: the name of a profile in the same folder.
-const BASE: Link = Link {
-    what: "dataset profile",
-    key: "base",
-    expected: "a profile name (string)",
-    path_of: profile_path,
-};
-
-/// The built-in defaults as figment's lowest layer, named after the profile
-/// being loaded: a broken rule whose value nobody set (a default `test_videos`
-/// against a smaller `videos`) still names the file at fault.
-struct Defaults<'a> {
-    profile: &'a Path,
-}
-
-impl Provider for Defaults<'_> {
-    fn metadata(&self) -> Metadata {
-        let name = format!("{} (built-in default)", self.profile.display());
-        Metadata::from("built-in defaults", Source::Custom(name))
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Serialized::defaults(DatasetProfile::default()).data()
-    }
 }
 
 fn range_ok(r: [f64; 2], lo: f64, hi: f64) -> bool {

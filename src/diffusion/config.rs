@@ -79,12 +79,12 @@ impl Default for DiffusionConfig {
             beta_start: 1e-4,
             beta_end: 0.02,
             cond_dropout: 0.1,
-            // Measured (README, "Why the samples were worse than copying the
+            // Measured (docs/results/sample-quality.md, "Why the samples were worse than copying the
             // reference"): trained from scratch for 800 image steps, eps
             // predicted x_0 at 12.7 dB at t = 900 against 18.1 dB for v.
             prediction: Prediction::V,
             sampler: SamplerKind::Ddpm,
-            // The measured sweep (README, "Why the samples were worse than
+            // The measured sweep (docs/results/sample-quality.md, "Why the samples were worse than
             // copying the reference"): on the default chain's stage-3 model,
             // DDPM with 50 steps matches 100 (SSIM 0.419 / 0.411, PSNR 17.86
             // / 17.77 dB), and guidance 4 (the paper's) is the worst on every

@@ -1,5 +1,5 @@
 //! The training objective: the MSE of the network's prediction, eps
-//! (PAPER.md §1) or v (`diffusion.prediction`), with the
+//! (docs/paper.md §1) or v (`diffusion.prediction`), with the
 //! per-step draws (timesteps, Gaussian noise, condition dropout) taken from
 //! named seed streams so that a resumed run draws exactly what an
 //! uninterrupted one does.

@@ -1,6 +1,6 @@
 //! Diffusion machinery: noise schedules, the epsilon-prediction loss with
 //! condition dropout, and DDPM/IDDPM and DDIM samplers with classifier-free
-//! guidance (PAPER.md §1: epsilon-prediction MSE; IDDPM sampler, 100 steps,
+//! guidance (docs/paper.md §1: epsilon-prediction MSE; IDDPM sampler, 100 steps,
 //! guidance 4.0).
 
 pub mod config;

@@ -1,4 +1,4 @@
-//! Conditional Entropy Inflation (PAPER.md §3): how much the conditional
+//! Conditional Entropy Inflation (docs/paper.md §3): how much the conditional
 //! entropy of the predicted noise grows when one block is skipped.
 //!
 //! Under the paper's Gaussian assumption the entropy of eps_hat is

@@ -1,4 +1,4 @@
-//! A small fixed held-out set (PAPER.md §4: "fixed tau, fixed noise"): the
+//! A small fixed held-out set (docs/paper.md §4: "fixed tau, fixed noise"): the
 //! first test-split batches of the experiment's dataset, each with its own
 //! diffusion draw from the `heldout` streams and every condition kept. Its
 //! mean training loss (eps or v MSE) is what the supernet's convergence efficiency compares,

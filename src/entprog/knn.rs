@@ -1,5 +1,5 @@
 //! A non-Gaussian estimate of the same entropy difference CEI measures
-//! (PAPER.md §7, question 1): the Kozachenko-Leonenko k-nearest-neighbour
+//! (docs/paper.md §7, question 1): the Kozachenko-Leonenko k-nearest-neighbour
 //! entropy estimator,
 //!
 //!   H = psi(N) - psi(k) + log V_p + (p / N) sum_i log eps_i

@@ -1,11 +1,10 @@
-//! Ent-Prog's method (PAPER.md §2-4): block priorities (CEI and the other
+//! Ent-Prog's method (docs/paper.md §2-4): block priorities (CEI and the other
 //! scorers), progressive schedules, and the Nested Diffusion Supernet's
 //! decision rule. Pure policy and estimator maths live here; the passes over
 //! a model go through the model's `Blocks` trait.
 
 pub mod cei;
 pub mod decisions;
-pub mod evidence;
 pub mod heldout;
 pub mod knn;
 pub mod progressive;

@@ -1,5 +1,5 @@
 //! Rankings from block scores, and rank agreement (Spearman's rho) for the
-//! stability studies (PAPER.md §7, questions 1-2).
+//! stability studies (docs/paper.md §7, questions 1-2).
 
 /// Block indices sorted by descending score (highest priority first); ties
 /// and NaNs keep block order (NaN ranks last).

@@ -1,6 +1,8 @@
-//! Replay (issue: every decision auditable from the files alone): rebuild
-//! the schedule of a finished run from its `config.toml`, `blocks.parquet`,
-//! `supernet.parquet` and `steps.parquet`, and check it against what ran.
+//! Replay (every decision auditable from the files alone): rebuild the
+//! schedule of a finished run from the columns of its `config.toml`,
+//! `blocks.parquet`, `supernet.parquet` and `steps.parquet`, handed in as
+//! [`ReplayInput`] (`crate::train::replay` reads them from a run folder),
+//! and check it against what ran. No file IO here.
 //!
 //! From the config: the plan (stages, lengths, candidate sets) and the
 //! supernet's chunk layout (seeded). From `supernet.parquet`: CE of every
@@ -9,13 +11,8 @@
 //! each stage's m and trainable set and each step's phase and m, and lists
 //! every place the files disagree with it.
 
-use std::path::Path;
-
-use polars::prelude::*;
-
-use super::schedule::{admissible, Clock, Plan, StageBlocks};
-use super::supernet::{choose, chunks, convergence_efficiency, Chunk};
-use crate::config::ExperimentConfig;
+use super::schedule::{admissible, Clock, Plan, ScheduleConfig, StageBlocks};
+use super::supernet::{choose, chunks, convergence_efficiency, Chunk, ChunkSpan};
 
 /// One stage as the replay derives it.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,148 +35,63 @@ pub struct Replay {
     pub mismatches: Vec<String>,
 }
 
-/// Errors reading a run folder.
+/// `blocks.parquet`'s columns the replay reads, one entry per row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockColumns {
+    pub stage: Vec<String>,
+    pub block_id: Vec<String>,
+    pub rank: Vec<u64>,
+    pub state: Vec<String>,
+}
+
+/// `steps.parquet`'s columns the replay reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepColumns {
+    pub step: Vec<u64>,
+    pub phase: Vec<String>,
+    pub m: Vec<u64>,
+}
+
+/// `supernet.parquet`'s columns the replay reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SupernetColumns {
+    pub stage: Vec<String>,
+    pub candidate_m: Vec<u64>,
+    pub step_start: Vec<u64>,
+    pub step_end: Vec<u64>,
+    pub loss_before: Vec<Option<f64>>,
+    pub heldout_loss: Vec<Option<f64>>,
+    pub clock_flops: Vec<Option<f64>>,
+    pub clock_wall_s: Vec<Option<f64>>,
+    pub chosen: Vec<bool>,
+}
+
+/// What a run's files say: its schedule settings and the three tables.
+#[derive(Debug, Clone)]
+pub struct ReplayInput<'a> {
+    /// `[schedule]` of the run's `config.toml`.
+    pub schedule: &'a ScheduleConfig,
+    /// The run's root seed (the supernet's chunk layout is seeded).
+    pub seed: u64,
+    /// `train.steps`.
+    pub train_steps: u64,
+    pub blocks: BlockColumns,
+    pub steps: StepColumns,
+    /// `None` when the run wrote no `supernet.parquet`.
+    pub supernet: Option<SupernetColumns>,
+}
+
+/// Why the schedule could not be rebuilt.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("{path}: {message}")]
-    File { path: std::path::PathBuf, message: String },
-    #[error("{path}: column `{column}`: {message}")]
-    Column {
-        path: std::path::PathBuf,
-        column: String,
-        message: String,
-    },
-}
+#[error("config.toml: {0}")]
+pub struct ReplayError(pub String);
 
-fn read(dir: &Path, name: &str) -> Result<Option<DataFrame>, ReplayError> {
-    let path = dir.join(name);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let file = std::fs::File::open(&path).map_err(|e| ReplayError::File {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    ParquetReader::new(file)
-        .finish()
-        .map(Some)
-        .map_err(|e| ReplayError::File {
-            path,
-            message: e.to_string(),
-        })
-}
-
-/// Typed column access with a located error.
-struct Cols<'a> {
-    df: &'a DataFrame,
-    path: std::path::PathBuf,
-}
-
-impl Cols<'_> {
-    fn err(&self, column: &str, message: impl ToString) -> ReplayError {
-        ReplayError::Column {
-            path: self.path.clone(),
-            column: column.into(),
-            message: message.to_string(),
-        }
-    }
-    fn str(&self, c: &str) -> Result<Vec<String>, ReplayError> {
-        let s = self.df.column(c).map_err(|e| self.err(c, e))?;
-        Ok(s.str()
-            .map_err(|e| self.err(c, e))?
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
-    }
-    fn u64(&self, c: &str) -> Result<Vec<u64>, ReplayError> {
-        let s = self.df.column(c).map_err(|e| self.err(c, e))?;
-        let s = s.cast(&DataType::UInt64).map_err(|e| self.err(c, e))?;
-        Ok(s.u64()
-            .map_err(|e| self.err(c, e))?
-            .iter()
-            .map(|v| v.unwrap_or(u64::MAX))
-            .collect())
-    }
-    fn f64(&self, c: &str) -> Result<Vec<Option<f64>>, ReplayError> {
-        let s = self.df.column(c).map_err(|e| self.err(c, e))?;
-        Ok(s.f64().map_err(|e| self.err(c, e))?.iter().collect())
-    }
-    fn bool(&self, c: &str) -> Result<Vec<bool>, ReplayError> {
-        let s = self.df.column(c).map_err(|e| self.err(c, e))?;
-        Ok(s.bool()
-            .map_err(|e| self.err(c, e))?
-            .iter()
-            .map(|v| v.unwrap_or(false))
-            .collect())
-    }
-}
-
-/// Rebuilds the schedule of the finished run in `dir`.
-pub fn replay(dir: &Path) -> Result<Replay, ReplayError> {
-    let cfg_path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| ReplayError::File {
-        path: cfg_path.clone(),
-        message: e.to_string(),
-    })?;
-    let cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| ReplayError::File {
-        path: cfg_path.clone(),
-        message: e.to_string(),
-    })?;
-    let missing = |name: &str| ReplayError::File {
-        path: dir.join(name),
-        message: "missing (the run did not finish?)".into(),
-    };
-    let blocks = read(dir, "blocks.parquet")?.ok_or_else(|| missing("blocks.parquet"))?;
-    let steps = read(dir, "steps.parquet")?.ok_or_else(|| missing("steps.parquet"))?;
-    let supernet = read(dir, "supernet.parquet")?;
-    let bc = Cols {
-        df: &blocks,
-        path: dir.join("blocks.parquet"),
-    };
-    let (b_stage, b_id, b_rank, b_state) = (bc.str("stage")?, bc.str("block_id")?, bc.u64("rank")?, bc.str("state")?);
-    let sc = Cols {
-        df: &steps,
-        path: dir.join("steps.parquet"),
-    };
-    let (s_step, s_phase, s_m) = (sc.u64("step")?, sc.str("phase")?, sc.u64("m")?);
-
+/// Rebuilds the schedule of a finished run from its files' columns.
+pub fn replay(input: &ReplayInput) -> Result<Replay, ReplayError> {
+    let l = priority_order(&input.blocks, 0).len();
+    let plan = Plan::new(input.schedule, l, input.train_steps).map_err(|e| ReplayError(e.to_string()))?;
+    let s = input.schedule;
     let mut mismatches = Vec::new();
-    // Priority order of each stage from the ranks.
-    let order_of = |k: usize| -> Vec<String> {
-        let mut rows: Vec<(u64, String)> = (0..b_stage.len())
-            .filter(|&i| b_stage[i] == format!("k{k}"))
-            .map(|i| (b_rank[i], b_id[i].clone()))
-            .collect();
-        rows.sort();
-        rows.into_iter().map(|(_, id)| id).collect()
-    };
-    let l = order_of(0).len();
-    let plan = Plan::new(&cfg.schedule, l, cfg.train.steps).map_err(|e| ReplayError::File {
-        path: cfg_path.clone(),
-        message: e.to_string(),
-    })?;
-    let sn = match &supernet {
-        Some(df) => {
-            let c = Cols {
-                df,
-                path: dir.join("supernet.parquet"),
-            };
-            Some((
-                c.str("stage")?,
-                c.u64("candidate_m")?,
-                c.u64("step_start")?,
-                c.u64("step_end")?,
-                c.f64("loss_before")?,
-                c.f64("heldout_loss")?,
-                c.f64("clock_flops")?,
-                c.f64("clock_wall_s")?,
-                c.bool("chosen")?,
-            ))
-        }
-        None => None,
-    };
-
-    let s = &cfg.schedule;
     let mut stages = Vec::new();
     let mut expected_steps: Vec<(u64, &'static str, usize)> = Vec::new();
     let mut previous = None;
@@ -190,71 +102,24 @@ pub fn replay(dir: &Path) -> Result<Replay, ReplayError> {
             StageBlocks::Fixed(m) => (*m, Vec::new(), Vec::new()),
             StageBlocks::Candidates(set) => {
                 let cands = admissible(set, previous, s.allow_decrease);
-                let spans = chunks(cfg.seed, k, st.start, &cands, s.supernet_rounds, s.supernet_steps);
-                let Some((stage, cm, start, end, before, after, flops, wall, chosen)) = &sn else {
+                let spans = chunks(input.seed, k, st.start, &cands, s.supernet_rounds, s.supernet_steps);
+                let Some(sn) = &input.supernet else {
                     mismatches.push(format!("{label}: adaptive stage but no supernet.parquet"));
                     continue;
                 };
-                let mut ce = Vec::new();
-                let mut chosen_in_file = None;
-                for &m in &cands {
-                    let rows: Vec<usize> = (0..stage.len())
-                        .filter(|&i| stage[i] == label && cm[i] == m as u64)
-                        .collect();
-                    let want: Vec<(u64, u64)> = spans.iter().filter(|c| c.m == m).map(|c| (c.start, c.end())).collect();
-                    let got: Vec<(u64, u64)> = rows.iter().map(|&i| (start[i], end[i])).collect();
-                    if got != want {
-                        mismatches.push(format!(
-                            "{label}: candidate {m} trained steps {got:?}, the layout says {want:?}"
-                        ));
-                    }
-                    let mut last_cost = 0.0;
-                    let chunks: Vec<Chunk> = rows
-                        .iter()
-                        .map(|&i| {
-                            let cum = match s.clock {
-                                Clock::Flops => flops[i],
-                                Clock::Wall => wall[i],
-                            }
-                            .unwrap_or(f64::NAN);
-                            let c = Chunk {
-                                loss_before: before[i].unwrap_or(f64::NAN),
-                                loss_after: after[i].unwrap_or(f64::NAN),
-                                cost: cum - last_cost,
-                            };
-                            last_cost = cum;
-                            c
-                        })
-                        .collect();
-                    ce.push((m, convergence_efficiency(&chunks)));
-                    if rows.iter().any(|&i| chosen[i]) {
-                        chosen_in_file = Some(m);
-                    }
-                }
-                let m = choose(&ce).unwrap_or(0);
-                if chosen_in_file != Some(m) {
-                    mismatches.push(format!(
-                        "{label}: supernet.parquet marks {chosen_in_file:?} chosen, argmax CE is {m}"
-                    ));
-                }
+                let (m, ce) = supernet_choice(sn, &label, &cands, &spans, s.clock, &mut mismatches);
                 (m, ce, spans)
             }
         };
         previous = Some(m);
-        let order = order_of(if s.rerank { k } else { 0 });
-        for i in (0..b_stage.len()).filter(|&i| b_stage[i] == label) {
-            let rank = b_rank[i] as usize;
-            let want = super::progressive::gate_at(rank, m, s.skip_inactive).as_str();
-            if b_state[i] != want {
-                mismatches.push(format!("{label}: {} is {}, replay says {want}", b_id[i], b_state[i]));
-            }
-        }
+        check_gates(&input.blocks, &label, m, s.skip_inactive, &mut mismatches);
         for step in st.start..st.start + st.steps {
             match spans.iter().find(|c| (c.start..c.end()).contains(&step)) {
                 Some(c) => expected_steps.push((step, "supernet", c.m)),
                 None => expected_steps.push((step, "train", m)),
             }
         }
+        let order = priority_order(&input.blocks, if s.rerank { k } else { 0 });
         stages.push(ReplayedStage {
             index: k,
             start: st.start,
@@ -264,18 +129,107 @@ pub fn replay(dir: &Path) -> Result<Replay, ReplayError> {
             trainable: order.into_iter().take(m).collect(),
         });
     }
-    let ran: Vec<(u64, String, u64)> = (0..s_step.len())
-        .map(|i| (s_step[i], s_phase[i].clone(), s_m[i]))
+    check_steps(&input.steps, &expected_steps, &mut mismatches);
+    Ok(Replay { stages, mismatches })
+}
+
+/// Stage `k`'s blocks in priority order, from their ranks.
+fn priority_order(blocks: &BlockColumns, k: usize) -> Vec<String> {
+    let label = format!("k{k}");
+    let mut rows: Vec<(u64, String)> = (0..blocks.stage.len())
+        .filter(|&i| blocks.stage[i] == label)
+        .map(|i| (blocks.rank[i], blocks.block_id[i].clone()))
         .collect();
-    if ran.len() != expected_steps.len() {
+    rows.sort();
+    rows.into_iter().map(|(_, id)| id).collect()
+}
+
+/// CE of each candidate recomputed from the supernet's rows of stage
+/// `label`, and its argmax; notes where the rows' step spans differ from the
+/// seeded layout `spans`, or another candidate is marked chosen.
+fn supernet_choice(
+    sn: &SupernetColumns,
+    label: &str,
+    cands: &[usize],
+    spans: &[ChunkSpan],
+    clock: Clock,
+    mismatches: &mut Vec<String>,
+) -> (usize, Vec<(usize, Option<f64>)>) {
+    let mut ce = Vec::new();
+    let mut chosen_in_file = None;
+    for &m in cands {
+        let rows: Vec<usize> = (0..sn.stage.len())
+            .filter(|&i| sn.stage[i] == label && sn.candidate_m[i] == m as u64)
+            .collect();
+        let want: Vec<(u64, u64)> = spans.iter().filter(|c| c.m == m).map(|c| (c.start, c.end())).collect();
+        let got: Vec<(u64, u64)> = rows.iter().map(|&i| (sn.step_start[i], sn.step_end[i])).collect();
+        if got != want {
+            mismatches.push(format!(
+                "{label}: candidate {m} trained steps {got:?}, the layout says {want:?}"
+            ));
+        }
+        ce.push((m, convergence_efficiency(&candidate_chunks(sn, &rows, clock))));
+        if rows.iter().any(|&i| sn.chosen[i]) {
+            chosen_in_file = Some(m);
+        }
+    }
+    let m = choose(&ce).unwrap_or(0);
+    if chosen_in_file != Some(m) {
         mismatches.push(format!(
-            "steps.parquet has {} steps, the plan {}",
-            ran.len(),
-            expected_steps.len()
+            "{label}: supernet.parquet marks {chosen_in_file:?} chosen, argmax CE is {m}"
         ));
     }
-    for ((step, phase, m), (want_step, want_phase, want_m)) in ran.iter().zip(&expected_steps) {
-        if step != want_step || phase != want_phase || *m != *want_m as u64 {
+    (m, ce)
+}
+
+/// One candidate's chunks: held-out loss before and after each, and the
+/// cost of each on `clock` (the file holds the cumulative clock).
+fn candidate_chunks(sn: &SupernetColumns, rows: &[usize], clock: Clock) -> Vec<Chunk> {
+    let mut last_cost = 0.0;
+    rows.iter()
+        .map(|&i| {
+            let cum = match clock {
+                Clock::Flops => sn.clock_flops[i],
+                Clock::Wall => sn.clock_wall_s[i],
+            }
+            .unwrap_or(f64::NAN);
+            let c = Chunk {
+                loss_before: sn.loss_before[i].unwrap_or(f64::NAN),
+                loss_after: sn.heldout_loss[i].unwrap_or(f64::NAN),
+                cost: cum - last_cost,
+            };
+            last_cost = cum;
+            c
+        })
+        .collect()
+}
+
+/// Notes every block of stage `label` whose recorded state is not the gate
+/// its rank gives with `m` blocks unfrozen.
+fn check_gates(blocks: &BlockColumns, label: &str, m: usize, skip_inactive: bool, mismatches: &mut Vec<String>) {
+    for i in (0..blocks.stage.len()).filter(|&i| blocks.stage[i] == label) {
+        let want = super::progressive::gate_at(blocks.rank[i] as usize, m, skip_inactive).as_str();
+        if blocks.state[i] != want {
+            mismatches.push(format!(
+                "{label}: {} is {}, replay says {want}",
+                blocks.block_id[i], blocks.state[i]
+            ));
+        }
+    }
+}
+
+/// Notes where the steps that ran differ from the replayed plan (at most ~20).
+fn check_steps(ran: &StepColumns, expected: &[(u64, &'static str, usize)], mismatches: &mut Vec<String>) {
+    if ran.step.len() != expected.len() {
+        mismatches.push(format!(
+            "steps.parquet has {} steps, the plan {}",
+            ran.step.len(),
+            expected.len()
+        ));
+    }
+    for (i, (want_step, want_phase, want_m)) in expected.iter().enumerate().take(ran.step.len()) {
+        let (step, phase, m) = (ran.step[i], &ran.phase[i], ran.m[i]);
+        if step != *want_step || phase != want_phase || m != *want_m as u64 {
             mismatches.push(format!(
                 "step {step}: ran {phase} with m = {m}, replay says step {want_step} {want_phase} with m = {want_m}"
             ));
@@ -284,5 +238,4 @@ pub fn replay(dir: &Path) -> Result<Replay, ReplayError> {
             }
         }
     }
-    Ok(Replay { stages, mismatches })
 }

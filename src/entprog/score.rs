@@ -1,4 +1,4 @@
-//! Block scoring passes over a model, through the `Blocks` trait (PAPER.md
+//! Block scoring passes over a model, through the `Blocks` trait (docs/paper.md
 //! §3): one baseline pass and one pass per skipped block over the same
 //! seeded samples, predictions grouped by condition, then the CEI estimator
 //! of `cei.rs` (and its kNN counterpart of `knn.rs`) per block.

@@ -1,4 +1,4 @@
-//! Block priority scorers (PAPER.md §3, and §7 question 2: is CEI better than
+//! Block priority scorers (docs/paper.md §3, and §7 question 2: is CEI better than
 //! simpler scores?). Every scorer gives one value per block, higher = more
 //! important = unfrozen first; `rank.rs` turns values into an order.
 //!

@@ -1,4 +1,4 @@
-//! The Nested Diffusion Supernet's decision rule (PAPER.md §4), as pure
+//! The Nested Diffusion Supernet's decision rule (docs/paper.md §4), as pure
 //! functions: the order candidates train in, their convergence efficiency,
 //! and the choice.
 //!

@@ -6,13 +6,13 @@
 //! fixed order that comes from a different video) minus the loss with the
 //! true pairs. A model that ignores its condition scores 0; the larger the
 //! gap, the more the condition is used. The plain held-out loss hides this
-//! (DESIGN.md: shuffling raised a prototype's loss by only ~15%).
+//! (docs/design.md: shuffling raised a prototype's loss by only ~15%).
 
 use candle_core::{Device, Tensor};
 
-use crate::config::ExperimentConfig;
 use crate::data::Split;
 use crate::diffusion::{add_noise, draw_training_noise, prediction_loss, target};
+use crate::experiment::ExperimentConfig;
 use crate::model::{Denoiser, Inputs};
 use crate::seed::derive_seed;
 

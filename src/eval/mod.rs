@@ -1,6 +1,6 @@
 //! Evaluation: quality metrics of generated frames against the ground truth
 //! (issue 12; the paper reports SSIM, PSNR, LPIPS, FID, FID-VID and FVD,
-//! PAPER.md section 6).
+//! docs/paper.md section 6).
 //!
 //! Files, one concept each:
 //! - [`frame`]: an RGB frame in [0, 1]; PSNR, L1, DisCo's PSNR and grey.
@@ -13,9 +13,10 @@
 //! - [`conditioning`]: the conditioning gap (shuffled minus true pairs' loss).
 //! - [`dance`]: the offline feature networks and their metrics (`fid_dance`, ...).
 //! - [`sampled`]: generated test clips scored (evaluation cells, `entprog eval`, `[eval]` during training).
-//! - [`cli`]: `entprog metrics`.
+//! - [`report`]: what `entprog metrics` reports, and its table.
+//! - [`clip`]: one generated clip from a checkpoint as a GIF (`entprog sample`).
 
-pub mod cli;
+pub mod clip;
 pub mod conditioning;
 pub mod dance;
 pub mod folder;
@@ -24,6 +25,7 @@ pub mod frechet;
 pub mod nets;
 pub mod networks;
 pub mod pose;
+pub mod report;
 pub mod sampled;
 pub mod ssim;
 

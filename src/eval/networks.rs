@@ -16,7 +16,7 @@
 //!   ones; here offset 0 for both, so the metric is deterministic).
 //!
 //! The numbers are comparable with published ones only with the official
-//! weights (README, "Standard feature networks").
+//! weights (docs/metrics.md, "Standard feature networks").
 
 use std::path::{Path, PathBuf};
 

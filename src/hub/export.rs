@@ -20,9 +20,9 @@ use candle_core::{Device, Tensor};
 use polars::prelude::{AnyValue, DataFrame, ParquetReader, SerReader};
 
 use super::error::HubError;
+use crate::results::checkpoint;
 use crate::results::manifest::{InputFile, RunManifest, RunStatus};
 use crate::results::write_atomic;
-use crate::train::checkpoint;
 
 /// What [`export`] wrote.
 #[derive(Debug, Clone, PartialEq)]

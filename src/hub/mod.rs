@@ -8,15 +8,11 @@
 //! - [`verify`]: size and ETag digest checks of a download.
 //! - [`client`]: resolve, list and pull over the `hf-hub` crate.
 //! - `download`: one body fetched, resumed and verified into `blobs/`.
-//! - [`dataset`]: dataset repositories in the shard layout, checked before loading.
-//! - [`inputs`]: references in run configs pinned to commits, made local.
+//! - [`inputs`]: checkpoint references made local (pinning is `crate::experiment::pin`).
 //! - [`export`]: a finished run as a folder ready to upload (weights, config, model card).
-//! - [`cli`]: `entprog hub pull`, `ls` and `export`.
 
 pub mod cache;
-pub mod cli;
 pub mod client;
-pub mod dataset;
 mod download;
 pub mod env;
 pub mod error;
@@ -25,10 +21,8 @@ pub mod inputs;
 pub mod reference;
 pub mod verify;
 
-pub use cli::HubCommand;
 pub use client::{Hub, Pulled, RepoInfo};
-pub use dataset::dataset_dir;
 pub use env::HubEnv;
 pub use error::HubError;
-pub use inputs::{checkpoint, pin_experiment, Checkpoint};
+pub use inputs::{checkpoint, Checkpoint};
 pub use reference::{HubRef, RepoKind};

@@ -1,5 +1,5 @@
-//! Residual blocks, their stable ids, and gates (PAPER.md §2: unfrozen blocks
-//! train; frozen blocks still run forward; DESIGN.md: skipped = identity).
+//! Residual blocks, their stable ids, and gates (docs/paper.md §2: unfrozen blocks
+//! train; frozen blocks still run forward; docs/design.md: skipped = identity).
 //!
 //! A *unit* is anything with its own gate: a residual block (`spatial.07`,
 //! `temporal.03`, `reference.01`) or one of the model's non-block parts

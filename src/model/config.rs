@@ -10,7 +10,7 @@ use super::dit::Denoiser;
 use super::ops::Kernels;
 use super::ModelError;
 
-/// Size and structure of the denoiser (DESIGN.md "Model").
+/// Size and structure of the denoiser (docs/design.md#model).
 ///
 /// In TOML, `preset` picks the base values and every other key overrides
 /// one of them: `preset = "tiny"` with `depth = 6` is the tiny model with six
@@ -132,7 +132,7 @@ impl ModelConfig {
 
     /// The CPU study: 32x32 frames, patch 4 (64 tokens), d = 64, 4 heads, 12
     /// spatial + 12 temporal blocks, 2 reference blocks (the size of the
-    /// PyTorch prototype's second round, DESIGN.md).
+    /// PyTorch prototype's second round, docs/design.md).
     pub fn default_preset() -> Self {
         Self {
             preset: "default".into(),

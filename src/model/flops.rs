@@ -1,4 +1,4 @@
-//! Analytic FLOP count of what a training step actually runs (DESIGN.md
+//! Analytic FLOP count of what a training step actually runs (docs/design.md
 //! "Costs": the deterministic FLOP clock the adaptive schedule decides on).
 //!
 //! Counted: matrix products only (linear layers, the pose conv, and the two

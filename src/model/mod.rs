@@ -1,4 +1,4 @@
-//! The pose-guided video denoiser (PAPER.md §1, DESIGN.md "Model"): DiT-style
+//! The pose-guided video denoiser (docs/paper.md §1, docs/design.md#model): DiT-style
 //! spatial blocks with adaLN-zero, a reference encoder, a pose guider,
 //! temporal blocks, and a gate on every unit.
 

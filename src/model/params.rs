@@ -2,7 +2,7 @@
 //!
 //! Every parameter is a candle `Var` named by its field path
 //! (`spatial.07.attn.qkv.weight`), so the checkpoint name is the Rust path
-//! (STYLE.md §2). Its initial values come from the stream
+//! (docs/style.md §2). Its initial values come from the stream
 //! `init.<name>` of the model seed, so adding a layer never shifts another
 //! layer's initialisation. At forward time a parameter is handed out as the
 //! variable itself when its unit trains and as a detached tensor otherwise,

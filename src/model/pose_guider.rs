@@ -2,7 +2,7 @@
 //! into every spatial block through that block's own zero-initialised
 //! projection (`spatial.NN.pose_proj`), instead of once at the input. So the
 //! pose condition reaches each block directly, and a stage that trains only
-//! the output-side blocks need not backpropagate to the input (DESIGN.md,
+//! the output-side blocks need not backpropagate to the input (docs/design.md,
 //! second prototype round; cf. AnimateAnyone's pose guider).
 
 use candle_core::{Result, Tensor};

@@ -2,6 +2,9 @@
 //! typed Parquet tables that every report is computed from.
 
 pub mod atomic;
+pub mod checkpoint;
+pub mod columns;
+pub mod gif;
 pub mod jsonl;
 pub mod lock;
 pub mod manifest;

@@ -1,4 +1,4 @@
-//! The five result tables of DESIGN.md, one row per event, long format.
+//! The result tables of docs/results-files.md, one row per event, long format.
 //! Column names are the Parquet column names; units are in the field docs.
 
 use crate::table;

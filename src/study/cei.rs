@@ -6,14 +6,14 @@
 use std::path::PathBuf;
 
 use super::{starting_model, StartError};
-use crate::config::Experiment;
-use crate::entprog::evidence::{cei_samples, heldout, settings};
 use crate::entprog::rank::{order_by_score, ranks, spearman};
 use crate::entprog::score::{active_blocks, score_blocks, BlockScore, ScoreError};
 use crate::entprog::scorers::{cei_scores, forward_only, score, Evidence, Scorer, Scores};
+use crate::experiment::Experiment;
 use crate::model::{Blocks, Denoiser};
 use crate::report::plot::{bar_chart, Bar};
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, TableError};
+use crate::train::evidence::{cei_samples, heldout, settings};
 
 /// Errors of `entprog cei`.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub fn parse_scorers(list: &[String]) -> Result<Vec<Scorer>, String> {
 /// reuses a finished scoring of the same config and scorers).
 pub fn run_cei(exp: &Experiment, scorers: &[Scorer]) -> Result<CeiOutcome, CeiError> {
     // A hub `init_from` is pinned to its commit before the config hash is used.
-    let exp = &crate::hub::pin_experiment(exp).map_err(Box::new)?;
+    let exp = &crate::experiment::pin_experiment(exp).map_err(Box::new)?;
     let cfg = &exp.config;
     let names: Vec<&str> = scorers.iter().map(|s| s.as_str()).collect();
     let spec = exp.run_spec("cei", Some(&names.join(",")));

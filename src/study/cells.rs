@@ -11,10 +11,11 @@
 
 use std::path::PathBuf;
 
-use super::target::{Profile, Target};
-use crate::config::{ConfigError, Experiment};
+use super::target::{Arm, Profile, Target};
+use crate::config::ConfigError;
 use crate::entprog::schedule::ScheduleKind;
 use crate::eval::dance::DanceNetsConfig;
+use crate::experiment::Experiment;
 
 /// What a cell does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,153 +108,20 @@ impl Study {
             .or((p.seeds > 0).then_some(p.seeds))
             .unwrap_or(target.config.seeds);
         let cell_dir = results_dir.join(format!("cells-{profile}"));
-        let sets_for = |experiment: &str, name: &str, seed: u64, init: Option<PathBuf>| -> Vec<String> {
-            let mut sets = p.set.clone();
-            sets.extend(p.experiment_set.get(experiment).cloned().unwrap_or_default());
-            sets.push(format!("name={name}"));
-            sets.push(format!("seed={seed}"));
-            sets.push(format!("output.results_dir={:?}", cell_dir.display().to_string()));
-            if let Some(init) = init {
-                sets.push(format!("train.init_from={:?}", init.display().to_string()));
-            }
-            sets
+        let flags = Flags {
+            profile: &p,
+            cell_dir: &cell_dir,
         };
-        // The dataset flags: `dataset` (when given) and the profile's suffix on every name.
-        let with_data =
-            |experiment: &str, sets: Vec<String>, dataset: Option<&str>| -> Result<Vec<String>, ConfigError> {
-                let plain = load(experiment, &sets)?;
-                let d = &plain.config.data;
-                let suffix = &p.dataset_suffix;
-                let main = dataset.unwrap_or(&d.dataset);
-                let mut sets = sets;
-                sets.push(format!("data.dataset=\"{main}{suffix}\""));
-                let mix: Vec<String> = d.mix.iter().map(|m| format!("\"{m}{suffix}\"")).collect();
-                sets.push(format!("data.mix=[{}]", mix.join(", ")));
-                Ok(sets)
-            };
         let mut cells: Vec<Cell> = Vec::new();
-        // The chain: `ends[d]` is the last cell index per dataset.
-        let datasets = target.config.datasets.clone();
-        let mut ends: Vec<Option<usize>> = vec![None; datasets.len()];
-        for stage in &target.config.chain {
-            if stage.per_dataset {
-                for (i, d) in datasets.iter().enumerate() {
-                    let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
-                    let name = format!("{}-{d}", stage.experiment);
-                    let sets = with_data(&stage.experiment, sets_for(&stage.experiment, &name, 0, init), Some(d))?;
-                    cells.push(Cell {
-                        kind: CellKind::Chain,
-                        label: name,
-                        exp: load(&stage.experiment, &sets)?,
-                        dataset: Some(d.clone()),
-                        scheme: None,
-                        baseline: false,
-                        sets,
-                        ranking: None,
-                    });
-                    ends[i] = Some(cells.len() - 1);
-                }
-            } else {
-                // A shared stage starts from the first dataset's chain so far.
-                let init = ends[0].map(|c| cells[c].train_dir().join("last.safetensors"));
-                let name = stage.experiment.clone();
-                let sets = with_data(&stage.experiment, sets_for(&stage.experiment, &name, 0, init), None)?;
-                cells.push(Cell {
-                    kind: CellKind::Chain,
-                    label: name,
-                    exp: load(&stage.experiment, &sets)?,
-                    dataset: None,
-                    scheme: None,
-                    baseline: false,
-                    sets,
-                    ranking: None,
-                });
-                ends.iter_mut().for_each(|e| *e = Some(cells.len() - 1));
-            }
-        }
-        for (i, d) in datasets.iter().enumerate() {
+        let ends = chain_cells(&target, &flags, &mut cells)?;
+        for (i, d) in target.config.datasets.iter().enumerate() {
             let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
             for arm in &target.config.arms {
-                let name = format!("{}-{d}", arm.experiment);
-                // One ranking of the checkpoint for every seed (made with seed 0's settings).
-                let ranking_sets = with_data(
-                    &arm.experiment,
-                    sets_for(&arm.experiment, &name, 0, init.clone()),
-                    Some(d),
-                )?;
-                let ranked = load(&arm.experiment, &ranking_sets)?;
-                let ranking = if ranked.config.schedule.kind != ScheduleKind::Full {
-                    cells.push(Cell {
-                        kind: CellKind::Ranking,
-                        label: format!("ranking {} {d}", arm.scheme),
-                        exp: ranked,
-                        dataset: Some(d.clone()),
-                        scheme: Some(arm.scheme.clone()),
-                        baseline: arm.baseline,
-                        sets: ranking_sets,
-                        ranking: None,
-                    });
-                    Some(cells.len() - 1)
-                } else {
-                    None
-                };
-                for seed in 0..seeds {
-                    let mut sets = with_data(
-                        &arm.experiment,
-                        sets_for(&arm.experiment, &name, seed, init.clone()),
-                        Some(d),
-                    )?;
-                    if let Some(r) = ranking {
-                        sets.push(format!(
-                            "schedule.ranking={:?}",
-                            cells[r].ranking_dir().display().to_string()
-                        ));
-                    }
-                    cells.push(Cell {
-                        kind: CellKind::Arm,
-                        label: format!("{} {d} seed {seed}", arm.scheme),
-                        exp: load(&arm.experiment, &sets)?,
-                        dataset: Some(d.clone()),
-                        scheme: Some(arm.scheme.clone()),
-                        baseline: arm.baseline,
-                        sets,
-                        ranking,
-                    });
-                    let of = cells.len() - 1;
-                    let mut eval = cells[of].clone();
-                    eval.kind = CellKind::Eval { of };
-                    eval.label = format!("eval {}", cells[of].label);
-                    cells.push(eval);
-                }
+                arm_cells(arm, d, init.clone(), seeds, &flags, &mut cells)?;
             }
         }
-        let nets = if target.config.features.is_empty() {
-            None
-        } else {
-            let path = crate::config::resolve_experiment_path(&target.config.features);
-            let plain = crate::eval::dance::load_config(&path, &p.features_set).map_err(Box::new)?;
-            let mut sets = p.features_set.clone();
-            let names: Vec<String> = plain
-                .datasets
-                .iter()
-                .map(|d| format!("\"{d}{}\"", p.dataset_suffix))
-                .collect();
-            sets.push(format!("datasets=[{}]", names.join(", ")));
-            sets.push(format!("results_dir={:?}", cell_dir.display().to_string()));
-            Some(crate::eval::dance::load_config(&path, &sets).map_err(Box::new)?)
-        };
-        // Every cell's model must fit its data: a profile that swaps the
-        // model (the paper's 256x256 preset) swaps the datasets too.
-        for cell in &cells {
-            let c = &cell.exp.config;
-            c.data
-                .check_frame_size(c.model.image_size)
-                .map_err(|source| StudyError::FrameSize {
-                    profile: profile.to_string(),
-                    cell: cell.label.clone(),
-                    source: Box::new(source),
-                })?;
-        }
+        let nets = nets_config(&target, &p, &cell_dir)?;
+        check_frame_sizes(&cells, profile)?;
         Ok(Self {
             target,
             profile_name: profile.to_string(),
@@ -275,4 +143,193 @@ impl Study {
             base.join(&self.profile_name)
         }
     }
+}
+
+/// How a profile turns an experiment into a cell's `--set` flags.
+struct Flags<'a> {
+    profile: &'a Profile,
+    /// Where the cells' run folders go (`output.results_dir`).
+    cell_dir: &'a std::path::Path,
+}
+
+impl Flags<'_> {
+    /// The profile's flags for `experiment`, then the cell's name, seed,
+    /// folder and starting checkpoint.
+    fn sets(&self, experiment: &str, name: &str, seed: u64, init: Option<PathBuf>) -> Vec<String> {
+        let p = self.profile;
+        let mut sets = p.set.clone();
+        sets.extend(p.experiment_set.get(experiment).cloned().unwrap_or_default());
+        sets.push(format!("name={name}"));
+        sets.push(format!("seed={seed}"));
+        sets.push(format!("output.results_dir={:?}", self.cell_dir.display().to_string()));
+        if let Some(init) = init {
+            sets.push(format!("train.init_from={:?}", init.display().to_string()));
+        }
+        sets
+    }
+
+    /// `sets` with the dataset flags: `dataset` (when given) and the
+    /// profile's suffix on every dataset name.
+    fn with_data(
+        &self,
+        experiment: &str,
+        sets: Vec<String>,
+        dataset: Option<&str>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let plain = load(experiment, &sets)?;
+        let d = &plain.config.data;
+        let suffix = &self.profile.dataset_suffix;
+        let main = dataset.unwrap_or(&d.dataset);
+        let mut sets = sets;
+        sets.push(format!("data.dataset=\"{main}{suffix}\""));
+        let mix: Vec<String> = d.mix.iter().map(|m| format!("\"{m}{suffix}\"")).collect();
+        sets.push(format!("data.mix=[{}]", mix.join(", ")));
+        Ok(sets)
+    }
+
+    /// All of a cell's flags: [`Flags::sets`] then [`Flags::with_data`].
+    fn cell_sets(
+        &self,
+        experiment: &str,
+        name: &str,
+        seed: u64,
+        init: Option<PathBuf>,
+        dataset: Option<&str>,
+    ) -> Result<Vec<String>, ConfigError> {
+        self.with_data(experiment, self.sets(experiment, name, seed, init), dataset)
+    }
+}
+
+/// The shared stage chain (shared stages once, per-dataset stages once per
+/// dataset); returns the last chain cell of each dataset.
+fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<Vec<Option<usize>>, StudyError> {
+    let datasets = &target.config.datasets;
+    let mut ends: Vec<Option<usize>> = vec![None; datasets.len()];
+    let chain_cell = |label: String, exp: Experiment, dataset: Option<String>, sets: Vec<String>| Cell {
+        kind: CellKind::Chain,
+        label,
+        exp,
+        dataset,
+        scheme: None,
+        baseline: false,
+        sets,
+        ranking: None,
+    };
+    for stage in &target.config.chain {
+        if stage.per_dataset {
+            for (i, d) in datasets.iter().enumerate() {
+                let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
+                let name = format!("{}-{d}", stage.experiment);
+                let sets = flags.cell_sets(&stage.experiment, &name, 0, init, Some(d))?;
+                let exp = load(&stage.experiment, &sets)?;
+                cells.push(chain_cell(name, exp, Some(d.clone()), sets));
+                ends[i] = Some(cells.len() - 1);
+            }
+        } else {
+            // A shared stage starts from the first dataset's chain so far.
+            let init = ends[0].map(|c| cells[c].train_dir().join("last.safetensors"));
+            let name = stage.experiment.clone();
+            let sets = flags.cell_sets(&stage.experiment, &name, 0, init, None)?;
+            let exp = load(&stage.experiment, &sets)?;
+            cells.push(chain_cell(name, exp, None, sets));
+            ends.iter_mut().for_each(|e| *e = Some(cells.len() - 1));
+        }
+    }
+    Ok(ends)
+}
+
+/// An arm's cells on dataset `d` from checkpoint `init`: one ranking cell
+/// when its schedule needs an order (made with seed 0's settings, shared by
+/// every seed), then per seed a training run and its evaluation.
+fn arm_cells(
+    arm: &Arm,
+    d: &str,
+    init: Option<PathBuf>,
+    seeds: u64,
+    flags: &Flags,
+    cells: &mut Vec<Cell>,
+) -> Result<(), StudyError> {
+    let name = format!("{}-{d}", arm.experiment);
+    let ranking_sets = flags.cell_sets(&arm.experiment, &name, 0, init.clone(), Some(d))?;
+    let ranked = load(&arm.experiment, &ranking_sets)?;
+    let ranking = if ranked.config.schedule.kind != ScheduleKind::Full {
+        cells.push(Cell {
+            kind: CellKind::Ranking,
+            label: format!("ranking {} {d}", arm.scheme),
+            exp: ranked,
+            dataset: Some(d.to_string()),
+            scheme: Some(arm.scheme.clone()),
+            baseline: arm.baseline,
+            sets: ranking_sets,
+            ranking: None,
+        });
+        Some(cells.len() - 1)
+    } else {
+        None
+    };
+    for seed in 0..seeds {
+        let mut sets = flags.cell_sets(&arm.experiment, &name, seed, init.clone(), Some(d))?;
+        if let Some(r) = ranking {
+            sets.push(format!(
+                "schedule.ranking={:?}",
+                cells[r].ranking_dir().display().to_string()
+            ));
+        }
+        cells.push(Cell {
+            kind: CellKind::Arm,
+            label: format!("{} {d} seed {seed}", arm.scheme),
+            exp: load(&arm.experiment, &sets)?,
+            dataset: Some(d.to_string()),
+            scheme: Some(arm.scheme.clone()),
+            baseline: arm.baseline,
+            sets,
+            ranking,
+        });
+        let of = cells.len() - 1;
+        let mut eval = cells[of].clone();
+        eval.kind = CellKind::Eval { of };
+        eval.label = format!("eval {}", cells[of].label);
+        cells.push(eval);
+    }
+    Ok(())
+}
+
+/// The offline feature networks of the evaluations: the target's
+/// `features` file with the profile's `features_set`, the profile's dataset
+/// suffix on every dataset, cells beside the others.
+fn nets_config(
+    target: &Target,
+    p: &Profile,
+    cell_dir: &std::path::Path,
+) -> Result<Option<DanceNetsConfig>, StudyError> {
+    if target.config.features.is_empty() {
+        return Ok(None);
+    }
+    let path = crate::experiment::resolve_experiment_path(&target.config.features);
+    let plain = crate::eval::dance::load_config(&path, &p.features_set).map_err(Box::new)?;
+    let mut sets = p.features_set.clone();
+    let names: Vec<String> = plain
+        .datasets
+        .iter()
+        .map(|d| format!("\"{d}{}\"", p.dataset_suffix))
+        .collect();
+    sets.push(format!("datasets=[{}]", names.join(", ")));
+    sets.push(format!("results_dir={:?}", cell_dir.display().to_string()));
+    Ok(Some(crate::eval::dance::load_config(&path, &sets).map_err(Box::new)?))
+}
+
+/// Every cell's model must fit its data: a profile that swaps the model
+/// (the paper's 256x256 preset) swaps the datasets too.
+fn check_frame_sizes(cells: &[Cell], profile: &str) -> Result<(), StudyError> {
+    for cell in cells {
+        let c = &cell.exp.config;
+        c.data
+            .check_frame_size(c.model.image_size)
+            .map_err(|source| StudyError::FrameSize {
+                profile: profile.to_string(),
+                cell: cell.label.clone(),
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
 }

@@ -20,13 +20,13 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use crate::config::Experiment;
 use crate::data::Split;
 use crate::diffusion::{DiffusionConfig, SamplerKind};
 use crate::eval::dance::{DanceNets, DanceNetsConfig, Net};
 use crate::eval::sampled;
+use crate::experiment::Experiment;
+use crate::results::checkpoint;
 use crate::results::{write_table, EvalRow, Opened, RunDir, RunSpec};
-use crate::train::checkpoint;
 
 /// Why an evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +225,7 @@ pub fn evaluate_checkpoint(
         };
         let schedule = cfg.diffusion.build();
         let start = Instant::now();
-        let heldout = crate::entprog::evidence::heldout(cfg, &schedule, cfg.data.eval_batches)?;
+        let heldout = crate::train::evidence::heldout(cfg, &schedule, cfg.data.eval_batches)?;
         let clips_heldout: usize = heldout.batches.iter().map(|b| b.len()).sum();
         let mut push =
             |subject: &str, metric: &str, value: f64, n: usize| push_with(subject, metric, "", value, n, None);
@@ -297,9 +297,9 @@ pub fn evaluate_checkpoint(
         for i in 0..shown {
             panels.extend([batch.frames.get(i)?, batch.poses.get(i)?, generated.get(i)?]);
         }
-        let sheet = |e: crate::train::gif::GifError| EvalError::Sheet(e.to_string());
-        crate::train::gif::write_clip_sheet(&rd.path().join("samples.png"), &panels, 4).map_err(sheet)?;
-        crate::train::gif::write_clip_gif(&rd.path().join("samples.gif"), &panels[..3], 4, 4).map_err(sheet)?;
+        let sheet = |e: crate::results::gif::GifError| EvalError::Sheet(e.to_string());
+        crate::results::gif::write_clip_sheet(&rd.path().join("samples.png"), &panels, 4).map_err(sheet)?;
+        crate::results::gif::write_clip_gif(&rd.path().join("samples.gif"), &panels[..3], 4, 4).map_err(sheet)?;
         Ok(())
     })();
     let dir = rd.path().to_path_buf();

@@ -7,7 +7,7 @@
 
 pub mod cei;
 pub mod cells;
-pub mod eval_cli;
+pub mod eval_run;
 pub mod evaluate;
 pub mod probe;
 pub mod ranking;
@@ -16,11 +16,11 @@ pub mod target;
 
 use candle_core::Device;
 
-use crate::config::ExperimentConfig;
 use crate::diffusion::NoiseSchedule;
+use crate::experiment::ExperimentConfig;
 use crate::model::Denoiser;
+use crate::results::checkpoint::{init_weights, CheckpointError};
 use crate::results::{RunDir, RunDirError};
-use crate::train::checkpoint::{init_weights, CheckpointError};
 
 /// Why the starting model could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum StartError {
 /// The stage's starting model and noise schedule: built from the seed,
 /// gates from the stage's plan, then the weights of `train.init_from`
 /// (recorded as an input of `rd`; a hub reference, pinned by the caller
-/// with [`crate::hub::pin_experiment`] before it opened `rd`, is pulled).
+/// with [`crate::experiment::pin_experiment`] before it opened `rd`, is pulled).
 pub fn starting_model(cfg: &ExperimentConfig, rd: &mut RunDir) -> Result<(Denoiser, NoiseSchedule), StartError> {
     let mut model = cfg.model.build(cfg.seed, &Device::Cpu)?;
     model.set_gates(cfg.train.gates.apply(model.gates().names())?)?;

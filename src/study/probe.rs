@@ -1,4 +1,4 @@
-//! Figure 1b-c probe (PAPER.md §5): skip k randomly chosen schedulable
+//! Figure 1b-c probe (docs/paper.md §5): skip k randomly chosen schedulable
 //! blocks of the experiment's starting model at once, over seeded trials,
 //! and measure the held-out loss and the entropy inflation (CEI of the
 //! skipped set against the full model). The paper skips 8..23 of 28 blocks;
@@ -12,15 +12,15 @@ use rand::seq::SliceRandom;
 
 use super::cei::CeiError;
 use super::starting_model;
-use crate::config::Experiment;
 use crate::entprog::cei::{condition_cei, estimate};
-use crate::entprog::evidence::{cei_samples, heldout};
 use crate::entprog::progressive::schedulable;
 use crate::entprog::score::predictions;
 use crate::entprog::scorers::forward_only;
+use crate::experiment::Experiment;
 use crate::model::{Blocks, Gate};
 use crate::results::{write_table, Opened, ProbeSkipRow, RunDir};
 use crate::seed::stream;
+use crate::train::evidence::{cei_samples, heldout};
 
 /// The paper's 8..23 of 28 skipped blocks, scaled to `l` blocks (at least 1, at most l - 1).
 pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
@@ -31,7 +31,7 @@ pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
 /// Runs the probe with `trials` trials per k; returns the folder of `probe_skip.parquet`.
 pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), CeiError> {
     // A hub `init_from` is pinned to its commit before the config hash is used.
-    let exp = &crate::hub::pin_experiment(exp).map_err(Box::new)?;
+    let exp = &crate::experiment::pin_experiment(exp).map_err(Box::new)?;
     let cfg = &exp.config;
     let spec = exp.run_spec("probe-skip", Some(&format!("t{trials}")));
     let mut rd = match RunDir::open(&spec)? {

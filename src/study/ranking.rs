@@ -7,16 +7,16 @@
 //! `schedule.ranking` reads, `crate::train::ranking`), `blocks.parquet`,
 //! `runs.parquet` (its cost, reported apart from the runs) and `cei.png`.
 //!
-//! The paper ranks once, offline (PAPER.md §3): every run and seed of the
+//! The paper ranks once, offline (docs/paper.md §3): every run and seed of the
 //! study that starts from the checkpoint is given this cell's folder.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{starting_model, StartError};
-use crate::config::Experiment;
 use crate::entprog::progressive::schedulable;
 use crate::entprog::rank::{order_by_score, ranks};
+use crate::experiment::Experiment;
 use crate::model::Blocks;
 use crate::results::{write_atomic, write_table, BlockRow, Opened, RunDir, RunDirError, RunRow, TableError};
 use crate::train::passes::{init_checkpoint, score_with, PassError};
@@ -58,7 +58,7 @@ pub fn ranking_dir(exp: &Experiment) -> PathBuf {
 /// Ranks `exp`'s schedulable blocks with `schedule.scorer` (or reuses a
 /// finished ranking of the same config).
 pub fn run_ranking(exp: &Experiment) -> Result<RankOutcome, RankCellError> {
-    let exp = &crate::hub::pin_experiment(exp).map_err(Box::new)?;
+    let exp = &crate::experiment::pin_experiment(exp).map_err(Box::new)?;
     let cfg = &exp.config;
     let spec = exp.run_spec("ranking", None);
     let mut rd = match RunDir::open(&spec)? {
@@ -83,7 +83,7 @@ pub fn run_ranking(exp: &Experiment) -> Result<RankOutcome, RankCellError> {
     let scorer = cfg.schedule.scorer;
     let start = Instant::now();
     let heldout = if scorer.needs_heldout() {
-        let h = crate::entprog::evidence::heldout(cfg, &schedule, cfg.schedule.heldout_batches)
+        let h = crate::train::evidence::heldout(cfg, &schedule, cfg.schedule.heldout_batches)
             .map_err(|e| Box::new(PassError::Data(e)))?;
         Some(h)
     } else {

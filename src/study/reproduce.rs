@@ -2,15 +2,14 @@
 //! out the target's cells (`cells.rs`), reuses the finished ones, resumes
 //! interrupted ones, runs the rest in order with an overall bar (cells
 //! done of total, ETA) above each cell's own progress
-//! ([`crate::progress::Board`]), then writes the report and its plots from
-//! the files on disk (`crate::report`) and prints the table.
+//! ([`crate::progress::Board`]). The `reproduce` command then writes the
+//! report and its plots from the files on disk (`crate::report`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::cells::{Cell, CellKind, Study, StudyError};
 use super::evaluate::{evaluate, EvalError, EvalSettings};
-use super::target::Target;
 use crate::config::ConfigError;
 use crate::eval::dance::{DanceNetsConfig, Net};
 use crate::model::dit::block_ids;
@@ -43,8 +42,6 @@ pub enum ReproduceError {
         cell: String,
         source: Box<crate::eval::dance::DanceError>,
     },
-    #[error(transparent)]
-    Report(#[from] crate::report::ReportError),
     #[error(
         "profile {profile} needs about {estimate} on this machine; rerun with --yes to start it anyway \
          (or --dry-run to see every cell)"
@@ -119,7 +116,7 @@ pub fn state(study: &Study, cell: &Cell) -> CellState {
 
 /// FLOPs per second of a `default` training step on the 2-core development
 /// machine: `default-video-full` (2 clips x 8 frames, every unit trainable)
-/// took a median 0.239 s in `bench/compare.jsonl` (commit 7e015df, README).
+/// took a median 0.239 s in `bench/compare.jsonl` (commit 7e015df, docs/results/speed-vs-pytorch.md).
 fn machine_rate() -> f64 {
     step_flops(&ModelConfig::default_preset(), 2, 8) / 0.239
 }
@@ -263,25 +260,18 @@ pub fn plan(study: &Study) -> String {
 /// Options of a reproduce run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub profile: String,
-    pub seeds: Option<u64>,
-    pub dry_run: bool,
     /// Go on with a profile that asks for confirmation.
     pub yes: bool,
     pub quiet: bool,
-    pub results_dir: PathBuf,
 }
 
-/// Runs `entprog reproduce`. Returns what to print at the end.
-pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> {
-    let study = Study::new(Target::load(target)?, &opt.profile, opt.seeds, opt.results_dir.clone())?;
-    if opt.dry_run {
-        return Ok(plan(&study));
-    }
+/// Runs every cell of `study` that is not finished, in order, reusing the
+/// finished ones and resuming interrupted ones.
+pub fn run(study: &Study, opt: &Options) -> Result<(), ReproduceError> {
     let todo: Vec<usize> = (0..study.cells.len())
-        .filter(|&i| state(&study, &study.cells[i]) != CellState::Done)
+        .filter(|&i| state(study, &study.cells[i]) != CellState::Done)
         .collect();
-    let left: f64 = todo.iter().map(|&i| estimate_s(&study, &study.cells[i])).sum();
+    let left: f64 = todo.iter().map(|&i| estimate_s(study, &study.cells[i])).sum();
     if study.profile.confirm && !opt.yes && !todo.is_empty() {
         return Err(ReproduceError::NeedsConfirmation {
             profile: study.profile_name.clone(),
@@ -318,8 +308,8 @@ pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> 
     }
     for (k, cell) in study.cells.iter().enumerate() {
         let i = k + nets;
-        let est = estimate_s(&study, cell);
-        let st = state(&study, cell);
+        let est = estimate_s(study, cell);
+        let st = state(study, cell);
         if st != CellState::Done {
             // ETA: the measured pace against the estimates so far.
             let pace = if spent_est > 0.0 {
@@ -329,20 +319,19 @@ pub fn reproduce(target: &str, opt: &Options) -> Result<String, ReproduceError> 
             };
             let remaining: f64 = study.cells[k..]
                 .iter()
-                .filter(|c| state(&study, c) != CellState::Done)
-                .map(|c| estimate_s(&study, c))
+                .filter(|c| state(study, c) != CellState::Done)
+                .map(|c| estimate_s(study, c))
                 .sum();
             board.start(i, &cell.label, st.as_str(), &human(remaining * pace));
         }
-        run_cell(&study, cell, &board, st == CellState::Done)?;
+        run_cell(study, cell, &board, st == CellState::Done)?;
         board.done();
         if st != CellState::Done {
             spent_est += est;
         }
     }
     board.finish();
-    let report = crate::report::write(&study)?;
-    Ok(report)
+    Ok(())
 }
 
 fn run_cell(study: &Study, cell: &Cell, board: &Board, done: bool) -> Result<(), ReproduceError> {

@@ -4,7 +4,7 @@
 //! restart its moments; this one round-trips through checkpoints.
 //!
 //! State is created lazily the first time a parameter is updated, so a unit
-//! that is never trainable never holds optimizer state (PAPER.md §2: "optimizer
+//! that is never trainable never holds optimizer state (docs/paper.md §2: "optimizer
 //! state exists only for unfrozen blocks"). Per-parameter step counts keep the
 //! bias correction right for parameters that train only in some steps (the
 //! supernet samples a different trainable set every step).
@@ -12,42 +12,12 @@
 use std::collections::BTreeMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor};
-use serde::{Deserialize, Serialize};
+use candle_core::Result;
 
 use crate::model::Param;
 
-/// AdamW hyper-parameters (lr comes per step from the schedule).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
-pub struct AdamWParams {
-    /// beta_1.
-    pub beta1: f64,
-    /// beta_2.
-    pub beta2: f64,
-    /// epsilon.
-    pub eps: f64,
-    /// Decoupled weight decay lambda.
-    pub weight_decay: f64,
-    /// Learning-rate multiplier of parameters named `*ref_gate` (scalar
-    /// gates; see `TrainConfig::gate_lr_scale`).
-    #[serde(default = "one")]
-    pub gate_lr_scale: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-/// The moments of one parameter.
-#[derive(Debug, Clone)]
-pub struct Moments {
-    /// First moment m.
-    pub m: Tensor,
-    /// Second moment v.
-    pub v: Tensor,
-    /// Updates applied to this parameter so far.
-    pub step: u64,
-}
+pub use crate::experiment::train::AdamWParams;
+pub use crate::results::checkpoint::Moments;
 
 /// AdamW with named, saveable state.
 #[derive(Debug, Clone)]
@@ -184,7 +154,7 @@ pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::model::params::{Init, ParamBuilder};
-    use candle_core::Device;
+    use candle_core::{Device, Tensor};
 
     // torch.optim.AdamW's update rule, first step, by hand: m_hat = g and
     // v_hat = g^2, so w <- w (1 - lr wd) - lr g / (|g| + eps):

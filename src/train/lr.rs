@@ -1,5 +1,5 @@
 //! Learning-rate schedule: linear warmup to a constant (the paper trains at a
-//! constant 1e-5, PAPER.md §1), as a pure function of the step.
+//! constant 1e-5, docs/paper.md §1), as a pure function of the step.
 
 /// lr at `step` (0-based): `lr * (step + 1) / warmup` during warmup, then `lr`.
 pub fn lr_at(step: u64, lr: f64, warmup: u64) -> f64 {

@@ -3,21 +3,19 @@
 //! schedule, EMA, safetensors checkpoints with RNG positions, the run's logs.
 
 pub mod adamw;
-pub mod checkpoint;
-pub mod cli;
-pub mod config;
 pub mod ema;
-pub mod gif;
+pub mod evidence;
 pub mod log;
 pub mod lr;
 pub mod passes;
 pub mod ranking;
+pub mod replay;
 pub mod run;
 pub mod trainer;
 
+pub use crate::experiment::train::{GatePlan, TrainConfig, TrainingStage};
+pub use crate::results::checkpoint::{Checkpoint, CheckpointError, LoadReport, TrainState};
 pub use adamw::{AdamW, AdamWParams};
-pub use checkpoint::{Checkpoint, CheckpointError, LoadReport, TrainState};
-pub use config::{GatePlan, TrainConfig, TrainingStage};
 pub use run::{run_experiment, run_with_data, RunError, RunOutcome};
 pub use trainer::{
     should_checkpoint, should_evaluate, BatchSource, Phase, StepRecord, TrainBatch, TrainError, Trainer,

@@ -11,12 +11,12 @@
 
 use std::time::Instant;
 
-use crate::config::ExperimentConfig;
+use super::evidence;
 use crate::entprog::decisions::Decision;
-use crate::entprog::evidence;
 use crate::entprog::heldout::HeldOut;
 use crate::entprog::progressive::Progressive;
 use crate::entprog::scorers::{score, Evidence, Scorer};
+use crate::experiment::ExperimentConfig;
 use crate::model::Denoiser;
 
 use super::ranking::{Expected, Ranking};

@@ -3,7 +3,7 @@
 //! `blocks.parquet` and `runs.parquet`), and the checks a run makes before
 //! it trains on it instead of scoring its blocks itself.
 //!
-//! The paper ranks once, offline (PAPER.md §3): the CEI of a stage's
+//! The paper ranks once, offline (docs/paper.md §3): the CEI of a stage's
 //! starting model depends only on that checkpoint, the dataset and the
 //! scoring settings, so every run and seed that starts from the checkpoint
 //! can share one scoring pass. A ranking applies to a run only when it
@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::config::ExperimentConfig;
 use crate::entprog::cei::CeiConfig;
 use crate::entprog::scorers::{Scorer, Scores};
+use crate::experiment::ExperimentConfig;
 use crate::model::BlockId;
 use crate::results::{RunManifest, RunStatus};
 

@@ -1,4 +1,4 @@
-//! THE training loop (STYLE.md §7, after nanoGPT's `train.py`), for one
+//! THE training loop (docs/style.md §7, after nanoGPT's `train.py`), for one
 //! run of an experiment on disk: open the run folder (config and manifest
 //! first), build the model under the stage's gate plan and the policy that
 //! decides what each step trains, resume from this folder's checkpoint or
@@ -20,8 +20,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Experiment;
 use crate::entprog::progressive::{schedulable, History, Next, Progressive, ScheduleError};
+use crate::experiment::Experiment;
 use crate::model::Blocks;
 use crate::results::{write_table, EvalRow, Opened, RunDir, RunDirError, RunRow, TableError};
 
@@ -84,7 +84,7 @@ pub fn run_experiment(
 ) -> Result<RunOutcome, RunError> {
     // Hub references are pinned to their commits first, so the config hash
     // (and a cached run) covers the commit, not a branch that can move.
-    let exp = &crate::hub::pin_experiment(exp)?;
+    let exp = &crate::experiment::pin_experiment(exp)?;
     let spec = exp.run_spec("train", None);
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => {
@@ -123,44 +123,112 @@ fn train(
 ) -> Result<(u64, Vec<&'static str>), RunError> {
     let cfg = &exp.config;
     let dir = rd.path().to_path_buf();
-    let train_err = |source: TrainError| RunError::Train {
-        dir: dir.clone(),
+    // Build: the model under the stage's gate plan, its optimizer, the policy.
+    let (mut trainer, mut policy) = build(exp, &dir)?;
+    // Resume from this folder's checkpoint, or start from the previous stage's.
+    let ckpt = dir.join("last.safetensors");
+    start_from(cfg, rd, &ckpt, &mut trainer)?;
+    let resumed_at = trainer.step;
+    let memory = crate::memory::PeakScope::start();
+    let mut log = RunLog::open(&dir, resumed_at)?;
+    let mut passes = Passes::new(cfg);
+    let mut last_good: Option<PathBuf> = None;
+    let mut eval_batch: Option<crate::data::Batch> = None;
+
+    while trainer.step < policy.total_steps() {
+        // Ask the policy what this step trains, giving it the evidence it asks for.
+        let plan = ask_policy(&mut policy, &mut passes, &mut trainer, &mut log, &dir)?;
+        for &(id, gate) in &plan.gates {
+            trainer
+                .model
+                .set_block_gate(id, gate)
+                .map_err(|e| train_err(&dir, TrainError::from(e)))?;
+        }
+        // Train the step and record it.
+        let mut record = trainer
+            .next_step(data)
+            .map_err(|e| train_err(&dir, e.naming_checkpoint(&last_good)))?;
+        record.stage = plan.stage;
+        record.phase = plan.phase;
+        record.m = Some(plan.m as u32);
+        on_step(&record);
+        log.step(&record)?;
+        // Evaluate when due, then checkpoint when due.
+        if should_evaluate(trainer.step, &cfg.train) {
+            let start = std::time::Instant::now();
+            let (loss, clips) = passes.evaluate(&trainer).map_err(|e| pass_err(&dir, e))?;
+            log.evaluate(trainer.step, "heldout_loss", loss, clips, start.elapsed().as_secs_f64())?;
+        }
+        if cfg.eval.due(trainer.step, cfg.train.steps) {
+            score_samples(cfg, &trainer, &mut eval_batch, &mut log, &dir)?;
+        }
+        if should_checkpoint(trainer.step, &cfg.train) {
+            trainer.save(&ckpt, Some(record.loss)).map_err(|e| train_err(&dir, e))?;
+            last_good = Some(ckpt.clone());
+        }
+    }
+    let outputs = write_tables(exp, run, &dir, &mut policy, &log, &memory)?;
+    Ok((resumed_at, outputs))
+}
+
+fn train_err(dir: &Path, source: TrainError) -> RunError {
+    RunError::Train {
+        dir: dir.to_path_buf(),
         source: Box::new(source),
-    };
-    let sched_err = |source: ScheduleError| RunError::Schedule {
-        dir: dir.clone(),
+    }
+}
+
+fn sched_err(dir: &Path, source: ScheduleError) -> RunError {
+    RunError::Schedule {
+        dir: dir.to_path_buf(),
         source: Box::new(source),
-    };
-    let pass_err = |source: PassError| match source {
+    }
+}
+
+fn pass_err(dir: &Path, source: PassError) -> RunError {
+    match source {
         PassError::Train(t) => RunError::Train {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             source: t,
         },
         other => RunError::Pass {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             source: Box::new(other),
         },
-    };
+    }
+}
 
-    // Build: the model under the stage's gate plan, its optimizer, the policy.
+/// The model under the stage's gate plan with its optimizer, and the policy.
+fn build(exp: &Experiment, dir: &Path) -> Result<(Trainer, Progressive), RunError> {
+    let cfg = &exp.config;
     let model = cfg
         .model
         .build(cfg.seed, &candle_core::Device::Cpu)
-        .map_err(|e| train_err(e.into()))?;
-    let mut trainer = Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed).map_err(train_err)?;
+        .map_err(|e| train_err(dir, e.into()))?;
+    let mut trainer =
+        Trainer::new(model, cfg.train.clone(), cfg.diffusion.clone(), cfg.seed).map_err(|e| train_err(dir, e))?;
     trainer.config_hash = Some(exp.hash.clone());
-    let mut policy =
-        Progressive::new(&cfg.schedule, cfg.seed, cfg.train.steps, schedulable(&trainer.model)).map_err(sched_err)?;
+    let policy = Progressive::new(&cfg.schedule, cfg.seed, cfg.train.steps, schedulable(&trainer.model))
+        .map_err(|e| sched_err(dir, e))?;
+    Ok((trainer, policy))
+}
 
-    // Resume from this folder's checkpoint, or start from the previous stage's.
-    let ckpt = dir.join("last.safetensors");
+/// Resumes from this folder's checkpoint `ckpt`, or starts from
+/// `train.init_from` (a local path, or a pinned hub reference made local;
+/// the file and its commit go to the manifest's inputs).
+fn start_from(
+    cfg: &crate::experiment::ExperimentConfig,
+    rd: &mut RunDir,
+    ckpt: &Path,
+    trainer: &mut Trainer,
+) -> Result<(), RunError> {
+    let dir = rd.path().to_path_buf();
     if rd.resumable && ckpt.exists() {
-        trainer.resume(&ckpt).map_err(train_err)?;
+        trainer.resume(ckpt).map_err(|e| train_err(&dir, e))?;
     } else if let Some(configured) = &cfg.train.init_from {
-        // A local path, or a pinned hub reference made local (the commit goes to the manifest).
         let base = crate::hub::checkpoint(configured)?;
         rd.add_input_from(&base.path, base.source)?;
-        let report = trainer.init_from(&base.path).map_err(train_err)?;
+        let report = trainer.init_from(&base.path).map_err(|e| train_err(&dir, e))?;
         if !report.missing.is_empty() {
             eprintln!(
                 "{}: {} parameters start fresh (not in the checkpoint): {}",
@@ -170,86 +238,83 @@ fn train(
             );
         }
     }
-    let resumed_at = trainer.step;
-    let memory = crate::memory::PeakScope::start();
-    let mut log = RunLog::open(&dir, resumed_at)?;
-    let mut passes = Passes::new(cfg);
-    let mut last_good: Option<PathBuf> = None;
-    let mut eval_batch: Option<crate::data::Batch> = None;
+    Ok(())
+}
 
-    while trainer.step < policy.total_steps() {
-        let step = trainer.step;
-        // Ask the policy what this step trains, giving it the evidence it asks for.
-        let plan = loop {
-            let history = History {
-                steps: log.costs(),
-                decisions: log.decisions(),
-            };
-            let decision = match policy.next(step, &history).map_err(sched_err)? {
-                Next::Train(plan) => break plan,
-                Next::Score { stage, scorer } => passes.rank(&policy, scorer, stage, step, &mut trainer),
-                Next::HeldOut { stage } => passes.heldout_loss(stage, step, &trainer),
-            };
-            log.decide(decision.map_err(pass_err)?)?;
+/// What this step trains: the policy's answer, after the scoring passes and
+/// held-out losses it asks for first have run and been recorded.
+fn ask_policy(
+    policy: &mut Progressive,
+    passes: &mut Passes,
+    trainer: &mut Trainer,
+    log: &mut RunLog,
+    dir: &Path,
+) -> Result<crate::entprog::progressive::StepPlan, RunError> {
+    let step = trainer.step;
+    loop {
+        let history = History {
+            steps: log.costs(),
+            decisions: log.decisions(),
         };
-        for &(id, gate) in &plan.gates {
-            trainer
-                .model
-                .set_block_gate(id, gate)
-                .map_err(|e| train_err(TrainError::from(e)))?;
-        }
-        // Train the step and record it.
-        let mut record = trainer
-            .next_step(data)
-            .map_err(|e| train_err(e.naming_checkpoint(&last_good)))?;
-        record.stage = plan.stage;
-        record.phase = plan.phase;
-        record.m = Some(plan.m as u32);
-        on_step(&record);
-        log.step(&record)?;
-        // Evaluate when due, then checkpoint when due.
-        if should_evaluate(trainer.step, &cfg.train) {
-            let start = std::time::Instant::now();
-            let (loss, clips) = passes.evaluate(&trainer).map_err(pass_err)?;
-            log.evaluate(trainer.step, "heldout_loss", loss, clips, start.elapsed().as_secs_f64())?;
-        }
-        if cfg.eval.due(trainer.step, cfg.train.steps) {
-            // Generated test clips scored (`[eval]`); the wall time goes on
-            // the first metric's row, and into eval_wall_s, not training time.
-            let start = std::time::Instant::now();
-            let sampled_err = |source| RunError::Sampled {
-                dir: dir.clone(),
-                source: Box::new(source),
-            };
-            if eval_batch.is_none() {
-                let batch = crate::eval::sampled::test_batch(cfg, cfg.eval.clips, &candle_core::Device::Cpu);
-                eval_batch = Some(batch.map_err(sampled_err)?);
-            }
-            let batch = eval_batch.as_ref().expect("just built");
-            let scored = crate::eval::sampled::periodic(cfg, &trainer.model, batch).map_err(sampled_err)?;
-            let wall = start.elapsed().as_secs_f64();
-            for (i, (metric, value)) in scored.into_iter().enumerate() {
-                log.evaluate(
-                    trainer.step,
-                    metric,
-                    value,
-                    cfg.eval.clips,
-                    if i == 0 { wall } else { 0.0 },
-                )?;
-            }
-        }
-        if should_checkpoint(trainer.step, &cfg.train) {
-            trainer.save(&ckpt, Some(record.loss)).map_err(train_err)?;
-            last_good = Some(ckpt.clone());
-        }
+        let decision = match policy.next(step, &history).map_err(|e| sched_err(dir, e))? {
+            Next::Train(plan) => return Ok(plan),
+            Next::Score { stage, scorer } => passes.rank(policy, scorer, stage, step, trainer),
+            Next::HeldOut { stage } => passes.heldout_loss(stage, step, trainer),
+        };
+        log.decide(decision.map_err(|e| pass_err(dir, e))?)?;
     }
+}
 
+/// Generated test clips scored (`[eval]`): the fixed test batch is built
+/// once; the wall time goes on the first metric's row, and into
+/// eval_wall_s, not training time.
+fn score_samples(
+    cfg: &crate::experiment::ExperimentConfig,
+    trainer: &Trainer,
+    eval_batch: &mut Option<crate::data::Batch>,
+    log: &mut RunLog,
+    dir: &Path,
+) -> Result<(), RunError> {
+    let start = std::time::Instant::now();
+    let sampled_err = |source| RunError::Sampled {
+        dir: dir.to_path_buf(),
+        source: Box::new(source),
+    };
+    if eval_batch.is_none() {
+        let batch = crate::eval::sampled::test_batch(cfg, cfg.eval.clips, &candle_core::Device::Cpu);
+        *eval_batch = Some(batch.map_err(sampled_err)?);
+    }
+    let batch = eval_batch.as_ref().expect("just built");
+    let scored = crate::eval::sampled::periodic(cfg, &trainer.model, batch).map_err(sampled_err)?;
+    let wall = start.elapsed().as_secs_f64();
+    for (i, (metric, value)) in scored.into_iter().enumerate() {
+        log.evaluate(
+            trainer.step,
+            metric,
+            value,
+            cfg.eval.clips,
+            if i == 0 { wall } else { 0.0 },
+        )?;
+    }
+    Ok(())
+}
+
+/// The run's Parquet tables (steps, blocks, supernet, eval, runs); returns
+/// the files of the finished folder.
+fn write_tables(
+    exp: &Experiment,
+    run: &str,
+    dir: &Path,
+    policy: &mut Progressive,
+    log: &RunLog,
+    memory: &crate::memory::PeakScope,
+) -> Result<Vec<&'static str>, RunError> {
     let history = History {
         steps: log.costs(),
         decisions: log.decisions(),
     };
-    write_table(&dir, super::log::step_rows(run, log.records()))?;
-    write_table(&dir, policy.block_rows(run, &history).map_err(sched_err)?)?;
+    write_table(dir, super::log::step_rows(run, log.records()))?;
+    write_table(dir, policy.block_rows(run, &history).map_err(|e| sched_err(dir, e))?)?;
     let mut outputs = vec![
         "steps.parquet",
         "blocks.parquet",
@@ -257,9 +322,9 @@ fn train(
         "steps.jsonl",
         "decisions.jsonl",
     ];
-    let supernet = policy.supernet_rows(run, &history).map_err(sched_err)?;
+    let supernet = policy.supernet_rows(run, &history).map_err(|e| sched_err(dir, e))?;
     if !supernet.is_empty() {
-        write_table(&dir, supernet)?;
+        write_table(dir, supernet)?;
         outputs.push("supernet.parquet");
     }
     if !log.evals().is_empty() {
@@ -273,12 +338,13 @@ fn train(
             n: e.n as u64,
             dim: None,
         });
-        write_table(&dir, rows.collect())?;
+        write_table(dir, rows.collect())?;
         outputs.extend(["eval.parquet", "eval.jsonl"]);
     }
-    write_table(&dir, vec![run_row(exp, run, &log, memory.peak() as u64)])?;
+    // The process peak as of now, tables written.
+    write_table(dir, vec![run_row(exp, run, log, memory.peak() as u64)])?;
     outputs.push("runs.parquet");
-    Ok((resumed_at, outputs))
+    Ok(outputs)
 }
 
 /// The totals of a finished run (`runs.parquet`).
@@ -320,7 +386,7 @@ fn run_row(exp: &Experiment, run: &str, log: &RunLog, process_peak_bytes: u64) -
 /// as `entprog train` does.
 pub fn run_with_data(exp: &Experiment, on_step: &mut dyn FnMut(&StepRecord)) -> Result<RunOutcome, RunError> {
     // Pinned before the data opens, so a Hub dataset is read at the commit the run records.
-    let exp = &crate::hub::pin_experiment(exp)?;
+    let exp = &crate::experiment::pin_experiment(exp)?;
     let cfg = &exp.config;
     cfg.data.check_frame_size(cfg.model.image_size)?;
     let loader = cfg

@@ -16,10 +16,10 @@ use crate::diffusion::{add_noise, draw_training_noise, prediction_loss, target, 
 use crate::model::{step_flops, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops, Tape};
 
 use super::adamw::{clip_scale, grad_norm, AdamW};
-use super::checkpoint::{self, CheckpointError, LoadReport, TrainState};
-use super::config::TrainConfig;
 use super::ema::Ema;
 use super::lr::lr_at;
+use crate::experiment::train::TrainConfig;
+use crate::results::checkpoint::{self, CheckpointError, LoadReport, TrainState};
 
 /// One training batch (the data loader's `Batch` without its bookkeeping).
 #[derive(Debug, Clone)]

@@ -135,7 +135,7 @@ pub fn ensure(cfg: &DanceNetsConfig, net: Net, on_step: &mut dyn FnMut(&NetStep)
     };
     let result = (|| -> Result<f64, DanceError> {
         if cfg.threads > 0 {
-            crate::config::RunConfig { threads: cfg.threads }.apply();
+            crate::experiment::RunConfig { threads: cfg.threads }.apply();
         }
         let datasets = cfg.open()?;
         for d in &datasets {

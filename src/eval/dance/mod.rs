@@ -13,16 +13,16 @@
 //! - [`train`]: seeded initialisation and the two training loops.
 //! - [`cell`]: the networks as cached result cells; loading them.
 //! - [`metrics`]: the metrics the networks make.
-//! - [`cli`]: `entprog nets train`.
+//! - [`train_all`]: both networks trained or reused, with their checks (`entprog nets train`).
 
 pub mod cell;
-pub mod cli;
 pub mod clip_encoder;
 pub mod config;
 pub mod data;
 pub mod frame_encoder;
 pub mod metrics;
 pub mod train;
+pub mod train_all;
 
 use std::path::PathBuf;
 

@@ -9,11 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::client::Hub;
-use super::error::HubError;
-use super::reference::{HubRef, RepoKind};
-use crate::data::card::card;
-use crate::data::DatasetManifest;
+use super::card::card;
+use super::DatasetManifest;
+use crate::hub::{Hub, HubError, HubRef, RepoKind};
 
 /// The local folder of the dataset `reference` names, pulled and checked.
 pub fn dataset_dir(reference: &str) -> Result<PathBuf, HubError> {

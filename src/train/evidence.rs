@@ -4,11 +4,11 @@
 
 use candle_core::Device;
 
-use super::heldout::HeldOut;
-use super::score::{denoiser_samples, DenoiserSamples, ScoreError, ScoreSettings};
-use crate::config::ExperimentConfig;
 use crate::data::Split;
 use crate::diffusion::NoiseSchedule;
+use crate::entprog::heldout::HeldOut;
+use crate::entprog::score::{denoiser_samples, DenoiserSamples, ScoreError, ScoreSettings};
+use crate::experiment::ExperimentConfig;
 
 /// The `[cei]` settings of `cfg` as scoring settings.
 pub fn settings(cfg: &ExperimentConfig) -> ScoreSettings {

@@ -1,4 +1,4 @@
-//! `entprog eval <run-dir>`: evaluates a finished training run's checkpoint
+//! What `entprog eval <run-dir>` runs: evaluates a finished training run's checkpoint
 //! the way the study's evaluation cell does (`super::evaluate`), at one or
 //! more sampler settings, and prints one table of the results read back
 //! from the `eval.parquet` files.
@@ -13,49 +13,39 @@
 use std::path::{Path, PathBuf};
 
 use super::evaluate::{evaluate_checkpoint, EvalSettings};
-use crate::config::Experiment;
 use crate::diffusion::SamplerKind;
+use crate::experiment::Experiment;
 use crate::results::RunSpec;
-use crate::train::cli::SamplerArg;
 
-/// `entprog eval` arguments.
-#[derive(clap::Args, Debug)]
-pub struct EvalArgs {
+/// What `entprog eval` evaluates, at which settings.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
     /// A finished training run's folder (results/<experiment>/train/seed-<n>/).
     pub run_dir: PathBuf,
     /// Checkpoint to evaluate (default: the folder's last.safetensors).
-    #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Test clips to generate (one fixed test batch; the first clips of the split's fixed order).
-    #[arg(long, default_value_t = 8)]
     pub clips: usize,
     /// Sampler steps; a comma-separated list evaluates each (default: the run's diffusion.sample_steps).
-    #[arg(long, value_delimiter = ',')]
     pub steps: Vec<usize>,
     /// Classifier-free guidance scales; a comma-separated list evaluates each (default: the run's diffusion.guidance).
-    #[arg(long, value_delimiter = ',')]
     pub guidance: Vec<f64>,
     /// Sampler (default: the run's diffusion.sampler).
-    #[arg(long, value_enum)]
-    pub sampler: Option<SamplerArg>,
+    pub sampler: Option<SamplerKind>,
     /// Sample with the checkpoint's EMA weights.
-    #[arg(long)]
     pub ema: bool,
     /// Sampling-noise stream (derived from the run's seed): another value, other noise for the same clips.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Offline feature networks (a file under experiments/), trained or
     /// reused first: LPIPS, FID, FVD and pose adherence; `none` skips them.
-    #[arg(long, default_value = "nets/dance.toml")]
     pub features: String,
     /// `--set` flags for the feature networks' file (e.g. `frame.steps=100`).
-    #[arg(long = "features-set")]
     pub features_set: Vec<String>,
 }
 
 /// Why `entprog eval` could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum EvalCliError {
+pub enum EvalRunError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -71,19 +61,19 @@ pub enum EvalCliError {
 /// The run's experiment, from its folder's `config.toml`, refused when the
 /// manifest says the folder holds another config (an `ENTPROG_*` variable
 /// in the environment changes what `config.toml` loads to).
-fn load_run(dir: &Path) -> Result<Experiment, EvalCliError> {
+fn load_run(dir: &Path) -> Result<Experiment, EvalRunError> {
     let config = dir.join("config.toml");
     if !config.is_file() {
-        return Err(EvalCliError::Usage(format!(
+        return Err(EvalRunError::Usage(format!(
             "{}: not a training run's folder (no config.toml); expected results/<experiment>/train/seed-<n>/",
             dir.display()
         )));
     }
     let exp = Experiment::load(&config.to_string_lossy(), &[])?;
     let manifest = crate::results::RunManifest::read(&dir.join("manifest.json"))
-        .ok_or_else(|| EvalCliError::Usage(format!("{}: no readable manifest.json", dir.display())))?;
+        .ok_or_else(|| EvalRunError::Usage(format!("{}: no readable manifest.json", dir.display())))?;
     if manifest.config_hash != exp.hash {
-        return Err(EvalCliError::Usage(format!(
+        return Err(EvalRunError::Usage(format!(
             "{}: config hash {} differs from the run's {} (an ENTPROG_* variable changes it?)",
             config.display(),
             &exp.hash[..12.min(exp.hash.len())],
@@ -97,11 +87,11 @@ fn load_run(dir: &Path) -> Result<Experiment, EvalCliError> {
 /// suffix of the run's (`tiktok-16` -> every dataset's `-16` build), cached
 /// beside the run's other cells (`output.results_dir`), where a study's
 /// evaluation finds the same networks.
-fn nets_for(exp: &Experiment, args: &EvalArgs) -> Result<Option<crate::eval::dance::DanceNetsConfig>, EvalCliError> {
+fn nets_for(exp: &Experiment, args: &EvalRequest) -> Result<Option<crate::eval::dance::DanceNetsConfig>, EvalRunError> {
     if args.features == "none" {
         return Ok(None);
     }
-    let path = crate::config::resolve_experiment_path(&args.features);
+    let path = crate::experiment::resolve_experiment_path(&args.features);
     let plain = crate::eval::dance::load_config(&path, &args.features_set).map_err(Box::new)?;
     let dataset = &exp.config.data.dataset;
     let suffix = plain
@@ -111,7 +101,7 @@ fn nets_for(exp: &Experiment, args: &EvalArgs) -> Result<Option<crate::eval::dan
         .max_by_key(|d| d.len())
         .map(|d| dataset[d.len()..].to_string())
         .ok_or_else(|| {
-            EvalCliError::Usage(format!(
+            EvalRunError::Usage(format!(
                 "{}: the run's dataset {dataset:?} is none of the feature networks' datasets {:?}; --features none skips them",
                 path.display(),
                 plain.datasets
@@ -128,7 +118,7 @@ fn nets_for(exp: &Experiment, args: &EvalArgs) -> Result<Option<crate::eval::dan
 }
 
 /// Runs `entprog eval`; returns the table to print.
-pub fn eval(args: &EvalArgs, quiet: bool) -> Result<String, EvalCliError> {
+pub fn eval(args: &EvalRequest, quiet: bool) -> Result<String, EvalRunError> {
     let exp = load_run(&args.run_dir)?;
     exp.config.run.apply();
     let ckpt = args
@@ -136,26 +126,26 @@ pub fn eval(args: &EvalArgs, quiet: bool) -> Result<String, EvalCliError> {
         .clone()
         .unwrap_or_else(|| args.run_dir.join("last.safetensors"));
     if !ckpt.is_file() {
-        return Err(EvalCliError::Usage(format!(
+        return Err(EvalRunError::Usage(format!(
             "{}: no checkpoint (is the run finished?)",
             ckpt.display()
         )));
     }
     if args.clips == 0 {
-        return Err(EvalCliError::Usage("--clips: expected at least 1".into()));
+        return Err(EvalRunError::Usage("--clips: expected at least 1".into()));
     }
     if let Some(s) = args
         .steps
         .iter()
         .find(|&&s| s == 0 || s > exp.config.diffusion.timesteps)
     {
-        return Err(EvalCliError::Usage(format!(
+        return Err(EvalRunError::Usage(format!(
             "--steps {s}: expected 1..={} (diffusion.timesteps)",
             exp.config.diffusion.timesteps
         )));
     }
     if let Some(g) = args.guidance.iter().find(|g| !g.is_finite() || **g < 0.0) {
-        return Err(EvalCliError::Usage(format!(
+        return Err(EvalRunError::Usage(format!(
             "--guidance {g}: expected a finite scale >= 0"
         )));
     }
@@ -179,13 +169,9 @@ pub fn eval(args: &EvalArgs, quiet: bool) -> Result<String, EvalCliError> {
     } else {
         args.guidance.clone()
     };
-    let sampler = match args.sampler {
-        None => base.sampler,
-        Some(SamplerArg::Ddpm) => SamplerKind::Ddpm,
-        Some(SamplerArg::Ddim) => SamplerKind::Ddim,
-    };
+    let sampler = args.sampler.unwrap_or(base.sampler);
     // Part of each setting's cache key: a retrained checkpoint is evaluated again.
-    let ckpt_sha = crate::config::hash::file_sha256(&ckpt).map_err(|e| EvalCliError::Read {
+    let ckpt_sha = crate::config::hash::file_sha256(&ckpt).map_err(|e| EvalRunError::Read {
         path: ckpt.clone(),
         message: e.to_string(),
     })?;
@@ -240,18 +226,18 @@ const SHOWN: [&str; 11] = [
 
 /// One row per setting (the model), then the baselines of the first
 /// setting (they do not depend on the sampler), read from the files.
-fn table(done: &[(String, PathBuf, bool)]) -> Result<String, EvalCliError> {
+fn table(done: &[(String, PathBuf, bool)]) -> Result<String, EvalRunError> {
     use polars::prelude::*;
     type Values = Vec<(String, String, f64)>;
-    let read = |dir: &Path| -> Result<Values, EvalCliError> {
+    let read = |dir: &Path| -> Result<Values, EvalRunError> {
         let path = dir.join("eval.parquet");
-        let err = |e: &dyn std::fmt::Display| EvalCliError::Read {
+        let err = |e: &dyn std::fmt::Display| EvalRunError::Read {
             path: path.clone(),
             message: e.to_string(),
         };
         let file = std::fs::File::open(&path).map_err(|e| err(&e))?;
         let df = ParquetReader::new(file).finish().map_err(|e| err(&e))?;
-        let strings = |c: &str| -> Result<Vec<String>, EvalCliError> {
+        let strings = |c: &str| -> Result<Vec<String>, EvalRunError> {
             let col = df.column(c).map_err(|e| err(&e))?;
             let ca = col.str().map_err(|e| err(&e))?;
             Ok((0..ca.len())

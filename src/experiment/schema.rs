@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{check, key, Invalid, Validate};
+use crate::config::{check, key, Invalid, Validate};
 
 /// Keys that change how results are presented or where they are written, or
 /// only how the same samples are batched, not what is computed: excluded
@@ -44,13 +44,13 @@ pub struct ExperimentConfig {
     /// Noise schedule, condition dropout, sampler (`crate::diffusion`).
     pub diffusion: crate::diffusion::DiffusionConfig,
     /// Training stage, optimizer, gates, checkpoints (`crate::train`).
-    pub train: crate::train::TrainConfig,
+    pub train: super::train::TrainConfig,
     /// Block priority estimation (`crate::entprog::cei`).
     pub cei: crate::entprog::cei::CeiConfig,
     /// Progressive schedule (`crate::entprog::schedule`).
     pub schedule: crate::entprog::ScheduleConfig,
     /// Sampled evaluation during training (`crate::eval::sampled`).
-    pub eval: crate::eval::sampled::EvalConfig,
+    pub eval: super::eval::EvalConfig,
 }
 
 /// Execution settings that belong to the hash: floating-point reductions are

@@ -1,17 +1,21 @@
-//! `entprog data ...`: build, inspect, preview and import datasets.
+//! `entprog data ...`: build, inspect, preview and import datasets, with
+//! progress bars and one summary line each.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::dataset::{Dataset, Split};
-use super::error::DataError;
-use super::generate::{build, check_name, ensure_built};
-use super::import::{import_frames, ImportOptions};
-use super::preview::{write_gif, write_sheet, PreviewOptions};
-use super::profile::{profile_path, DatasetProfile};
-use super::shards::DatasetManifest;
+use anyhow::Result;
+
+use entprog::data::dataset::{Dataset, Split};
+use entprog::data::generate::{build, check_name, ensure_built};
+use entprog::data::import::{import_frames, ImportOptions};
+use entprog::data::loader::Loader;
+use entprog::data::preview::{write_gif, write_sheet, PreviewOptions};
+use entprog::data::profile::{profile_path, DatasetProfile};
+use entprog::data::shards::DatasetManifest;
+use entprog::data::DataError;
 
 /// Which split a command looks at.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +36,7 @@ impl From<SplitArg> for Split {
 }
 
 /// Dataset commands.
-#[derive(clap::Subcommand, Debug, Clone)]
+#[derive(clap::Subcommand)]
 pub enum DataCommand {
     /// Build a synthetic dataset from <root>/<dataset>.toml into <root>/<dataset>/ (skipped when up to date).
     Build {
@@ -190,73 +194,15 @@ fn summary(m: &DatasetManifest) -> String {
 }
 
 /// Runs a data command; messages go to stdout unless `quiet`.
-pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
+pub fn run(cmd: DataCommand, quiet: bool) -> Result<()> {
     let say = |s: String| {
         if !quiet {
             println!("{s}");
         }
     };
     match cmd {
-        DataCommand::Build { dataset, root, force } => {
-            check_name(&dataset)?;
-            let profile = DatasetProfile::load(&root, &dataset)?;
-            let dir = root.join(&dataset);
-            if !force {
-                if let Ok(m) = DatasetManifest::read(&dir) {
-                    if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
-                        say(format!("{dataset} is up to date ({}): {}", dir.display(), summary(&m)));
-                        return Ok(());
-                    }
-                }
-            }
-            say(with_progress(quiet, ("building", "built"), &dataset, |p| {
-                build(&root, &dataset, p)
-            })?);
-        }
-        DataCommand::Info { dataset, root, verify } => {
-            check_name(&dataset)?;
-            let dir = root.join(&dataset);
-            if !dir.join("manifest.json").is_file() {
-                let hint = if profile_path(&root, &dataset).is_file() {
-                    format!(" (run `entprog data build {dataset}`)")
-                } else {
-                    String::new()
-                };
-                return Err(DataError::Manifest {
-                    path: dir.join("manifest.json"),
-                    message: format!("dataset not built{hint}"),
-                });
-            }
-            let m = DatasetManifest::read(&dir)?;
-            m.verify(&dir, verify)?;
-            say(format!("{} ({}) at {}", m.name, m.kind, dir.display()));
-            say(format!("  {}", summary(&m)));
-            say(format!("  config hash {}", m.config_hash));
-            if let Ok(p) = DatasetProfile::load(&root, &dataset) {
-                let state = if p.config_hash() == m.config_hash {
-                    "matches"
-                } else {
-                    "DIFFERS from"
-                };
-                say(format!(
-                    "  profile {} {state} the build",
-                    profile_path(&root, &dataset).display()
-                ));
-            }
-            for s in &m.shards {
-                say(format!(
-                    "  {:<40} {:>5} rows {:>3} videos {:>10}  sha256 {}",
-                    s.path,
-                    s.rows,
-                    s.videos,
-                    mb(s.bytes),
-                    s.sha256
-                ));
-            }
-            if verify {
-                say("  all shard hashes verified".into());
-            }
-        }
+        DataCommand::Build { dataset, root, force } => build_one(&dataset, &root, force, quiet, &say),
+        DataCommand::Info { dataset, root, verify } => info(&dataset, &root, verify, &say),
         DataCommand::Preview {
             dataset,
             root,
@@ -268,8 +214,6 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             scale,
             mask,
         } => {
-            let dir = ensure_built(&root, &dataset)?;
-            let ds = Dataset::open(&dir)?;
             let defaults = PreviewOptions::default();
             let opts = PreviewOptions {
                 split: split.into(),
@@ -280,12 +224,14 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             };
             let out =
                 out.unwrap_or_else(|| PathBuf::from(format!("{dataset}-preview.{}", if gif { "gif" } else { "png" })));
+            let ds = Dataset::open(&ensure_built(&root, &dataset)?)?;
             if gif {
                 write_gif(&ds, &opts, &out)?;
             } else {
                 write_sheet(&ds, &opts, &out)?;
             }
             say(format!("wrote {}", out.display()));
+            Ok(())
         }
         DataCommand::Bench {
             dataset,
@@ -293,22 +239,7 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             batch_size,
             clip_frames,
             steps,
-        } => {
-            let dir = ensure_built(&root, &dataset)?;
-            let start = Instant::now();
-            let ds = std::sync::Arc::new(Dataset::open(&dir)?);
-            say(format!("opened {dataset} in {:.3} s", start.elapsed().as_secs_f64()));
-            let device = candle_core::Device::Cpu;
-            for t in [1, clip_frames] {
-                let loader = super::loader::Loader::new(ds.clone(), Split::Train, t, 1, batch_size, 0);
-                let start = Instant::now();
-                for step in 0..steps {
-                    loader.batch(step, &device)?;
-                }
-                let per = start.elapsed().as_secs_f64() / steps.max(1) as f64;
-                say(format!("batch of {batch_size} x {t} frames: {:.3} ms", per * 1e3));
-            }
-        }
+        } => bench(&dataset, &root, batch_size, clip_frames, steps, &say),
         DataCommand::Import {
             frames,
             poses,
@@ -332,7 +263,100 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<(), DataError> {
             say(with_progress(quiet, ("importing", "imported"), &name, |p| {
                 import_frames(&opts, p)
             })?);
+            Ok(())
         }
+    }
+}
+
+/// `data build`: skipped when the built dataset is up to date.
+fn build_one(dataset: &str, root: &Path, force: bool, quiet: bool, say: &dyn Fn(String)) -> Result<()> {
+    check_name(dataset)?;
+    let profile = DatasetProfile::load(root, dataset)?;
+    let dir = root.join(dataset);
+    if !force {
+        if let Ok(m) = DatasetManifest::read(&dir) {
+            if m.config_hash == profile.config_hash() && m.verify(&dir, false).is_ok() {
+                say(format!("{dataset} is up to date ({}): {}", dir.display(), summary(&m)));
+                return Ok(());
+            }
+        }
+    }
+    say(with_progress(quiet, ("building", "built"), dataset, |p| {
+        build(root, dataset, p)
+    })?);
+    Ok(())
+}
+
+/// `data info`: the manifest, whether the profile still matches, every shard.
+fn info(dataset: &str, root: &Path, verify: bool, say: &dyn Fn(String)) -> Result<()> {
+    check_name(dataset)?;
+    let dir = root.join(dataset);
+    if !dir.join("manifest.json").is_file() {
+        let hint = if profile_path(root, dataset).is_file() {
+            format!(" (run `entprog data build {dataset}`)")
+        } else {
+            String::new()
+        };
+        return Err(DataError::Manifest {
+            path: dir.join("manifest.json"),
+            message: format!("dataset not built{hint}"),
+        }
+        .into());
+    }
+    let m = DatasetManifest::read(&dir)?;
+    m.verify(&dir, verify)?;
+    say(format!("{} ({}) at {}", m.name, m.kind, dir.display()));
+    say(format!("  {}", summary(&m)));
+    say(format!("  config hash {}", m.config_hash));
+    if let Ok(p) = DatasetProfile::load(root, dataset) {
+        let state = if p.config_hash() == m.config_hash {
+            "matches"
+        } else {
+            "DIFFERS from"
+        };
+        say(format!(
+            "  profile {} {state} the build",
+            profile_path(root, dataset).display()
+        ));
+    }
+    for s in &m.shards {
+        say(format!(
+            "  {:<40} {:>5} rows {:>3} videos {:>10}  sha256 {}",
+            s.path,
+            s.rows,
+            s.videos,
+            mb(s.bytes),
+            s.sha256
+        ));
+    }
+    if verify {
+        say("  all shard hashes verified".into());
+    }
+    Ok(())
+}
+
+/// `data bench`: opening the dataset, then batches in image and video mode.
+fn bench(
+    dataset: &str,
+    root: &Path,
+    batch_size: usize,
+    clip_frames: usize,
+    steps: u64,
+    say: &dyn Fn(String),
+) -> Result<()> {
+    let dir = ensure_built(root, dataset)?;
+    let start = Instant::now();
+    let ds = std::sync::Arc::new(Dataset::open(&dir)?);
+    say(format!("opened {dataset} in {:.3} s", start.elapsed().as_secs_f64()));
+    let device = candle_core::Device::Cpu;
+    for t in [1, clip_frames] {
+        let loader = Loader::new(ds.clone(), Split::Train, t, 1, batch_size, 0);
+        let start = Instant::now();
+        for step in 0..steps {
+            loader.batch(step, &device)?;
+        }
+        let per = start.elapsed().as_secs_f64() / steps.max(1) as f64;
+        say(format!("batch of {batch_size} x {t} frames: {:.3} ms", per * 1e3));
     }
     Ok(())
 }

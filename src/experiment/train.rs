@@ -1,5 +1,5 @@
 //! `[train]` section: steps, batch, optimizer, checkpoints, and the stage's
-//! gate plan and conditions (PAPER.md §1 stages; DESIGN.md "Training stages").
+//! gate plan and conditions (docs/paper.md §1 stages; docs/design.md#training-stages).
 
 use std::path::PathBuf;
 
@@ -8,8 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::{check, key, Invalid, Validate};
 use crate::model::block::REQUIRED_PARTS;
 use crate::model::{Gate, GateError, Gates};
-
-use super::adamw::AdamWParams;
 
 /// Which of the paper's training stages a run is.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +118,7 @@ pub struct TrainConfig {
     /// Learning-rate multiplier of the scalar reference gates
     /// (`spatial.NN.ref_gate`). A zero-initialised scalar moves at most about
     /// `lr` per Adam step, so at lr 2e-4 a gate needs thousands of steps to
-    /// open the reference path at all (README, "Why the samples were worse
+    /// open the reference path at all (docs/results/sample-quality.md, "Why the samples were worse
     /// than copying the reference").
     pub gate_lr_scale: f64,
     /// EMA decay of the weights (0 = no EMA).
@@ -217,6 +215,27 @@ impl Validate for TrainConfig {
             "expected [0, 1) (0 = off)",
         );
     }
+}
+
+/// AdamW hyper-parameters (lr comes per step from the schedule).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct AdamWParams {
+    /// beta_1.
+    pub beta1: f64,
+    /// beta_2.
+    pub beta2: f64,
+    /// epsilon.
+    pub eps: f64,
+    /// Decoupled weight decay lambda.
+    pub weight_decay: f64,
+    /// Learning-rate multiplier of parameters named `*ref_gate` (scalar
+    /// gates; see `TrainConfig::gate_lr_scale`).
+    #[serde(default = "one")]
+    pub gate_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 #[cfg(test)]

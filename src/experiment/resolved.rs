@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::hash::config_hash;
-use super::load::{load, ConfigError};
 use super::schema::{ExperimentConfig, UNHASHED_KEYS};
+use crate::config::config_hash;
+use crate::config::{load, ConfigError};
 
 /// A validated experiment, ready to run.
 #[derive(Debug, Clone)]

@@ -14,7 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Denoiser, Gates};
 
-use super::adamw::Moments;
+/// The moments of one parameter.
+#[derive(Debug, Clone)]
+pub struct Moments {
+    /// First moment m.
+    pub m: Tensor,
+    /// Second moment v.
+    pub v: Tensor,
+    /// Updates applied to this parameter so far.
+    pub step: u64,
+}
 
 /// Errors reading or writing a checkpoint.
 #[derive(Debug, thiserror::Error)]

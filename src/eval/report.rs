@@ -1,40 +1,18 @@
-//! `entprog metrics --pred DIR --truth DIR [--weights DIR] [--json]`
-//! (main.rs only parses and dispatches).
+//! What `entprog metrics --pred DIR --truth DIR [--weights DIR] [--json]`
+//! reports: the frame metrics of two folders and, where the weights are
+//! there, the standard feature networks' metrics, as one record and a table.
 //!
 //! The weights folder comes from `--weights`, else from the environment
 //! variable `ENTPROG_WEIGHTS`; without either, only the frame metrics are
 //! computed and the network metrics are `null` in the JSON.
 
-use std::path::PathBuf;
-
-use clap::Args;
+use std::path::{Path, PathBuf};
 
 use super::folder::{pair_folders, score_folders, FolderScores, MetricsError};
 use super::networks::{score_networks, NetScores, StandardNets};
 
 /// The environment variable naming the weights folder when `--weights` is not given.
 pub const WEIGHTS_ENV: &str = "ENTPROG_WEIGHTS";
-
-/// Arguments of `entprog metrics`.
-#[derive(Args, Debug, Clone)]
-pub struct MetricsArgs {
-    /// Folder of generated PNG frames: flat, or one subfolder per clip.
-    #[arg(long)]
-    pub pred: PathBuf,
-    /// Folder of ground-truth PNG frames, with the same relative paths.
-    #[arg(long)]
-    pub truth: PathBuf,
-    /// Folder of feature-network weights (`inception-fid.safetensors`,
-    /// `lpips-alex.safetensors`, `r3d50-kinetics.safetensors`,
-    /// `i3d-fvd.safetensors`; README);
-    /// default: the environment variable ENTPROG_WEIGHTS. The metric of an
-    /// absent file is not computed (null in --json).
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// Every metric `entprog metrics` reports: what `--json` prints.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -45,42 +23,34 @@ pub struct MetricsReport {
     pub nets: NetScores,
 }
 
-/// The weights folder: `--weights`, else `ENTPROG_WEIGHTS` (if set and not empty).
-pub fn weights_dir(args: &MetricsArgs) -> Option<PathBuf> {
-    args.weights.clone().or_else(|| {
+/// The weights folder: `given` (`--weights`), else `ENTPROG_WEIGHTS` (if set and not empty).
+pub fn weights_dir(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| {
         std::env::var_os(WEIGHTS_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     })
 }
 
-/// Scores the folders and prints a table or one JSON object.
-pub fn metrics(args: &MetricsArgs) -> Result<(), MetricsError> {
-    let nets = weights_dir(args)
-        .map(|d| StandardNets::load(&d))
-        .transpose()?
-        .unwrap_or_default();
-    let frames = score_folders(&args.pred, &args.truth)?;
+/// Scores the folders `pred` against `truth`, with the feature networks
+/// whose weights are in `weights` (none: frame metrics only). The networks'
+/// warnings (too few samples for a stable distance) come with the report.
+pub fn score(pred: &Path, truth: &Path, weights: Option<&Path>) -> Result<(MetricsReport, Vec<String>), MetricsError> {
+    let nets = weights.map(StandardNets::load).transpose()?.unwrap_or_default();
+    let frames = score_folders(pred, truth)?;
     let nets = match nets.is_empty() {
         true => NetScores::default(),
-        false => score_networks(&nets, &pair_folders(&args.pred, &args.truth)?)?,
+        false => score_networks(&nets, &pair_folders(pred, truth)?)?,
     };
-    for (name, fd) in nets.distances() {
-        if let Some(w) = fd.warning() {
-            eprintln!("warning: {name}: {w}");
-        }
-    }
-    let report = MetricsReport { frames, nets };
-    if args.json {
-        // serde_json writes a non-finite value (psnr of identical frames: +inf) as null.
-        println!("{}", serde_json::to_string(&report).expect("plain numbers serialise"));
-    } else {
-        print!("{}", table(&report));
-    }
-    Ok(())
+    let warnings = nets
+        .distances()
+        .into_iter()
+        .filter_map(|(name, fd)| fd.warning().map(|w| format!("{name}: {w}")))
+        .collect();
+    Ok((MetricsReport { frames, nets }, warnings))
 }
 
-/// The human-readable table of [`metrics`]; network metrics only where computed.
+/// The human-readable table of [`score`]'s report; network metrics only where computed.
 pub fn table(r: &MetricsReport) -> String {
     let s = &r.frames;
     let m = &s.mean;

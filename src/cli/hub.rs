@@ -1,12 +1,12 @@
 //! `entprog hub ...`: pull a reference into the cache, list a repository,
 //! export a run for upload.
 
-use super::client::Hub;
-use super::error::HubError;
-use super::reference::HubRef;
+use anyhow::Result;
+
+use entprog::hub::{Hub, HubRef};
 
 /// Hub commands.
-#[derive(clap::Subcommand, Debug, Clone)]
+#[derive(clap::Subcommand)]
 pub enum HubCommand {
     /// Download a file, a folder or a whole repository into the Hub cache
     /// (verified; offline with HF_HUB_OFFLINE=1); prints the local path and the commit.
@@ -34,7 +34,7 @@ pub enum HubCommand {
 }
 
 /// Runs a hub command.
-pub fn run(cmd: HubCommand, quiet: bool) -> Result<(), HubError> {
+pub fn run(cmd: HubCommand, quiet: bool) -> Result<()> {
     match cmd {
         HubCommand::Pull { reference } => {
             let r = HubRef::parse(&reference)?;
@@ -57,7 +57,7 @@ pub fn run(cmd: HubCommand, quiet: bool) -> Result<(), HubError> {
             }
         }
         HubCommand::Export { run_dir, out, ema } => {
-            let done = super::export::export(&run_dir, &out, ema)?;
+            let done = entprog::hub::export::export(&run_dir, &out, ema)?;
             println!("wrote {} ({})", done.dir.display(), done.files.join(", "));
         }
     }

@@ -1,5 +1,5 @@
-//! `entprog nets train [CONFIG] [--set KEY=VALUE]... [--results DIR]`:
-//! trains the offline dance networks of a config file (default
+//! What `entprog nets train [CONFIG] [--set KEY=VALUE]... [--results DIR]`
+//! runs: trains the offline dance networks of a config file (default
 //! `experiments/nets/dance.toml`), or reuses their finished cells, and
 //! prints each cell's folder, training time and test-split checks.
 
@@ -9,31 +9,21 @@ use super::cell::{ensure, Net};
 use super::DanceError;
 use crate::progress::{Progress, ProgressMode};
 
-/// `entprog nets ...`.
-#[derive(Debug, clap::Subcommand)]
-pub enum NetsCommand {
-    /// Train (or reuse) the frame and clip encoders and print their test-split checks.
-    Train(TrainNetsArgs),
-}
-
-/// Arguments of `entprog nets train`.
-#[derive(Debug, clap::Args)]
-pub struct TrainNetsArgs {
+/// Which networks' config to train or reuse.
+#[derive(Debug, Clone)]
+pub struct TrainNets {
     /// The networks' config file, or a name under experiments/.
-    #[arg(default_value = "nets/dance.toml")]
     pub config: String,
-    /// Override a key: --set frame.steps=300 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    /// `--set KEY=VALUE` overrides.
     pub sets: Vec<String>,
     /// Results folder (overrides the file's `results_dir`).
-    #[arg(long)]
     pub results: Option<PathBuf>,
 }
 
-/// Runs `entprog nets ...`; returns what to print.
-pub fn run(cmd: &NetsCommand, quiet: bool) -> Result<String, DanceError> {
-    let NetsCommand::Train(args) = cmd;
-    let path = crate::config::resolve_experiment_path(&args.config);
+/// Trains (or reuses) the frame and clip encoders; returns each cell's
+/// folder, training time and test-split checks, as lines to print.
+pub fn train_all(args: &TrainNets, quiet: bool) -> Result<String, DanceError> {
+    let path = crate::experiment::resolve_experiment_path(&args.config);
     let mut sets = args.sets.clone();
     if let Some(r) = &args.results {
         sets.push(format!("results_dir={:?}", r.display().to_string()));
