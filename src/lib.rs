@@ -14,6 +14,7 @@
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
 //! - [`entprog`]: schedules as policies, the supernet's decision rule, CEI and other block scores.
 //! - [`study`]: reproduce targets, their cell graph and runner, evaluation cells, `entprog cei`, the skip probe.
+//! - [`plot`]: PNG charts with plotters and the embedded DejaVu Sans (bars, curves, state maps, image sheets).
 //! - [`report`]: Polars reports from the result tables, with intervals over seeds and verdicts.
 //! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), the Frechet distance, `entprog metrics`.
 //! - [`hub`]: `hf://` references pinned to commits, the shared Hub cache, verified pulls.
@@ -28,6 +29,7 @@ pub mod hub;
 pub mod kernels;
 pub mod memory;
 pub mod model;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod results;
