@@ -16,6 +16,7 @@
 //! - [`model`]: the gated pose-guided video denoiser and its `Blocks` trait.
 //! - [`diffusion`]: noise schedules, eps and v losses, DDPM/DDIM samplers with guidance.
 //! - [`kernels`]: fused CPU kernels (GELU, attention, modulated norm, gated residual).
+//! - [`plot`]: PNG charts with plotters and the embedded DejaVu Sans (bars, curves, state maps, image sheets).
 //! - [`config`]: the loading machinery: figment layers, `extends`, validation, hashing (a leaf).
 //! - [`seed`], [`memory`], [`progress`]: named seed streams, the counting allocator, progress bars.
 
@@ -30,6 +31,7 @@ pub mod hub;
 pub mod kernels;
 pub mod memory;
 pub mod model;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod results;

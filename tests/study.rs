@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use entprog::report::plot;
+use entprog::plot;
 use entprog::results::RunManifest;
 use entprog::study::cells::{CellKind, Study};
 use entprog::study::target::Target;

@@ -11,7 +11,7 @@ use crate::entprog::score::{active_blocks, score_blocks, BlockScore, ScoreError}
 use crate::entprog::scorers::{cei_scores, forward_only, score, Evidence, Scorer, Scores};
 use crate::experiment::Experiment;
 use crate::model::{Blocks, Denoiser};
-use crate::report::plot::{bar_chart, Bar};
+use crate::plot::{bar_chart, Bar};
 use crate::results::{write_table, BlockRow, Opened, RunDir, RunDirError, TableError};
 use crate::train::evidence::{cei_samples, heldout, settings};
 

@@ -143,7 +143,7 @@ pub fn run_ranking(exp: &Experiment) -> Result<RankOutcome, RankCellError> {
         }],
     )?;
     let order = order_by_score(&scores.values);
-    let bars: Vec<crate::report::plot::Bar> = order
+    let bars: Vec<crate::plot::Bar> = order
         .iter()
         .map(|&i| (ids[i].to_string(), scores.values[i], scores.se[i]))
         .collect();
@@ -154,7 +154,7 @@ pub fn run_ranking(exp: &Experiment) -> Result<RankOutcome, RankCellError> {
         cfg.cei.conditions * cfg.cei.draws
     );
     let png = dir.join("cei.png");
-    crate::report::plot::bar_chart(&png, &title, &bars).map_err(|e| RankCellError::Write {
+    crate::plot::bar_chart(&png, &title, &bars).map_err(|e| RankCellError::Write {
         path: png.clone(),
         message: e.to_string(),
     })?;
