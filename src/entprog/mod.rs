@@ -15,6 +15,7 @@ mod progressive_supernet;
 pub mod rank;
 pub mod replay;
 pub mod schedule;
+mod schedule_config;
 pub mod score;
 pub mod scorers;
 pub mod supernet;
