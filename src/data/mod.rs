@@ -8,6 +8,7 @@
 //! - [`config`]: the `[data]` section of an experiment config.
 //! - [`raster`]: a small anti-aliased coverage rasterizer (capsules, ellipses, polygons).
 //! - [`figure`]: an identity (proportions, tones, outfit) and its 3D skeleton.
+//!   `identity` draws the person and `outfit` the garments.
 //! - [`choreography`]: seeded keyframed dance motion, turns, gait.
 //! - [`scene`]: backgrounds and the hand-held / studio camera.
 //! - [`pose`]: 18 COCO-order keypoints and the OpenPose-style pose map.
@@ -30,8 +31,10 @@ pub mod dataset;
 pub mod error;
 pub mod figure;
 pub mod generate;
+mod identity;
 pub mod import;
 pub mod loader;
+mod outfit;
 mod parts;
 pub mod pose;
 pub mod preview;
