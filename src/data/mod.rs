@@ -13,6 +13,7 @@
 //! - [`scene`]: backgrounds and the hand-held / studio camera.
 //! - [`pose`]: 18 COCO-order keypoints and the OpenPose-style pose map.
 //! - `parts`: the body as depth-sorted filled shapes with cloth patterns.
+//!   `torso` and `head` are its larger parts; `shading` colours them.
 //! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
 //! - [`generate`]: a whole synthetic dataset from a profile.
 //! - [`shards`]: Parquet shards, manifest, staging.
@@ -31,6 +32,7 @@ pub mod dataset;
 pub mod error;
 pub mod figure;
 pub mod generate;
+mod head;
 mod identity;
 pub mod import;
 pub mod loader;
@@ -42,7 +44,9 @@ pub mod profile;
 pub mod raster;
 pub mod render;
 pub mod scene;
+mod shading;
 pub mod shards;
+mod torso;
 
 pub use cli::DataCommand;
 pub use config::{DataConfig, MixedLoader};
