@@ -17,6 +17,8 @@
 //! - [`render`]: one frame: RGB, pose map, keypoints, person mask.
 //! - [`generate`]: a whole synthetic dataset from a profile.
 //! - [`shards`]: Parquet shards, manifest, staging.
+//!   `shard_file` reads and writes one shard, `manifest` is `manifest.json`,
+//!   `staging` writes a dataset atomically.
 //! - [`card`]: the dataset card with the Hub's YAML header.
 //! - [`dataset`]: a built dataset decoded into memory.
 //! - [`loader`]: image- and video-mode batches, deterministic order.
@@ -36,6 +38,7 @@ mod head;
 mod identity;
 pub mod import;
 pub mod loader;
+mod manifest;
 mod outfit;
 mod parts;
 pub mod pose;
@@ -45,7 +48,9 @@ pub mod raster;
 pub mod render;
 pub mod scene;
 mod shading;
+mod shard_file;
 pub mod shards;
+mod staging;
 mod torso;
 
 pub use cli::DataCommand;
