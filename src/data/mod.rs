@@ -11,6 +11,7 @@
 //!   `identity` draws the person and `outfit` the garments.
 //! - [`choreography`]: seeded keyframed dance motion, turns, gait.
 //! - [`scene`]: backgrounds and the hand-held / studio camera.
+//!   `camera` frames the clip; `backdrop` draws the three kinds of background.
 //! - [`pose`]: 18 COCO-order keypoints and the OpenPose-style pose map.
 //! - `parts`: the body as depth-sorted filled shapes with cloth patterns.
 //!   `torso` and `head` are its larger parts; `shading` colours them.
@@ -26,6 +27,8 @@
 //! - [`preview`]: contact sheets and GIFs.
 //! - [`cli`]: the `entprog data ...` commands.
 
+mod backdrop;
+mod camera;
 pub mod card;
 pub mod choreography;
 pub mod cli;
