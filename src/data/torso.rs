@@ -81,26 +81,32 @@ pub(super) fn torso_parts(id: &Identity, b: &Posed, parts: &mut Vec<Part>) {
         shape: Shape::Polygon(outline),
         fill,
     });
-    if let Some((bg, fg)) = o.logo {
-        if b.yaw.cos() > 0.35 {
-            let chest = lerp3(sk.neck, sk.pelvis, 0.33);
-            let (w, h) = (0.045, 0.035);
-            let quad = [[-w, h], [w, h], [w, -h], [-w, -h]].map(|[x, y]| b.px(off(chest, [x, y, half_d])).0);
-            parts.push(Part {
-                depth: pelvis_d,
-                order: 4,
-                shape: Shape::Polygon(quad.to_vec()),
-                fill: Fill::Flat(bg),
-            });
-            let (c, _) = b.px(off(chest, [0.0, 0.0, half_d]));
-            let r = (0.022 * b.cam.scale * b.yaw.cos()).max(0.35);
-            parts.push(Part {
-                depth: pelvis_d,
-                order: 5,
-                shape: Shape::disc(c, r),
-                fill: Fill::Flat(fg),
-            });
-        }
+    if let Some(colours) = o.logo {
+        logo_parts(b, colours, pelvis_d, half_d, parts);
+    }
+}
+
+/// The chest logo (a patch and a symbol on it), when the chest faces the camera.
+fn logo_parts(b: &Posed, (bg, fg): ([f32; 3], [f32; 3]), pelvis_d: f64, half_d: f64, parts: &mut Vec<Part>) {
+    let sk = b.sk;
+    if b.yaw.cos() > 0.35 {
+        let chest = lerp3(sk.neck, sk.pelvis, 0.33);
+        let (w, h) = (0.045, 0.035);
+        let quad = [[-w, h], [w, h], [w, -h], [-w, -h]].map(|[x, y]| b.px(off(chest, [x, y, half_d])).0);
+        parts.push(Part {
+            depth: pelvis_d,
+            order: 4,
+            shape: Shape::Polygon(quad.to_vec()),
+            fill: Fill::Flat(bg),
+        });
+        let (c, _) = b.px(off(chest, [0.0, 0.0, half_d]));
+        let r = (0.022 * b.cam.scale * b.yaw.cos()).max(0.35);
+        parts.push(Part {
+            depth: pelvis_d,
+            order: 5,
+            shape: Shape::disc(c, r),
+            fill: Fill::Flat(fg),
+        });
     }
 }
 
