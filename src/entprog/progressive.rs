@@ -1,4 +1,4 @@
-//! Progressive training under a schedule (PAPER.md §2, §4), as a policy:
+//! Progressive training under a schedule (docs/paper.md §2, §4), as a policy:
 //! told the step and the run's history, [`Progressive::next`] says what
 //! the step trains (stage, phase, m and the gate of every schedulable
 //! block), or first asks for the evidence its decision needs: a priority
@@ -19,68 +19,16 @@
 //!
 //! Supernet steps are optimizer steps of the run (they count in its step
 //! budget and totals) and are marked `phase = supernet` in `steps.parquet`.
+//!
+//! [`Blocks`]: crate::model::Blocks
 
 pub use super::decisions::Decision;
-use super::schedule::{admissible, Clock, Plan, PlanError, ScheduleConfig, ScheduleStage, StageBlocks};
+pub use super::progressive_step::{gate_at, schedulable, History, Phase, ScheduleError, StepCost};
+use super::progressive_supernet::heldout_at;
+pub use super::progressive_supernet::{CandidateCe, ChunkCost, SupernetSettings};
+use super::schedule::{Plan, ScheduleConfig, ScheduleStage, StageBlocks};
 use super::scorers::{Scorer, Scores};
-use super::supernet::{choose, chunks, convergence_efficiency, Chunk, ChunkSpan};
-use crate::model::{BlockId, Blocks, Gate};
-use crate::results::{BlockRow, SupernetRow};
-
-/// Errors of a schedule.
-#[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error("schedule: the stage's gate plan leaves no block trainable, nothing to schedule")]
-    NoBlocks,
-    #[error(
-        "schedule: stage {stage}'s supernet needs {need} steps (supernet_rounds x candidates x supernet_steps) \
-         but the stage has {have}; expected fewer, so the chosen m trains at least one step"
-    )]
-    SupernetTooLong { stage: usize, need: u64, have: u64 },
-    #[error("schedule state: {0}")]
-    State(String),
-}
-
-/// What kind of step a step is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Regular training.
-    #[default]
-    Train,
-    /// A Nested Diffusion Supernet step (PAPER.md §4).
-    Supernet,
-}
-
-impl Phase {
-    /// The name written to `steps.parquet`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Train => "train",
-            Phase::Supernet => "supernet",
-        }
-    }
-}
-
-/// What the policy knows of one finished step: its cost on both clocks.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepCost {
-    pub step: u64,
-    /// Analytic FLOPs of what ran.
-    pub flops: f64,
-    /// Wall seconds of the step.
-    pub wall_s: f64,
-}
-
-/// The history a decision may look at: the finished steps (in step order)
-/// and the decisions recorded so far.
-#[derive(Debug, Clone, Copy)]
-pub struct History<'a> {
-    pub steps: &'a [StepCost],
-    pub decisions: &'a [Decision],
-}
+use crate::model::{BlockId, Gate};
 
 /// What one step trains.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,61 +56,20 @@ pub enum Next {
     Train(StepPlan),
 }
 
-/// The supernet's settings, validated with the plan.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SupernetSettings {
-    /// Rounds per stage; each trains every candidate once.
-    pub rounds: usize,
-    /// Optimizer steps per candidate per round.
-    pub steps: usize,
-    /// Clock of CE(m) = loss drop / cost.
-    pub clock: Clock,
-    /// Whether a stage may choose fewer blocks than the previous one.
-    pub allow_decrease: bool,
-}
-
-/// The gate of the block at priority position `rank` when `m` are unfrozen.
-pub fn gate_at(rank: usize, m: usize, skip_inactive: bool) -> Gate {
-    if rank < m {
-        Gate::Trainable
-    } else if skip_inactive {
-        Gate::Skipped
-    } else {
-        Gate::Frozen
-    }
-}
-
-/// The schedulable blocks of `model` under its current gates (call it with
-/// the stage's gate plan applied): the trainable ones, in forward order.
-pub fn schedulable<M: Blocks>(model: &M) -> Vec<BlockId> {
-    model
-        .blocks()
-        .into_iter()
-        .map(|b| b.id)
-        .filter(|&id| model.block_gate(id) == Gate::Trainable)
-        .collect()
-}
-
-/// One supernet chunk with its cost on the other clock than the decision's.
-pub type ChunkCost = (ChunkSpan, Chunk, f64);
-
-/// Per candidate of a stage: m, CE, and its chunks with their costs.
-pub type CandidateCe = (usize, Option<f64>, Vec<ChunkCost>);
-
 /// An Ent-Prog schedule over a run's schedulable blocks.
 #[derive(Debug, Clone)]
 pub struct Progressive {
     pub plan: Plan,
     /// Schedulable block ids, in forward order.
     pub ids: Vec<BlockId>,
-    seed: u64,
-    scorer: Scorer,
-    rerank: bool,
-    reverse: bool,
-    skip_inactive: bool,
-    supernet: SupernetSettings,
-    needs_order: bool,
-    choices: Vec<Option<usize>>,
+    pub(super) seed: u64,
+    pub(super) scorer: Scorer,
+    pub(super) rerank: bool,
+    pub(super) reverse: bool,
+    pub(super) skip_inactive: bool,
+    pub(super) supernet: SupernetSettings,
+    pub(super) needs_order: bool,
+    pub(super) choices: Vec<Option<usize>>,
 }
 
 impl Progressive {
@@ -278,7 +185,7 @@ impl Progressive {
     }
 
     /// The stage whose priority order stage `k` uses.
-    fn owner(&self, k: usize) -> usize {
+    pub(super) fn owner(&self, k: usize) -> usize {
         if self.rerank {
             k
         } else {
@@ -287,174 +194,12 @@ impl Progressive {
     }
 
     /// The gates of the schedulable blocks for `m` unfrozen blocks of `order`.
-    fn gates(&self, order: &[usize], m: usize) -> Vec<(BlockId, Gate)> {
+    pub(super) fn gates(&self, order: &[usize], m: usize) -> Vec<(BlockId, Gate)> {
         order
             .iter()
             .enumerate()
             .map(|(rank, &i)| (self.ids[i], gate_at(rank, m, self.skip_inactive)))
             .collect()
-    }
-
-    /// Candidates stage `k` may choose from, given the previous stage's m.
-    fn candidates(&mut self, k: usize, h: &History) -> Result<Vec<usize>, ScheduleError> {
-        let StageBlocks::Candidates(set) = self.plan.stages[k].blocks.clone() else {
-            return Ok(Vec::new());
-        };
-        let previous = if k == 0 { None } else { Some(self.m_of(k - 1, h)?) };
-        let c = admissible(&set, previous, self.supernet.allow_decrease);
-        if c.is_empty() {
-            return Err(PlanError::NoCandidate {
-                stage: k,
-                previous: previous.unwrap_or(0),
-            }
-            .into());
-        }
-        Ok(c)
-    }
-
-    /// The supernet chunks of stage `k` (empty for a fixed stage).
-    pub fn chunks_of(&mut self, k: usize, h: &History) -> Result<Vec<ChunkSpan>, ScheduleError> {
-        let c = self.candidates(k, h)?;
-        let s = &self.supernet;
-        Ok(chunks(self.seed, k, self.plan.stages[k].start, &c, s.rounds, s.steps))
-    }
-
-    /// The m stage `k` trains with after its supernet (the fixed m of a fixed stage).
-    pub fn m_of(&mut self, k: usize, h: &History) -> Result<usize, ScheduleError> {
-        if let StageBlocks::Fixed(m) = self.plan.stages[k].blocks {
-            return Ok(m);
-        }
-        if let Some(m) = self.choices[k] {
-            return Ok(m);
-        }
-        let ce = self.ce_of(k, h)?;
-        let m = choose(&ce.iter().map(|(m, ce, _)| (*m, *ce)).collect::<Vec<_>>())
-            .ok_or_else(|| ScheduleError::State(format!("stage {k}: no candidate")))?;
-        self.choices[k] = Some(m);
-        Ok(m)
-    }
-
-    /// Per candidate of stage `k`: CE and its chunks (held-out loss before
-    /// and after, FLOPs and wall cost), from the history.
-    pub fn ce_of(&mut self, k: usize, h: &History) -> Result<Vec<CandidateCe>, ScheduleError> {
-        let spans = self.chunks_of(k, h)?;
-        let clock = self.supernet.clock;
-        let mut per: Vec<(usize, Vec<ChunkCost>)> = Vec::new();
-        for span in spans {
-            let (Some(before), Some(after)) =
-                (heldout_at(h.decisions, span.start), heldout_at(h.decisions, span.end()))
-            else {
-                return Err(ScheduleError::State(format!(
-                    "stage {k}: no held-out loss at steps {} and {} in the decisions",
-                    span.start,
-                    span.end(),
-                )));
-            };
-            let steps = h.steps.iter().filter(|r| (span.start..span.end()).contains(&r.step));
-            let (flops, wall) = steps.fold((0.0, 0.0), |(f, w), r| (f + r.flops, w + r.wall_s));
-            let (cost, other) = match clock {
-                Clock::Flops => (flops, wall),
-                Clock::Wall => (wall, flops),
-            };
-            let chunk = Chunk {
-                loss_before: before,
-                loss_after: after,
-                cost,
-            };
-            match per.iter_mut().find(|(m, _)| *m == span.m) {
-                Some((_, v)) => v.push((span, chunk, other)),
-                None => per.push((span.m, vec![(span, chunk, other)])),
-            }
-        }
-        per.sort_by_key(|(m, _)| *m);
-        Ok(per
-            .into_iter()
-            .map(|(m, v)| {
-                let ce = convergence_efficiency(&v.iter().map(|(_, c, _)| *c).collect::<Vec<_>>());
-                (m, ce, v)
-            })
-            .collect())
-    }
-
-    /// `blocks.parquet` rows: per stage, every schedulable block with the
-    /// score and rank of the order the stage used and its state in the
-    /// stage (after the supernet, for an adaptive stage).
-    pub fn block_rows(&mut self, run: &str, h: &History) -> Result<Vec<BlockRow>, ScheduleError> {
-        let mut rows = Vec::new();
-        for k in 0..self.plan.stages.len() {
-            let owner = self.owner(k);
-            let Some(Decision::Order {
-                scorer,
-                ids,
-                values,
-                se,
-                order,
-                ..
-            }) = h
-                .decisions
-                .iter()
-                .find(|d| matches!(d, Decision::Order { stage, .. } if *stage == owner))
-                .cloned()
-            else {
-                return Err(ScheduleError::State(format!("no priority order for stage {owner}")));
-            };
-            let m = self.m_of(k, h)?;
-            let rank = super::rank::ranks(&order);
-            for (i, id) in ids.iter().enumerate() {
-                let kind = id.split('.').next().unwrap_or_default().to_string();
-                rows.push(BlockRow {
-                    run: run.into(),
-                    stage: format!("k{k}"),
-                    block_id: id.clone(),
-                    kind,
-                    scorer: scorer.clone(),
-                    score: values[i].unwrap_or(f64::NAN),
-                    score_se: se[i],
-                    rank: rank[i] as u32,
-                    state: gate_at(rank[i], m, self.skip_inactive).as_str().into(),
-                });
-            }
-        }
-        Ok(rows)
-    }
-
-    /// `supernet.parquet` rows: every candidate's chunks with held-out
-    /// losses, cumulative clocks, CE and the choice.
-    pub fn supernet_rows(&mut self, run: &str, h: &History) -> Result<Vec<SupernetRow>, ScheduleError> {
-        let mut rows = Vec::new();
-        let clock = self.supernet.clock;
-        for k in 0..self.plan.stages.len() {
-            if matches!(self.plan.stages[k].blocks, StageBlocks::Fixed(_)) {
-                continue;
-            }
-            let chosen = self.m_of(k, h)?;
-            for (m, ce, chunks) in self.ce_of(k, h)? {
-                let (mut flops, mut wall) = (0.0, 0.0);
-                for (s, (span, c, other)) in chunks.iter().enumerate() {
-                    let (f, w) = match clock {
-                        Clock::Flops => (c.cost, *other),
-                        Clock::Wall => (*other, c.cost),
-                    };
-                    flops += f;
-                    wall += w;
-                    rows.push(SupernetRow {
-                        run: run.into(),
-                        stage: format!("k{k}"),
-                        candidate_m: m as u32,
-                        eval_point: s as u32 + 1,
-                        step_start: span.start,
-                        step_end: span.end(),
-                        loss_before: c.loss_before,
-                        heldout_loss: c.loss_after,
-                        clock_flops: flops,
-                        clock_wall_s: wall,
-                        ce,
-                        chosen: m == chosen,
-                    });
-                }
-            }
-        }
-        Ok(rows)
     }
 
     /// The stages of the plan.
@@ -467,14 +212,6 @@ impl Progressive {
 fn order_of(decisions: &[Decision], owner: usize) -> Option<Vec<usize>> {
     decisions.iter().find_map(|d| match d {
         Decision::Order { stage, order, .. } if *stage == owner => Some(order.clone()),
-        _ => None,
-    })
-}
-
-/// The held-out loss recorded after `step` completed steps.
-fn heldout_at(decisions: &[Decision], step: u64) -> Option<f64> {
-    decisions.iter().find_map(|d| match d {
-        Decision::HeldOut { step: s, loss, .. } if *s == step => Some(*loss),
         _ => None,
     })
 }

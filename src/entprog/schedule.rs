@@ -1,4 +1,4 @@
-//! Progressive schedules (PAPER.md §2, §4): which blocks train in which part
+//! Progressive schedules (docs/paper.md §2, §4): which blocks train in which part
 //! of a run. Pure policy: a [`ScheduleConfig`] and the number of blocks L
 //! become a [`Plan`] of stages, each with its step range and either a fixed
 //! number m of unfrozen blocks or a candidate set M_k for the supernet to
@@ -14,179 +14,7 @@
 //!   Diffusion Supernet (`supernet.rs`); default M_k = {m_k^linear .. L} on
 //!   the linear grid, so sets are non-decreasing across stages.
 
-use serde::{Deserialize, Serialize};
-
-use super::scorers::Scorer;
-use crate::config::{check, key, Invalid, Validate};
-
-/// The schedule kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScheduleKind {
-    Full,
-    Freeze,
-    Fixed,
-    Linear,
-    Adaptive,
-}
-
-/// Which clock the supernet's convergence efficiency divides by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Clock {
-    /// Analytic FLOPs of what ran: deterministic, so two runs decide alike.
-    Flops,
-    /// Wall seconds: what the paper measures; machine-dependent.
-    Wall,
-}
-
-/// `[schedule]` of an experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScheduleConfig {
-    /// full | freeze | fixed | linear | adaptive.
-    pub kind: ScheduleKind,
-    /// Block priority: cei | abs_cei | knn_cei | random | depth_in | depth_out
-    /// | grad_norm | fisher | loss_skip (see `scorers.rs`).
-    pub scorer: Scorer,
-    /// `freeze`: number of blocks kept frozen the whole run.
-    pub frozen: usize,
-    /// `fixed`: m_1..m_K, unfrozen blocks per stage.
-    pub m: Vec<usize>,
-    /// `fixed`: steps per stage (empty = equal split of the run).
-    pub stage_steps: Vec<u64>,
-    /// `linear` / `adaptive`: number of stages K.
-    pub stages: usize,
-    /// `adaptive`: candidate sets M_k per stage (empty = the linear grid from m_k to L).
-    pub candidates: Vec<Vec<usize>>,
-    /// `adaptive`: allow a stage to choose fewer blocks than the previous one.
-    pub allow_decrease: bool,
-    /// `adaptive`: supernet rounds per stage; each round trains every candidate once.
-    pub supernet_rounds: usize,
-    /// `adaptive`: optimizer steps per candidate per round.
-    pub supernet_steps: usize,
-    /// `adaptive`: held-out batches (fixed tau and noise) per loss evaluation.
-    pub heldout_batches: usize,
-    /// `adaptive`: clock of CE(m) = loss drop / cost.
-    pub clock: Clock,
-    /// Re-score blocks at each stage start (the paper's future work).
-    pub rerank: bool,
-    /// Take blocks from the bottom of the priority order instead (Figure 1d's
-    /// "least important" arm, and a sanity check of any scorer).
-    pub reverse: bool,
-    /// Run inactive (frozen) blocks as identities instead of frozen (an
-    /// ablation: the paper keeps frozen blocks in the forward pass).
-    pub skip_inactive: bool,
-    /// A precomputed priority order for the first stage: the folder of a
-    /// finished ranking cell (`entprog rank <experiment>`, or the study's
-    /// shared ranking cell) or its `ranking.json`. The run checks that it
-    /// ranked this run's blocks of this run's starting checkpoint with
-    /// `scorer` and the same `[cei]` settings, and trains on it instead of
-    /// scoring its blocks itself (a re-ranked later stage still scores).
-    /// Unset: the run scores its own blocks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ranking: Option<std::path::PathBuf>,
-}
-
-impl Default for ScheduleConfig {
-    fn default() -> Self {
-        Self {
-            kind: ScheduleKind::Full,
-            scorer: Scorer::Cei,
-            frozen: 0,
-            m: Vec::new(),
-            stage_steps: Vec::new(),
-            stages: 4,
-            candidates: Vec::new(),
-            allow_decrease: false,
-            supernet_rounds: 4,
-            supernet_steps: 2,
-            heldout_batches: 2,
-            clock: Clock::Flops,
-            rerank: false,
-            reverse: false,
-            skip_inactive: false,
-            ranking: None,
-        }
-    }
-}
-
-impl Validate for ScheduleConfig {
-    fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
-        match self.kind {
-            ScheduleKind::Fixed => {
-                check(
-                    out,
-                    !self.m.is_empty(),
-                    key(prefix, "m"),
-                    "empty, expected m_1..m_K for a fixed schedule",
-                );
-                check(
-                    out,
-                    self.stage_steps.is_empty() || self.stage_steps.len() == self.m.len(),
-                    key(prefix, "stage_steps"),
-                    format!(
-                        "{} lengths for {} stages, expected one per entry of m",
-                        self.stage_steps.len(),
-                        self.m.len()
-                    ),
-                );
-                check(
-                    out,
-                    self.m.iter().all(|&m| m >= 1),
-                    key(prefix, "m"),
-                    "0 blocks in a stage, expected >= 1",
-                );
-            }
-            ScheduleKind::Linear | ScheduleKind::Adaptive => {
-                check(out, self.stages >= 1, key(prefix, "stages"), "0 stages, expected >= 1");
-            }
-            _ => {}
-        }
-        check(
-            out,
-            self.ranking.as_ref().is_none_or(|p| !p.as_os_str().is_empty()),
-            key(prefix, "ranking"),
-            "empty path, expected the folder of a finished ranking cell (or leave the key out)",
-        );
-        if self.kind == ScheduleKind::Adaptive {
-            check(
-                out,
-                self.candidates.is_empty() || self.candidates.len() == self.stages,
-                key(prefix, "candidates"),
-                format!(
-                    "{} candidate sets for {} stages, expected one per stage",
-                    self.candidates.len(),
-                    self.stages
-                ),
-            );
-            check(
-                out,
-                self.candidates.iter().all(|c| !c.is_empty()),
-                key(prefix, "candidates"),
-                "an empty set",
-            );
-            check(
-                out,
-                self.supernet_rounds >= 2,
-                key(prefix, "supernet_rounds"),
-                "expected >= 2 (CE needs a loss drop)",
-            );
-            check(
-                out,
-                self.supernet_steps >= 1,
-                key(prefix, "supernet_steps"),
-                "expected >= 1",
-            );
-            check(
-                out,
-                self.heldout_batches >= 1,
-                key(prefix, "heldout_batches"),
-                "expected >= 1",
-            );
-        }
-    }
-}
+pub use super::schedule_config::{Clock, ScheduleConfig, ScheduleKind};
 
 /// How many blocks a stage unfreezes.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,66 +73,7 @@ pub fn linear_m(blocks: usize, stages: usize) -> Vec<usize> {
 impl Plan {
     /// Lays out `cfg` for a model of `blocks` blocks over `total_steps`.
     pub fn new(cfg: &ScheduleConfig, blocks: usize, total_steps: u64) -> Result<Plan, PlanError> {
-        let in_range = |key: &'static str, value: usize| {
-            if (1..=blocks).contains(&value) {
-                Ok(value)
-            } else {
-                Err(PlanError::BlocksOutOfRange { key, value, blocks })
-            }
-        };
-        let (ms, lengths): (Vec<StageBlocks>, Vec<u64>) = match cfg.kind {
-            ScheduleKind::Full => (vec![StageBlocks::Fixed(blocks)], vec![total_steps]),
-            ScheduleKind::Freeze => {
-                let m = blocks
-                    .checked_sub(cfg.frozen)
-                    .filter(|&m| m >= 1)
-                    .ok_or(PlanError::BlocksOutOfRange {
-                        key: "frozen",
-                        value: cfg.frozen,
-                        blocks: blocks.saturating_sub(1),
-                    })?;
-                (vec![StageBlocks::Fixed(m)], vec![total_steps])
-            }
-            ScheduleKind::Fixed => {
-                let ms = cfg
-                    .m
-                    .iter()
-                    .map(|&m| in_range("m", m).map(StageBlocks::Fixed))
-                    .collect::<Result<_, _>>()?;
-                let lengths = if cfg.stage_steps.is_empty() {
-                    equal_split(total_steps, cfg.m.len())
-                } else {
-                    cfg.stage_steps.clone()
-                };
-                (ms, lengths)
-            }
-            ScheduleKind::Linear => {
-                let ms = linear_m(blocks, cfg.stages)
-                    .into_iter()
-                    .map(StageBlocks::Fixed)
-                    .collect();
-                (ms, equal_split(total_steps, cfg.stages))
-            }
-            ScheduleKind::Adaptive => {
-                let sets: Vec<Vec<usize>> = if cfg.candidates.is_empty() {
-                    let grid = linear_m(blocks, cfg.stages);
-                    (0..cfg.stages).map(|k| grid[k..].to_vec()).collect()
-                } else {
-                    cfg.candidates.clone()
-                };
-                let mut out = Vec::with_capacity(sets.len());
-                for set in sets {
-                    let mut set = set
-                        .into_iter()
-                        .map(|m| in_range("candidates", m))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    set.sort_unstable();
-                    set.dedup();
-                    out.push(StageBlocks::Candidates(set));
-                }
-                (out, equal_split(total_steps, cfg.stages))
-            }
-        };
+        let (ms, lengths) = stage_blocks(cfg, blocks, total_steps)?;
         let sum: u64 = lengths.iter().sum();
         if sum != total_steps {
             return Err(PlanError::LengthsMismatch {
@@ -349,6 +118,75 @@ impl Plan {
             .find(|s| s.start <= step)
             .expect("plans start at step 0")
     }
+}
+
+/// Per stage of `cfg` for a model of `blocks` blocks over `total_steps`:
+/// the blocks it unfreezes and its length in steps.
+fn stage_blocks(
+    cfg: &ScheduleConfig,
+    blocks: usize,
+    total_steps: u64,
+) -> Result<(Vec<StageBlocks>, Vec<u64>), PlanError> {
+    let in_range = |key: &'static str, value: usize| {
+        if (1..=blocks).contains(&value) {
+            Ok(value)
+        } else {
+            Err(PlanError::BlocksOutOfRange { key, value, blocks })
+        }
+    };
+    Ok(match cfg.kind {
+        ScheduleKind::Full => (vec![StageBlocks::Fixed(blocks)], vec![total_steps]),
+        ScheduleKind::Freeze => {
+            let m = blocks
+                .checked_sub(cfg.frozen)
+                .filter(|&m| m >= 1)
+                .ok_or(PlanError::BlocksOutOfRange {
+                    key: "frozen",
+                    value: cfg.frozen,
+                    blocks: blocks.saturating_sub(1),
+                })?;
+            (vec![StageBlocks::Fixed(m)], vec![total_steps])
+        }
+        ScheduleKind::Fixed => {
+            let ms = cfg
+                .m
+                .iter()
+                .map(|&m| in_range("m", m).map(StageBlocks::Fixed))
+                .collect::<Result<_, _>>()?;
+            let lengths = if cfg.stage_steps.is_empty() {
+                equal_split(total_steps, cfg.m.len())
+            } else {
+                cfg.stage_steps.clone()
+            };
+            (ms, lengths)
+        }
+        ScheduleKind::Linear => {
+            let ms = linear_m(blocks, cfg.stages)
+                .into_iter()
+                .map(StageBlocks::Fixed)
+                .collect();
+            (ms, equal_split(total_steps, cfg.stages))
+        }
+        ScheduleKind::Adaptive => {
+            let sets: Vec<Vec<usize>> = if cfg.candidates.is_empty() {
+                let grid = linear_m(blocks, cfg.stages);
+                (0..cfg.stages).map(|k| grid[k..].to_vec()).collect()
+            } else {
+                cfg.candidates.clone()
+            };
+            let mut out = Vec::with_capacity(sets.len());
+            for set in sets {
+                let mut set = set
+                    .into_iter()
+                    .map(|m| in_range("candidates", m))
+                    .collect::<Result<Vec<_>, _>>()?;
+                set.sort_unstable();
+                set.dedup();
+                out.push(StageBlocks::Candidates(set));
+            }
+            (out, equal_split(total_steps, cfg.stages))
+        }
+    })
 }
 
 /// The candidates stage `k` may choose from given the previous choice:

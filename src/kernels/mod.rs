@@ -21,6 +21,11 @@
 
 pub mod adamw;
 pub mod attention;
+mod attention_backward;
+mod attention_forward;
+mod attention_ops;
+mod attention_plan;
+mod attention_reference;
 pub mod gelu;
 pub mod linear;
 pub(crate) mod matmul;

@@ -6,7 +6,10 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod dit;
+mod dit_blocks;
+mod dit_forward;
 pub mod embed;
+mod final_layer;
 pub mod flops;
 pub mod frozen_linear;
 pub mod layers;
@@ -15,6 +18,7 @@ pub mod params;
 pub mod pose_guider;
 pub mod reference;
 pub mod sample;
+mod spatial;
 pub mod tape;
 pub mod temporal;
 
