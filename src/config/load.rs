@@ -6,7 +6,6 @@
 //! and column where the key can be located, the environment variable, or the
 //! flag; then the dotted key path and what was expected, on one line.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +15,11 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::validate::{Invalid, Validate};
+pub use super::describe::locate_key;
+pub(crate) use super::describe::{describe_figment_error, describe_invalid};
+pub use super::extends::extends_chain;
+use super::extends::{follow_links, Link, EXTENDS};
+use super::validate::Validate;
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "ENTPROG_";
@@ -208,180 +211,7 @@ fn default_layer<T: Serialize>(defaults: &T) -> figment::value::Value {
     strip(Value::serialize(defaults).expect("configs serialise"))
 }
 
-/// Follows `extends = "base.toml"` links (relative to the file that names
-/// them) and returns the chain base first. Detects cycles and syntax errors.
-pub fn extends_chain(file: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    follow_links(file, &EXTENDS)
-}
-
-/// How a TOML file names the file it builds on (`extends`, for experiments,
-/// targets, networks and dataset profiles alike).
-pub(crate) struct Link {
-    /// What the files are, for "not found" (`experiment file`).
-    pub what: &'static str,
-    /// The key that names the base.
-    pub key: &'static str,
-    /// What its value must be, for the error when it is not a string.
-    pub expected: &'static str,
-    /// The base file a value names, from the folder of the file naming it.
-    pub path_of: fn(&Path, &str) -> PathBuf,
-}
-
-/// `extends = "base.toml"`: a path relative to the file that names it.
-const EXTENDS: Link = Link {
-    what: "experiment file",
-    key: "extends",
-    expected: "a string path to a base TOML file",
-    path_of: |dir, value| dir.join(value),
-};
-
-/// Follows `link` from `file` and returns the chain base first. Detects
-/// missing files, cycles and syntax errors (with line and column).
-pub(crate) fn follow_links(file: &Path, link: &Link) -> Result<Vec<PathBuf>, ConfigError> {
-    let mut chain: Vec<PathBuf> = Vec::new();
-    let mut seen = HashSet::new();
-    let mut next = Some(file.to_path_buf());
-    while let Some(path) = next.take() {
-        if !path.is_file() {
-            return Err(match chain.last() {
-                None => ConfigError::Missing { path, what: link.what },
-                Some(named_by) => ConfigError::MissingBase {
-                    path: named_by.clone(),
-                    key: link.key,
-                    what: link.what,
-                    base: path,
-                },
-            });
-        }
-        let canon = path.canonicalize().map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if !seen.insert(canon) {
-            let mut names: Vec<String> = chain.iter().map(|p: &PathBuf| p.display().to_string()).collect();
-            names.push(path.display().to_string());
-            return Err(ConfigError::Cycle {
-                path: chain.last().cloned().unwrap_or(path),
-                key: link.key,
-                chain: names.join(" -> "),
-            });
-        }
-        let table = parse_toml(&path)?;
-        if let Some(value) = table.get(link.key) {
-            let value = value.as_str().ok_or_else(|| ConfigError::BadExtends {
-                path: path.clone(),
-                key: link.key,
-                expected: link.expected,
-            })?;
-            next = Some((link.path_of)(path.parent().unwrap_or(Path::new(".")), value));
-        }
-        chain.push(path);
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
-fn parse_toml(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    text.parse::<toml::Table>().map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
-        ConfigError::Syntax {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }
-    })
-}
-
-/// 1-based line and column of byte offset `at` in `text`.
-fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, column)
-}
-
-/// Line and column of the key `path` (e.g. `["train", "lr"]`) in a TOML file,
-/// when it is written there (dotted keys, tables and inline tables alike).
-pub fn locate_key(file: &Path, path: &[String]) -> Option<(usize, usize)> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let doc = toml_edit::ImDocument::parse(text.as_str()).ok()?;
-    let mut table: &dyn toml_edit::TableLike = doc.as_table();
-    let mut span = None;
-    for (i, k) in path.iter().enumerate() {
-        let (key, item) = table.get_key_value(k)?;
-        span = key.span().or_else(|| item.span());
-        if i + 1 < path.len() {
-            table = item.as_table_like()?;
-        }
-    }
-    span.map(|s| line_col(&text, s.start))
-}
-
-/// Human description of where a value came from.
-fn describe_source(meta: Option<&Metadata>, path: &[String]) -> String {
-    let Some(meta) = meta else {
-        return "built-in defaults".to_string();
-    };
-    match &meta.source {
-        Some(Source::File(f)) => match locate_key(f, path) {
-            Some((line, col)) => format!("{}:{line}:{col}", f.display()),
-            None => f.display().to_string(),
-        },
-        Some(Source::Custom(c)) if c == ENV_SOURCE => {
-            format!("environment variable {}", env_var_name(path))
-        }
-        Some(Source::Custom(c)) => c.clone(),
-        _ => meta.name.to_string(),
-    }
-}
-
-fn env_var_name(path: &[String]) -> String {
-    format!("{ENV_PREFIX}{}", path.join("__").to_uppercase())
-}
-
-/// The first of figment's errors as one located [`ConfigError::Value`].
-pub(crate) fn describe_figment_error(err: figment::Error, figment: &Figment) -> ConfigError {
-    // figment chains every error; the first one is enough for one clear line.
-    let first = err.into_iter().next().expect("figment errors are non-empty");
-    let mut path = first.path.clone();
-    let message = match &first.kind {
-        figment::error::Kind::UnknownField(field, expected) => {
-            // figment's path usually ends with the unknown key already.
-            if path.last() != Some(field) {
-                path.push(field.clone());
-            }
-            format!("unknown key, expected one of: {}", expected.join(", "))
-        }
-        kind => kind.to_string(),
-    };
-    let meta = first
-        .metadata
-        .as_ref()
-        .or_else(|| figment.find_metadata(&path.join(".")));
-    ConfigError::Value {
-        source_desc: describe_source(meta, &path),
-        key: path.join("."),
-        message,
-    }
-}
-
-/// A validation problem as a [`ConfigError::Value`] naming where the merged value came from.
-pub(crate) fn describe_invalid(issue: &Invalid, figment: &Figment) -> ConfigError {
-    let path: Vec<String> = issue.key.split('.').map(str::to_string).collect();
-    let meta = figment.find_metadata(&issue.key);
-    ConfigError::Value {
-        source_desc: describe_source(meta, &path),
-        key: issue.key.clone(),
-        message: issue.message.clone(),
-    }
-}
-
-const ENV_SOURCE: &str = "environment";
+pub(crate) const ENV_SOURCE: &str = "environment";
 
 /// The `ENTPROG_*` variables, split on `__` into nested keys (figment's `Env`
 /// reads the process environment only; tests need to pass their own).

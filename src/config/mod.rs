@@ -5,6 +5,8 @@
 //! experiment schema that composes the folders' sections is
 //! `crate::experiment`.
 
+pub mod describe;
+pub mod extends;
 pub mod hash;
 pub mod load;
 pub mod validate;

@@ -4,7 +4,8 @@
 //! loaders the trainer reads, and an importer for real frame folders.
 //!
 //! Files, one concept each:
-//! - [`profile`]: a dataset profile (`datasets/<name>.toml`), validated.
+//! - [`profile`]: a dataset profile (`datasets/<name>.toml`), validated;
+//!   `profile_sections` holds its camera, scene, clothing and motion sections.
 //! - [`config`]: the `[data]` section of an experiment config.
 //! - [`raster`]: a small anti-aliased coverage rasterizer (capsules, ellipses, polygons).
 //! - [`figure`]: an identity (proportions, tones, outfit) and its 3D skeleton.
@@ -47,6 +48,7 @@ mod parts;
 pub mod pose;
 pub mod preview;
 pub mod profile;
+mod profile_sections;
 pub mod raster;
 pub mod render;
 pub mod scene;
