@@ -8,20 +8,42 @@ use anyhow::Result;
 use entprog::study::cells::Study;
 use entprog::study::target::Target;
 
+/// Which study: the target, its profile, seeds and results folder (shared
+/// with `reproduce`).
 #[derive(clap::Args)]
-pub struct Args {
-    /// Target name under experiments/targets/, or a path.
+pub struct StudyArgs {
+    /// Target name under experiments/targets/ (`table3`), or a path.
     target: String,
+    /// Scale of the study: smoke (CI), default (this CPU), paper (the paper's sizes).
     #[arg(long, default_value = "default")]
     profile: String,
+    /// Seeds per arm (default: the profile's, else the target's).
     #[arg(long)]
     seeds: Option<u64>,
+    /// Results folder (cells in `cells-<profile>/`, the report in `<target>/`).
     #[arg(long, default_value = "results")]
     results: PathBuf,
 }
 
+impl StudyArgs {
+    /// The study's cells laid out.
+    pub fn study(self) -> Result<Study> {
+        Ok(Study::new(
+            Target::load(&self.target)?,
+            &self.profile,
+            self.seeds,
+            self.results,
+        )?)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    study: StudyArgs,
+}
+
 pub fn run(args: Args) -> Result<()> {
-    let study = Study::new(Target::load(&args.target)?, &args.profile, args.seeds, args.results)?;
-    print!("{}", entprog::report::write(&study)?);
+    print!("{}", entprog::report::write(&args.study.study()?)?);
     Ok(())
 }

@@ -3,37 +3,26 @@
 //! then writes the report from the files on disk (`entprog::report`) and
 //! prints its table.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 
-use entprog::study::cells::Study;
 use entprog::study::reproduce::{plan, Options};
-use entprog::study::target::Target;
+
+use super::report::StudyArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Target name under experiments/targets/ (`table3`), or a path.
-    target: String,
-    /// Scale of the study: smoke (CI), default (this CPU), paper (the paper's sizes).
-    #[arg(long, default_value = "default")]
-    profile: String,
-    /// Seeds per arm (default: the profile's, else the target's).
-    #[arg(long)]
-    seeds: Option<u64>,
+    #[command(flatten)]
+    study: StudyArgs,
     /// Print the cells with their state and estimated time, run nothing.
     #[arg(long)]
     dry_run: bool,
     /// Start a profile that asks for confirmation (the paper's sizes on a CPU).
     #[arg(long)]
     yes: bool,
-    /// Results folder (cells in `cells-<profile>/`, the report in `<target>/`).
-    #[arg(long, default_value = "results")]
-    results: PathBuf,
 }
 
 pub fn run(args: Args, quiet: bool) -> Result<()> {
-    let study = Study::new(Target::load(&args.target)?, &args.profile, args.seeds, args.results)?;
+    let study = args.study.study()?;
     if args.dry_run {
         print!("{}", plan(&study));
         return Ok(());
