@@ -44,3 +44,22 @@ pub fn key(prefix: &str, field: &str) -> String {
         format!("{prefix}.{field}")
     }
 }
+
+/// Checks that an optional config hash (`train.init_from_hash`,
+/// `schedule.ranking_hash`) is 64 lower-case hex digits, and that the path
+/// it names is set (`with_path`).
+pub fn check_hash(out: &mut Vec<Invalid>, value: Option<&str>, with_path: bool, at: String, path_key: &str) {
+    let Some(h) = value else { return };
+    check(
+        out,
+        h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        at.clone(),
+        format!("{h:?} is not a config hash, expected 64 lower-case hex digits"),
+    );
+    check(
+        out,
+        with_path,
+        at,
+        format!("set without {path_key}, expected both or neither"),
+    );
+}

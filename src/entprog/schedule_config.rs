@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::scorers::Scorer;
+use crate::config::validate::check_hash;
 use crate::config::{check, key, Invalid, Validate};
 
 /// The schedule kinds.
@@ -74,6 +75,12 @@ pub struct ScheduleConfig {
     /// Unset: the run scores its own blocks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<std::path::PathBuf>,
+    /// The config hash of the ranking cell in `ranking` (studies set it):
+    /// when set, the ranking enters the config hash by this identity instead
+    /// of its path (as `train.init_from_hash` does for checkpoints), and the
+    /// run checks the ranking folder's `manifest.json` against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_hash: Option<String>,
 }
 
 impl Default for ScheduleConfig {
@@ -95,12 +102,21 @@ impl Default for ScheduleConfig {
             reverse: false,
             skip_inactive: false,
             ranking: None,
+            ranking_hash: None,
         }
     }
 }
 
 impl Validate for ScheduleConfig {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
+        let ranking = self.ranking.is_some();
+        check_hash(
+            out,
+            self.ranking_hash.as_deref(),
+            ranking,
+            key(prefix, "ranking_hash"),
+            "ranking",
+        );
         match self.kind {
             ScheduleKind::Fixed => {
                 check(

@@ -39,7 +39,7 @@ impl Experiment {
         } else {
             config.name.clone()
         };
-        let hash = config_hash(&config, UNHASHED_KEYS);
+        let hash = config_hash(&config, &hash_exclusions(&config));
         Self {
             config,
             name,
@@ -71,6 +71,21 @@ impl Experiment {
         c.name = self.name.clone();
         toml::to_string_pretty(&c).expect("configs serialise to TOML")
     }
+}
+
+/// The keys left out of `config`'s hash: [`UNHASHED_KEYS`], and a path
+/// whose producing run is named by its hash (`train.init_from` with
+/// `train.init_from_hash`, `schedule.ranking` with `schedule.ranking_hash`),
+/// so the hash says what a run computes, not where its inputs live.
+pub fn hash_exclusions(config: &ExperimentConfig) -> Vec<&'static str> {
+    let mut keys = UNHASHED_KEYS.to_vec();
+    if config.train.init_from_hash.is_some() {
+        keys.push("train.init_from");
+    }
+    if config.schedule.ranking_hash.is_some() {
+        keys.push("schedule.ranking");
+    }
+    keys
 }
 
 /// `experiments/table3.toml`, `table3.toml` or `table3`: the first that exists,

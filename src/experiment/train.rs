@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::validate::check_hash;
 use crate::config::{check, key, Invalid, Validate};
 use crate::model::block::REQUIRED_PARTS;
 use crate::model::{Gate, GateError, Gates};
@@ -133,6 +134,14 @@ pub struct TrainConfig {
     pub gates: GatePlan,
     /// Checkpoint to start from (the previous stage), by local path.
     pub init_from: Option<PathBuf>,
+    /// The config hash of the run that wrote `init_from` (studies set it to
+    /// the parent cell's). When set, the checkpoint enters the config hash by
+    /// this identity instead of its path, so a cell's hash does not depend on
+    /// the folder its parent lives in (a moved or shared results folder is
+    /// still reused, and a changed parent changes every child); the run
+    /// checks the `manifest.json` beside the checkpoint before it starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from_hash: Option<String>,
     /// Reuse step 0's timesteps, noise and condition dropout at every step
     /// (debugging: with one fixed batch the loss must then fall toward zero).
     pub fixed_draws: bool,
@@ -157,6 +166,7 @@ impl Default for TrainConfig {
             eval_every: 0,
             gates: GatePlan::default(),
             init_from: None,
+            init_from_hash: None,
             fixed_draws: false,
         }
     }
@@ -190,6 +200,14 @@ impl Validate for TrainConfig {
     fn validate(&self, prefix: &str, out: &mut Vec<Invalid>) {
         let k = |f| key(prefix, f);
         check(out, self.steps >= 1, k("steps"), "expected >= 1");
+        let init_from = self.init_from.is_some();
+        check_hash(
+            out,
+            self.init_from_hash.as_deref(),
+            init_from,
+            k("init_from_hash"),
+            "init_from",
+        );
         check(out, self.batch_size >= 1, k("batch_size"), "expected >= 1");
         check(
             out,

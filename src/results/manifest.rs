@@ -80,6 +80,41 @@ impl RunManifest {
     }
 }
 
+/// Checks that the run folder `dir` holds a complete run of config `hash`:
+/// the identity a config gives for the run that wrote one of its inputs
+/// (`train.init_from_hash`, `schedule.ranking_hash`). The error says what
+/// was found instead.
+pub fn check_producer(dir: &Path, hash: &str) -> Result<(), String> {
+    let path = dir.join("manifest.json");
+    let m = RunManifest::read(&path).ok_or_else(|| {
+        format!(
+            "{}: no readable manifest.json, expected the folder of a complete run of config {}",
+            dir.display(),
+            short(hash)
+        )
+    })?;
+    if m.config_hash != hash {
+        return Err(format!(
+            "{}: written by config {}, expected {} (the run that writes it changed; rerun it first)",
+            path.display(),
+            short(&m.config_hash),
+            short(hash)
+        ));
+    }
+    if m.status != RunStatus::Complete {
+        return Err(format!(
+            "{}: the run of config {} is not complete, expected a finished one",
+            path.display(),
+            short(hash)
+        ));
+    }
+    Ok(())
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..12.min(hash.len())]
+}
+
 /// Facts about the machine and build recorded in every manifest.
 #[derive(Debug, Clone)]
 pub struct Environment {

@@ -55,11 +55,19 @@ impl Cell {
         self.exp.run_spec("train", None).dir()
     }
 
+    /// The checkpoint a child cell starts from, with this cell's config hash.
+    pub fn checkpoint(&self) -> Checkpoint {
+        (self.train_dir().join("last.safetensors"), self.exp.hash.clone())
+    }
+
     /// The cell's ranking folder (a ranking cell's own output).
     pub fn ranking_dir(&self) -> PathBuf {
         super::ranking::ranking_dir(&self.exp)
     }
 }
+
+/// A starting checkpoint: its path and the config hash of the run that writes it.
+pub type Checkpoint = (PathBuf, String);
 
 /// A target's cells in run order (every cell after the cells it reads).
 #[derive(Debug, Clone)]
@@ -115,7 +123,7 @@ impl Study {
         let mut cells: Vec<Cell> = Vec::new();
         let ends = chain_cells(&target, &flags, &mut cells)?;
         for (i, d) in target.config.datasets.iter().enumerate() {
-            let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
+            let init = ends[i].map(|c| cells[c].checkpoint());
             for arm in &target.config.arms {
                 arm_cells(arm, d, init.clone(), seeds, &flags, &mut cells)?;
             }
@@ -154,16 +162,18 @@ struct Flags<'a> {
 
 impl Flags<'_> {
     /// The profile's flags for `experiment`, then the cell's name, seed,
-    /// folder and starting checkpoint.
-    fn sets(&self, experiment: &str, name: &str, seed: u64, init: Option<PathBuf>) -> Vec<String> {
+    /// folder and starting checkpoint (with the hash of the run that writes
+    /// it, so the cell's hash names its parent by identity, not by path).
+    fn sets(&self, experiment: &str, name: &str, seed: u64, init: Option<Checkpoint>) -> Vec<String> {
         let p = self.profile;
         let mut sets = p.set.clone();
         sets.extend(p.experiment_set.get(experiment).cloned().unwrap_or_default());
         sets.push(format!("name={name}"));
         sets.push(format!("seed={seed}"));
         sets.push(format!("output.results_dir={:?}", self.cell_dir.display().to_string()));
-        if let Some(init) = init {
-            sets.push(format!("train.init_from={:?}", init.display().to_string()));
+        if let Some((path, hash)) = init {
+            sets.push(format!("train.init_from={:?}", path.display().to_string()));
+            sets.push(format!("train.init_from_hash={hash:?}"));
         }
         sets
     }
@@ -193,7 +203,7 @@ impl Flags<'_> {
         experiment: &str,
         name: &str,
         seed: u64,
-        init: Option<PathBuf>,
+        init: Option<Checkpoint>,
         dataset: Option<&str>,
     ) -> Result<Vec<String>, ConfigError> {
         self.with_data(experiment, self.sets(experiment, name, seed, init), dataset)
@@ -218,7 +228,7 @@ fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<
     for stage in &target.config.chain {
         if stage.per_dataset {
             for (i, d) in datasets.iter().enumerate() {
-                let init = ends[i].map(|c| cells[c].train_dir().join("last.safetensors"));
+                let init = ends[i].map(|c| cells[c].checkpoint());
                 let name = format!("{}-{d}", stage.experiment);
                 let sets = flags.cell_sets(&stage.experiment, &name, 0, init, Some(d))?;
                 let exp = load(&stage.experiment, &sets)?;
@@ -227,7 +237,7 @@ fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<
             }
         } else {
             // A shared stage starts from the first dataset's chain so far.
-            let init = ends[0].map(|c| cells[c].train_dir().join("last.safetensors"));
+            let init = ends[0].map(|c| cells[c].checkpoint());
             let name = stage.experiment.clone();
             let sets = flags.cell_sets(&stage.experiment, &name, 0, init, None)?;
             let exp = load(&stage.experiment, &sets)?;
@@ -244,7 +254,7 @@ fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<
 fn arm_cells(
     arm: &Arm,
     d: &str,
-    init: Option<PathBuf>,
+    init: Option<Checkpoint>,
     seeds: u64,
     flags: &Flags,
     cells: &mut Vec<Cell>,
@@ -274,6 +284,7 @@ fn arm_cells(
                 "schedule.ranking={:?}",
                 cells[r].ranking_dir().display().to_string()
             ));
+            sets.push(format!("schedule.ranking_hash={:?}", cells[r].exp.hash));
         }
         cells.push(Cell {
             kind: CellKind::Arm,

@@ -151,6 +151,10 @@ impl<'a> Passes<'a> {
         ids: &[crate::model::BlockId],
     ) -> Result<crate::entprog::scorers::Scores, PassError> {
         let (file, ranking) = Ranking::load(path)?;
+        if let Some(hash) = &self.cfg.schedule.ranking_hash {
+            let dir = file.parent().unwrap_or(std::path::Path::new("."));
+            crate::results::manifest::check_producer(dir, hash).map_err(super::ranking::RankingError::Producer)?;
+        }
         let checkpoint = init_checkpoint(self.cfg)?;
         ranking.check(
             &file,

@@ -104,6 +104,9 @@ pub enum RankingError {
     Unfinished { path: PathBuf, status: String },
     #[error("schedule.ranking = {path}: {message}")]
     Unreadable { path: PathBuf, message: String },
+    /// The folder is not the ranking cell `schedule.ranking_hash` names.
+    #[error("schedule.ranking_hash: {0}")]
+    Producer(String),
     #[error("schedule.ranking = {path}: scored with {found}, but this run's schedule.scorer = {expected}")]
     Scorer {
         path: PathBuf,

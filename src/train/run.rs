@@ -62,6 +62,9 @@ pub enum RunError {
     /// A Hub reference (`train.init_from`) did not resolve or pull.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
+    /// `train.init_from` is not the output of the run `train.init_from_hash` names.
+    #[error("train.init_from_hash: {0}")]
+    Parent(String),
 }
 
 /// What a call to [`run_experiment`] found or did.
@@ -226,6 +229,10 @@ fn start_from(
     if rd.resumable && ckpt.exists() {
         trainer.resume(ckpt).map_err(|e| train_err(&dir, e))?;
     } else if let Some(configured) = &cfg.train.init_from {
+        if let Some(hash) = &cfg.train.init_from_hash {
+            let parent = configured.parent().unwrap_or(Path::new("."));
+            crate::results::manifest::check_producer(parent, hash).map_err(RunError::Parent)?;
+        }
         let base = crate::hub::checkpoint(configured)?;
         rd.add_input_from(&base.path, base.source)?;
         let report = trainer.init_from(&base.path).map_err(|e| train_err(&dir, e))?;
