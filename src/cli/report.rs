@@ -27,13 +27,25 @@ pub struct StudyArgs {
 
 impl StudyArgs {
     /// The study's cells laid out.
-    pub fn study(self) -> Result<Study> {
+    pub fn study(&self) -> Result<Study> {
         Ok(Study::new(
             Target::load(&self.target)?,
             &self.profile,
             self.seeds,
-            self.results,
+            self.results.clone(),
         )?)
+    }
+
+    /// `reproduce <target> --profile P [--seeds N] --results <absolute>`:
+    /// the same study from any process started in `cwd`.
+    pub fn command_line(&self, cwd: &std::path::Path) -> Vec<String> {
+        let mut args = vec!["reproduce".to_string(), self.target.clone()];
+        args.extend(["--profile".to_string(), self.profile.clone()]);
+        if let Some(s) = self.seeds {
+            args.extend(["--seeds".to_string(), s.to_string()]);
+        }
+        args.extend(["--results".to_string(), cwd.join(&self.results).display().to_string()]);
+        args
     }
 }
 

@@ -7,11 +7,15 @@
 
 pub mod cei;
 pub mod cells;
+pub mod estimate;
 pub mod eval_run;
 pub mod evaluate;
+pub mod graph;
+pub mod local;
 pub mod probe;
 pub mod ranking;
 pub mod reproduce;
+pub mod slurm;
 pub mod target;
 
 use candle_core::Device;

@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::cells::{Cell, CellKind, Study, StudyError};
+pub use super::estimate::{estimate_s, human, nets_estimate_s};
 use super::evaluate::{evaluate, EvalError, EvalSettings};
+use super::graph::{find, task_estimate_s, task_state, tasks, Task, TaskKind};
 use crate::config::ConfigError;
-use crate::eval::dance::{DanceNetsConfig, Net};
-use crate::model::dit::block_ids;
-use crate::model::flops::unit_costs;
-use crate::model::{Gate, Gates, ModelConfig, PARTS};
+use crate::eval::dance::Net;
 use crate::progress::{Board, ProgressMode};
 use crate::results::{RunManifest, RunStatus};
 
@@ -47,6 +46,12 @@ pub enum ReproduceError {
          (or --dry-run to see every cell)"
     )]
     NeedsConfirmation { profile: String, estimate: String },
+    /// `--cell` names no cell of the study.
+    #[error("--cell: {0}")]
+    Cell(String),
+    /// `--cell` names a cell whose input is not finished.
+    #[error("cell {cell}: its input {input:?} is not finished (run it first, or the whole study)")]
+    Input { cell: String, input: String },
 }
 
 /// A cell's state on disk.
@@ -68,7 +73,7 @@ impl CellState {
     }
 }
 
-fn eval_settings(study: &Study, cell: &Cell) -> EvalSettings {
+pub(super) fn eval_settings(study: &Study, cell: &Cell) -> EvalSettings {
     let mut s = EvalSettings::from_diffusion(
         &cell.exp.config.diffusion,
         study.profile.eval_clips.max(1),
@@ -112,98 +117,6 @@ pub fn state(study: &Study, cell: &Cell) -> CellState {
         Some(m) if m.config_hash == spec.config_hash && dir.join("last.safetensors").exists() => CellState::Partial,
         _ => CellState::Todo,
     }
-}
-
-/// FLOPs per second of a `default` training step on the 2-core development
-/// machine: `default-video-full` (2 clips x 8 frames, every unit trainable)
-/// took a median 0.239 s in `bench/compare.jsonl` (commit 7e015df, docs/results/speed-vs-pytorch.md).
-fn machine_rate() -> f64 {
-    step_flops(&ModelConfig::default_preset(), 2, 8) / 0.239
-}
-
-/// Analytic FLOPs of one fully trainable step (forward x 3 for backward).
-fn step_flops(model: &ModelConfig, batch: usize, frames: usize) -> f64 {
-    let units = PARTS
-        .iter()
-        .map(|p| p.to_string())
-        .chain(block_ids(model).into_iter().map(|b| b.to_string()));
-    let gates = Gates::all(units, Gate::Trainable);
-    3.0 * unit_costs(model, &gates, batch, frames)
-        .iter()
-        .map(|u| u.forward() as f64)
-        .sum::<f64>()
-}
-
-/// Estimated seconds of a cell on this machine (training cells: steps at
-/// full-training cost, an upper bound for progressive runs; evaluations:
-/// sampler steps as forward passes).
-pub fn estimate_s(study: &Study, cell: &Cell) -> f64 {
-    let c = &cell.exp.config;
-    let (b, t) = (c.train.batch_size, c.data.clip_frames);
-    match cell.kind {
-        CellKind::Eval { .. } => {
-            let s = eval_settings(study, cell);
-            // Two forward passes per sampler step with guidance.
-            let per = step_flops(&c.model, s.clips, t) / 3.0 * 2.0;
-            per * s.sample_steps as f64 / machine_rate()
-        }
-        CellKind::Ranking => {
-            // N samples through the whole model, then each block skipped in
-            // turn from its place on (about half the model per block).
-            let n = (c.cei.conditions * c.cei.draws) as f64;
-            let blocks = block_ids(&c.model).len() as f64;
-            let forward = step_flops(&c.model, 1, t) / 3.0;
-            n * forward * (1.0 + blocks / 4.0) / machine_rate()
-        }
-        _ => c.train.steps as f64 * step_flops(&c.model, b, t) / machine_rate(),
-    }
-}
-
-/// `1h 02m`, `3m 20s`, `12s`.
-pub fn human(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
-/// Estimated seconds of training an offline network: its conv layers'
-/// analytic FLOPs (forward x 3 for backward) per frame at the datasets'
-/// resolution, at a fifth of the denoiser's rate (candle's CPU convolutions
-/// run slower than the fused matmul kernels; measured on the smoke nets).
-pub fn nets_estimate_s(cfg: &DanceNetsConfig, net: Net) -> f64 {
-    // The largest frame side of the networks' datasets (32 when unknown).
-    let side = cfg
-        .datasets
-        .iter()
-        .filter_map(|d| crate::data::config::frame_size(&cfg.root, d))
-        .map(|(h, w, _)| h.max(w) as f64)
-        .reduce(f64::max)
-        .unwrap_or(32.0);
-    let conv = |w: [usize; 4], extra: f64| -> f64 {
-        let mut cin = 3.0;
-        let mut total = extra;
-        for (i, &c) in w.iter().enumerate() {
-            let s = side / 2f64.powi(i.min(3) as i32);
-            total += 2.0 * s * s * 9.0 * cin * c as f64;
-            cin = c as f64;
-        }
-        total
-    };
-    let (per_step, steps) = match net {
-        Net::Frame => {
-            let f = &cfg.frame;
-            let head = 2.0 * (side / 2.0).powi(2) * 9.0 * (f.widths[1] + f.widths[2]) as f64 * f.head_width as f64;
-            (conv(f.widths, head) * f.batch_size as f64, f.steps)
-        }
-        Net::Clip => {
-            let c = &cfg.clip;
-            (conv(c.widths, 0.0) * (c.batch_size * c.clip_frames) as f64, c.steps)
-        }
-    };
-    3.0 * per_step * steps as f64 / (machine_rate() / 5.0)
 }
 
 /// The plan `--dry-run` prints: every cell with its state and estimate.
@@ -265,51 +178,17 @@ pub struct Options {
     pub quiet: bool,
 }
 
-/// Runs every cell of `study` that is not finished, in order, reusing the
+/// Runs every task of `study` that is not finished, in order, reusing the
 /// finished ones and resuming interrupted ones.
 pub fn run(study: &Study, opt: &Options) -> Result<(), ReproduceError> {
-    let todo: Vec<usize> = (0..study.cells.len())
-        .filter(|&i| state(study, &study.cells[i]) != CellState::Done)
-        .collect();
-    let left: f64 = todo.iter().map(|&i| estimate_s(study, &study.cells[i])).sum();
-    if study.profile.confirm && !opt.yes && !todo.is_empty() {
-        return Err(ReproduceError::NeedsConfirmation {
-            profile: study.profile_name.clone(),
-            estimate: human(left),
-        });
-    }
+    confirm(study, opt)?;
+    let tasks = tasks(study);
     let mode = ProgressMode::detect(opt.quiet, Duration::from_secs_f64(10.0));
     let start = Instant::now();
-    let nets = usize::from(study.nets.is_some()) * 2;
-    let board = Board::new((study.cells.len() + nets) as u64, mode);
+    let board = Board::new(tasks.len() as u64, mode);
     let mut spent_est = 0.0;
-    if let Some(cfg) = &study.nets {
-        for (i, net) in [Net::Frame, Net::Clip].into_iter().enumerate() {
-            if !cfg.is_done(net) {
-                let label = format!("network {}", net.network());
-                board.start(i, &label, "to run", &human(nets_estimate_s(cfg, net)));
-                let steps = match net {
-                    Net::Frame => cfg.frame.steps,
-                    Net::Clip => cfg.clip.steps,
-                };
-                let mut bar = board.cell(format!("  {label}"), steps);
-                crate::eval::dance::ensure(cfg, net, &mut |s| {
-                    bar.set_message(format!("loss {:.4}", s.loss));
-                    bar.inc(1);
-                })
-                .map_err(|e| ReproduceError::Nets {
-                    cell: net.network().into(),
-                    source: Box::new(e),
-                })?;
-                bar.finish_and_clear();
-            }
-            board.done();
-        }
-    }
-    for (k, cell) in study.cells.iter().enumerate() {
-        let i = k + nets;
-        let est = estimate_s(study, cell);
-        let st = state(study, cell);
+    for (i, task) in tasks.iter().enumerate() {
+        let st = task_state(study, task);
         if st != CellState::Done {
             // ETA: the measured pace against the estimates so far.
             let pace = if spent_est > 0.0 {
@@ -317,20 +196,96 @@ pub fn run(study: &Study, opt: &Options) -> Result<(), ReproduceError> {
             } else {
                 1.0
             };
-            let remaining: f64 = study.cells[k..]
+            let remaining: f64 = tasks[i..]
                 .iter()
-                .filter(|c| state(study, c) != CellState::Done)
-                .map(|c| estimate_s(study, c))
+                .filter(|t| task_state(study, t) != CellState::Done)
+                .map(|t| task_estimate_s(study, t))
                 .sum();
-            board.start(i, &cell.label, st.as_str(), &human(remaining * pace));
+            board.start(i, &task.label, st.as_str(), &human(remaining * pace));
         }
-        run_cell(study, cell, &board, st == CellState::Done)?;
+        run_task(study, task, &board, st == CellState::Done)?;
         board.done();
         if st != CellState::Done {
-            spent_est += est;
+            spent_est += task_estimate_s(study, task);
         }
     }
     board.finish();
+    Ok(())
+}
+
+/// Refuses a profile that asks for confirmation (`confirm = true`, the
+/// paper's sizes on a CPU) unless `--yes`, when any cell is left to run.
+pub fn confirm(study: &Study, opt: &Options) -> Result<(), ReproduceError> {
+    let left: Vec<f64> = study
+        .cells
+        .iter()
+        .filter(|c| state(study, c) != CellState::Done)
+        .map(|c| estimate_s(study, c))
+        .collect();
+    if study.profile.confirm && !opt.yes && !left.is_empty() {
+        return Err(ReproduceError::NeedsConfirmation {
+            profile: study.profile_name.clone(),
+            estimate: human(left.iter().sum()),
+        });
+    }
+    Ok(())
+}
+
+/// Runs the one task labelled `label` (`reproduce --cell`, what `--jobs`
+/// and Slurm jobs run): its inputs must be finished.
+pub fn run_one(study: &Study, label: &str, quiet: bool) -> Result<(), ReproduceError> {
+    let tasks = tasks(study);
+    let (_, task) = find(&tasks, label).map_err(ReproduceError::Cell)?;
+    if let Some(&d) = task
+        .deps
+        .iter()
+        .find(|&&d| task_state(study, &tasks[d]) != CellState::Done)
+    {
+        return Err(ReproduceError::Input {
+            cell: task.label.clone(),
+            input: tasks[d].label.clone(),
+        });
+    }
+    let board = Board::new(1, ProgressMode::detect(quiet, Duration::from_secs_f64(10.0)));
+    let st = task_state(study, task);
+    board.start(0, &task.label, st.as_str(), &human(task_estimate_s(study, task)));
+    run_task(study, task, &board, st == CellState::Done)?;
+    board.done();
+    board.finish();
+    Ok(())
+}
+
+/// Runs one task in this process under `board` (a finished cell is opened
+/// and reused; a finished network is skipped).
+fn run_task(study: &Study, task: &Task, board: &Board, done: bool) -> Result<(), ReproduceError> {
+    match (task.kind, &study.nets) {
+        (TaskKind::Net(_), _) if done => Ok(()),
+        (TaskKind::Net(net), Some(cfg)) => run_net(cfg, net, &task.label, board),
+        (TaskKind::Net(_), None) => Ok(()),
+        (TaskKind::Cell(i), _) => run_cell(study, &study.cells[i], board, done),
+    }
+}
+
+fn run_net(
+    cfg: &crate::eval::dance::DanceNetsConfig,
+    net: Net,
+    label: &str,
+    board: &Board,
+) -> Result<(), ReproduceError> {
+    let steps = match net {
+        Net::Frame => cfg.frame.steps,
+        Net::Clip => cfg.clip.steps,
+    };
+    let mut bar = board.cell(format!("  {label}"), steps);
+    crate::eval::dance::ensure(cfg, net, &mut |s| {
+        bar.set_message(format!("loss {:.4}", s.loss));
+        bar.inc(1);
+    })
+    .map_err(|e| ReproduceError::Nets {
+        cell: net.network().into(),
+        source: Box::new(e),
+    })?;
+    bar.finish_and_clear();
     Ok(())
 }
 

@@ -64,6 +64,9 @@ pub struct Profile {
     pub confirm: bool,
     /// `--set` flags for the offline feature networks' file (`features`).
     pub features_set: Vec<String>,
+    /// `sbatch` options of the cells' jobs under `--executor slurm`
+    /// (`reproduce` flags override them).
+    pub slurm: super::slurm::SlurmOptions,
 }
 
 /// One row of the paper's table, printed beside ours.
