@@ -37,6 +37,8 @@ mod model;
 mod nets;
 /// Progressive schedules: adaptive decisions, replay, resume, fixed schedules, scorers.
 mod schedule;
+/// A real single-node Slurm (munged, slurmctld, slurmd under a temp dir) for tests that submit jobs.
+mod slurm_cluster;
 /// `reproduce table3 --profile smoke` end to end: snapshot, reuse, determinism, kill and rerun.
 mod study;
 /// The trainer: overfitting, resume, NaN stop, frozen blocks, stage hand-over.
