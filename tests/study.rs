@@ -15,7 +15,7 @@ use entprog::study::cells::{CellKind, Study};
 use entprog::study::target::Target;
 use polars::prelude::*;
 
-fn entprog(_results: &Path, args: &[&str]) -> std::process::Output {
+pub fn entprog(_results: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_entprog"))
         .args(args)
         .arg("--quiet")
@@ -28,7 +28,7 @@ fn study(results: &Path) -> Study {
     Study::new(Target::load("table3").unwrap(), "smoke", None, results.to_path_buf()).unwrap()
 }
 
-fn reproduce(results: &Path) -> std::process::Output {
+pub fn reproduce(results: &Path) -> std::process::Output {
     let out = entprog(
         results,
         &[
@@ -44,8 +44,10 @@ fn reproduce(results: &Path) -> std::process::Output {
     out
 }
 
-/// Every Parquet file of the study, relative path -> frame without timing columns.
-fn parquet_files(results: &Path) -> Vec<(PathBuf, DataFrame)> {
+/// Every Parquet file of the study, relative path -> frame without timing
+/// and memory columns (config hashes and run ids stay: they do not depend
+/// on the results folder).
+pub fn parquet_files(results: &Path) -> Vec<(PathBuf, DataFrame)> {
     let timing = [
         "wall_s",
         "peak_bytes",
@@ -58,8 +60,6 @@ fn parquet_files(results: &Path) -> Vec<(PathBuf, DataFrame)> {
         "total_wall_s",
         "train_peak_bytes",
         "process_peak_bytes",
-        "run",
-        "config_hash",
     ];
     let mut out = Vec::new();
     let mut stack = vec![results.to_path_buf()];

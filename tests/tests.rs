@@ -23,6 +23,8 @@ mod docs;
 mod entprog;
 /// Frame metrics against scikit-image / OpenCV / DisCo, the Frechet distance, `entprog metrics`.
 mod eval;
+/// Where cells run: --jobs 2 and --executor slurm against a real Slurm equal a serial run.
+mod executors;
 /// Configuration layers and errors, config hashes, run folders and locks, Parquet tables.
 mod foundation;
 /// The Hugging Face Hub layer against a loopback Hub: pulls, offline cache, bad downloads, export.

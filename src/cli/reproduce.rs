@@ -92,7 +92,13 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
                 for (label, job, _) in &jobs {
                     println!("{job}  {label}");
                 }
-                println!("when they are done: entprog report (or reproduce --status to follow them)");
+                let mut report = args.study.command_line(&std::env::current_dir()?);
+                report[0] = "report".into();
+                println!(
+                    "follow them with `entprog {} --executor slurm --status`; when they are done: `entprog {}`",
+                    args.study.command_line(&std::env::current_dir()?).join(" "),
+                    report.join(" ")
+                );
                 return Ok(());
             }
             slurm::wait(&study, quiet)?;

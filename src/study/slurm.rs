@@ -296,9 +296,10 @@ pub fn status(study: &Study) -> Result<String, SlurmError> {
     Ok(out)
 }
 
-/// Waits until every task is finished, showing the overall progress; a
-/// task that left the queue unfinished stops the wait, naming the first
-/// such cell whose inputs were finished (the cause) and its log.
+/// Waits until none of the study's jobs is queued or running any more,
+/// showing the overall progress. Then every task must be finished; if not,
+/// the error names the first unfinished cell whose inputs were finished
+/// (the cause; Slurm cancelled its dependants) and its log.
 pub fn wait(study: &Study, quiet: bool) -> Result<(), SlurmError> {
     let tasks = tasks(study);
     let board = Board::new(tasks.len() as u64, ProgressMode::detect(quiet, Duration::from_secs(10)));
@@ -308,25 +309,28 @@ pub fn wait(study: &Study, quiet: bool) -> Result<(), SlurmError> {
         let done: Vec<bool> = tasks.iter().map(|t| task_state(study, t) == CellState::Done).collect();
         let newly = (0..tasks.len()).filter(|&i| done[i] && shown.insert(i)).count();
         (0..newly).for_each(|_| board.done());
-        let lost: Vec<usize> = (0..tasks.len())
-            .filter(|&i| !done[i])
-            .filter(|&i| jobs.get(&tasks[i].label).is_none_or(|r| !live.contains_key(&r.job)))
-            .collect();
-        if let Some(&cause) = lost.iter().find(|&&i| tasks[i].deps.iter().all(|&d| done[d])) {
-            let rec = jobs.get(&tasks[cause].label);
-            board.finish();
-            return Err(SlurmError::Failed {
-                cell: tasks[cause].label.clone(),
-                job: rec.map_or("none".into(), |r| r.job.clone()),
-                log: rec.map_or_else(|| slurm_dir(study), |r| r.log.clone()),
-                cancelled: lost.len() - 1,
-            });
+        let queued = |i: usize| jobs.get(&tasks[i].label).is_some_and(|r| live.contains_key(&r.job));
+        if (0..tasks.len()).any(|i| !done[i] && queued(i)) {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
         }
-        if done.iter().all(|&d| d) {
-            board.finish();
+        board.finish();
+        let lost: Vec<usize> = (0..tasks.len()).filter(|&i| !done[i]).collect();
+        let Some(&first) = lost.first() else {
             return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(500));
+        };
+        let cause = lost
+            .iter()
+            .copied()
+            .find(|&i| tasks[i].deps.iter().all(|&d| done[d]))
+            .unwrap_or(first);
+        let rec = jobs.get(&tasks[cause].label);
+        return Err(SlurmError::Failed {
+            cell: tasks[cause].label.clone(),
+            job: rec.map_or("none".into(), |r| r.job.clone()),
+            log: rec.map_or_else(|| slurm_dir(study), |r| r.log.clone()),
+            cancelled: lost.len() - 1,
+        });
     }
 }
 
