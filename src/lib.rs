@@ -4,7 +4,7 @@
 //! Module map, top to bottom (a folder imports only folders below it; the
 //! `entprog` binary's `cli/` sits above all of them; docs/design.md):
 //! - [`report`]: Polars reports from the result tables, with intervals over seeds and verdicts.
-//! - [`study`]: reproduce targets, their cell graph and runner, evaluation cells, `entprog cei`, the skip probe.
+//! - [`study`]: reproduce targets, their cell graph, the serial, `--jobs` and Slurm executors, evaluation cells, `entprog cei`, the skip probe.
 //! - [`bench`]: benchmarks of the harness itself.
 //! - [`train`]: THE training loop that asks a policy per step, AdamW, CEI evidence, logs, replay of a run.
 //! - [`eval`]: frame metrics (SSIM, PSNR, L1 and DisCo's variants), feature networks, sampled evaluation.
