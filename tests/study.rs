@@ -166,7 +166,7 @@ fn run_tables(dir: &Path) -> Vec<(String, DataFrame)> {
 }
 
 /// The arm's experiment file and `--set` flags, without `schedule.ranking`
-/// and with `output.results_dir` set to `results`.
+/// (and its `ranking_hash`) and with `output.results_dir` set to `results`.
 fn arm_args(s: &Study, dataset: &str, results: &Path) -> (String, Vec<String>) {
     let arm = s
         .cells
@@ -185,7 +185,7 @@ fn arm_args(s: &Study, dataset: &str, results: &Path) -> (String, Vec<String>) {
         .clone();
     let mut args = Vec::new();
     for set in &arm.sets {
-        if set.starts_with("schedule.ranking=") || set.starts_with("output.results_dir=") {
+        if set.starts_with("schedule.ranking") || set.starts_with("output.results_dir=") {
             continue;
         }
         args.extend(["--set".to_string(), set.clone()]);

@@ -7,6 +7,7 @@ pub mod ema;
 pub mod evidence;
 pub mod log;
 pub mod lr;
+mod outputs;
 pub mod passes;
 pub mod ranking;
 pub mod replay;
