@@ -13,14 +13,46 @@ use crate::study::{parquet_files, reproduce};
 /// `entprog reproduce table3 --profile smoke --results <results> <extra>`,
 /// in the repository, with `env` added.
 fn reproduce_with(results: &Path, extra: &[&str], env: &[(String, String)]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_entprog"))
-        .args(["reproduce", "table3", "--profile", "smoke", "--quiet", "--results"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entprog"));
+    cmd.args(["reproduce", "table3", "--profile", "smoke", "--quiet", "--results"])
         .arg(results)
         .args(extra)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    output_within(cmd)
+}
+
+/// The command's output, run in the repository; it is killed (and the test
+/// fails) if it takes over five minutes, so a stuck queue cannot hang CI.
+/// Output goes through files, so a full pipe cannot block the command.
+fn output_within(mut cmd: Command) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} took over 5 minutes: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    }
 }
 
 /// The two studies' Parquet tables are equal, file for file.
@@ -93,13 +125,11 @@ fn a_failed_cell_under_slurm_cancels_its_dependants_and_names_its_log() {
     )
     .unwrap();
     let results = dir.path().join("results");
-    let out = Command::new(env!("CARGO_BIN_EXE_entprog"))
-        .args(["reproduce", target.to_str().unwrap(), "--profile", "smoke", "--quiet"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entprog"));
+    cmd.args(["reproduce", target.to_str().unwrap(), "--profile", "smoke", "--quiet"])
         .args(["--executor", "slurm", "--results", results.to_str().unwrap()])
-        .envs(cluster.env())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+        .envs(cluster.env());
+    let out = output_within(cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let line = stderr.lines().last().unwrap_or("");
