@@ -145,3 +145,28 @@ fn a_failed_cell_under_slurm_cancels_its_dependants_and_names_its_log() {
     let (_, queue, _) = cluster.client("squeue", &["-h"]);
     assert!(queue.trim().is_empty(), "{queue}");
 }
+
+#[test]
+fn a_slurm_setting_for_an_unknown_kind_of_cell_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t.toml");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/targets/table3.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "extends = {:?}\n[profiles.smoke.slurm]\ncpus_per_task = 2\n[profiles.smoke.slurm.kinds.evals]\ncpus_per_task = 1\n",
+            shipped.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entprog"));
+    cmd.args(["reproduce", target.to_str().unwrap(), "--profile", "smoke", "--dry-run"]);
+    let out = output_within(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("profiles.smoke.slurm.kinds.evals") && stderr.contains("network, chain, ranking, arm, eval"),
+        "{stderr}"
+    );
+}

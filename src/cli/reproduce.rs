@@ -118,20 +118,25 @@ fn status(study: &Study, executor: Executor) -> Result<String> {
     })
 }
 
-/// The profile's sbatch options with the flags given on top.
+/// The profile's sbatch options with the flags given on top: a flag wins
+/// over the profile's setting for every kind of cell.
 fn slurm_options(study: &Study, args: &Args) -> SlurmOptions {
     let mut o = study.profile.slurm.clone();
     if args.partition.is_some() {
         o.partition = args.partition.clone();
+        o.kinds.values_mut().for_each(|k| k.partition = None);
     }
     if let Some(c) = args.cpus_per_task {
         o.cpus_per_task = c;
+        o.kinds.values_mut().for_each(|k| k.cpus_per_task = None);
     }
     if args.mem.is_some() {
         o.mem = args.mem.clone();
+        o.kinds.values_mut().for_each(|k| k.mem = None);
     }
     if let Some(g) = args.gpus {
         o.gpus = g;
+        o.kinds.values_mut().for_each(|k| k.gpus = None);
     }
     if let Some(f) = args.time_factor {
         o.time_factor = f;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::cells::Study;
-use super::graph::{slug, task_estimate_s, task_state, tasks, Task};
+use super::cells::{CellKind, Study};
+use super::graph::{slug, task_estimate_s, task_state, tasks, Task, TaskKind};
 use super::local::Launcher;
 use super::reproduce::CellState;
 use crate::progress::{Board, ProgressMode};
@@ -43,6 +43,39 @@ pub struct SlurmOptions {
     pub min_minutes: u64,
     /// Further `sbatch` arguments, as given (`--account=x`, `--qos=y`).
     pub args: Vec<String>,
+    /// Per kind of cell (`network`, `chain`, `ranking`, `arm`, `eval`), the
+    /// settings that differ: `[profiles.<p>.slurm.kinds.eval] cpus_per_task = 1`.
+    pub kinds: BTreeMap<String, KindOptions>,
+}
+
+/// The `sbatch` settings of one kind of cell that differ from the study's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KindOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus_per_task: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<usize>,
+}
+
+/// The kinds of cell `kinds` may name.
+pub const KINDS: [&str; 5] = ["network", "chain", "ranking", "arm", "eval"];
+
+/// The kind of `task`, as `[slurm.kinds]` names it.
+pub fn kind_of(study: &Study, task: &Task) -> &'static str {
+    match task.kind {
+        TaskKind::Net(_) => "network",
+        TaskKind::Cell(i) => match study.cells[i].kind {
+            CellKind::Chain => "chain",
+            CellKind::Ranking => "ranking",
+            CellKind::Arm => "arm",
+            CellKind::Eval { .. } => "eval",
+        },
+    }
 }
 
 impl Default for SlurmOptions {
@@ -55,11 +88,33 @@ impl Default for SlurmOptions {
             time_factor: 3.0,
             min_minutes: 10,
             args: Vec::new(),
+            kinds: BTreeMap::new(),
         }
     }
 }
 
 impl SlurmOptions {
+    /// The settings of a cell of `kind`: the study's, with the kind's on top.
+    pub fn for_kind(&self, kind: &str) -> SlurmOptions {
+        let mut o = self.clone();
+        if let Some(k) = self.kinds.get(kind) {
+            o.partition = k.partition.clone().or(o.partition);
+            o.cpus_per_task = k.cpus_per_task.unwrap_or(o.cpus_per_task);
+            o.mem = k.mem.clone().or(o.mem);
+            o.gpus = k.gpus.unwrap_or(o.gpus);
+        }
+        o
+    }
+
+    /// Kind names that are not kinds of cell (for the profile's validation).
+    pub fn unknown_kinds(&self) -> Vec<String> {
+        self.kinds
+            .keys()
+            .filter(|k| !KINDS.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// The job's `--time` in minutes for a cell estimated at `estimate_s`.
     pub fn minutes(&self, estimate_s: f64) -> u64 {
         ((estimate_s * self.time_factor / 60.0).ceil() as u64).max(self.min_minutes)
@@ -209,6 +264,7 @@ fn submit_one(
     launcher: &Launcher,
     dir: &Path,
 ) -> Result<JobRecord, SlurmError> {
+    let opts = &opts.for_kind(kind_of(study, task));
     let name = slug(&task.label);
     let (path, log) = (dir.join(format!("{name}.sh")), dir.join(format!("{name}.log")));
     write_atomic(&path, script(task, launcher).as_bytes()).map_err(|e| SlurmError::File {
@@ -344,6 +400,27 @@ mod tests {
         assert_eq!(o.minutes(0.0), 10);
         assert_eq!(o.minutes(3600.0), 180);
         assert_eq!(o.minutes(601.0), 31);
+    }
+
+    #[test]
+    fn a_kind_overrides_only_what_it_sets() {
+        let mut o = SlurmOptions {
+            partition: Some("cpu".into()),
+            cpus_per_task: 2,
+            ..SlurmOptions::default()
+        };
+        o.kinds.insert(
+            "eval".into(),
+            KindOptions {
+                cpus_per_task: Some(1),
+                ..KindOptions::default()
+            },
+        );
+        let e = o.for_kind("eval");
+        assert_eq!((e.partition.as_deref(), e.cpus_per_task), (Some("cpu"), 1));
+        assert_eq!(o.for_kind("arm").cpus_per_task, 2);
+        o.kinds.insert("evals".into(), KindOptions::default());
+        assert_eq!(o.unknown_kinds(), vec!["evals".to_string()]);
     }
 
     #[test]

@@ -152,6 +152,23 @@ impl Validate for TargetConfig {
                     p.eval_guidance
                 ),
             );
+            for kind in p.slurm.unknown_kinds() {
+                check(
+                    out,
+                    false,
+                    key(prefix, &format!("profiles.{name}.slurm.kinds.{kind}")),
+                    format!(
+                        "not a kind of cell, expected one of: {}",
+                        super::slurm::KINDS.join(", ")
+                    ),
+                );
+            }
+            check(
+                out,
+                p.slurm.time_factor.is_finite() && p.slurm.time_factor > 0.0,
+                key(prefix, &format!("profiles.{name}.slurm.time_factor")),
+                format!("{} is out of range, expected a factor > 0", p.slurm.time_factor),
+            );
         }
     }
 }
