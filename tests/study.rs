@@ -656,3 +656,34 @@ fn a_model_of_another_frame_size_than_its_data_is_refused_before_it_is_built() {
         .join("last.safetensors")
         .exists());
 }
+
+#[test]
+fn an_unknown_target_lists_the_targets_and_zero_seeds_is_refused() {
+    let results = tempfile::tempdir().unwrap();
+    let r = results.path().to_str().unwrap();
+    let out = entprog(results.path(), &["reproduce", "tabel3", "--dry-run", "--results", r]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no target \"tabel3\", expected one of: table3, table3-tiktok"),
+        "{err}"
+    );
+    let out = entprog(
+        results.path(),
+        &[
+            "reproduce",
+            "table3",
+            "--profile",
+            "smoke",
+            "--seeds",
+            "0",
+            "--dry-run",
+            "--results",
+            r,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim(), "error: --seeds 0: a study needs at least one seed per arm");
+}

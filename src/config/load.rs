@@ -29,6 +29,14 @@ pub const ENV_PREFIX: &str = "ENTPROG_";
 pub enum ConfigError {
     #[error("{path}: {what} not found")]
     Missing { path: PathBuf, what: &'static str },
+    /// A name that resolves to no file, with the names that do.
+    #[error("{path}: no {what} {name:?}, expected one of: {available}")]
+    UnknownName {
+        path: PathBuf,
+        what: &'static str,
+        name: String,
+        available: String,
+    },
     #[error("{path}: cannot read: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
@@ -191,6 +199,22 @@ impl Provider for NamedDefaults<'_> {
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         Serialized::defaults(&self.value).data()
     }
+}
+
+/// The stems of the `*.toml` files in `dir`, sorted (the names a user may
+/// give: targets, dataset profiles).
+pub fn toml_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// The lowest layer: `defaults` serialised, except that a section with a

@@ -146,17 +146,7 @@ pub fn profile_path(root: &Path, name: &str) -> PathBuf {
 
 /// Names of the profiles (`*.toml`) in `root`, sorted.
 pub fn available_profiles(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_string))?
-        })
-        .collect();
-    names.sort();
-    names
+    crate::config::load::toml_names(root)
 }
 
 impl Validate for DatasetProfile {

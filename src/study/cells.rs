@@ -112,6 +112,11 @@ impl Study {
     /// (`None`: the profile's or the target's count), cells under `results_dir`.
     pub fn new(target: Target, profile: &str, seeds: Option<u64>, results_dir: PathBuf) -> Result<Self, StudyError> {
         let p = target.profile(profile).map_err(StudyError::Profile)?.clone();
+        if seeds == Some(0) {
+            return Err(StudyError::Profile(
+                "--seeds 0: a study needs at least one seed per arm".into(),
+            ));
+        }
         let seeds = seeds
             .or((p.seeds > 0).then_some(p.seeds))
             .unwrap_or(target.config.seeds);

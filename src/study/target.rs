@@ -186,11 +186,20 @@ impl Target {
     /// Loads `experiments/targets/<name>.toml` (or a path).
     pub fn load(arg: &str) -> Result<Self, ConfigError> {
         let given = PathBuf::from(arg);
+        let dir = Path::new("experiments").join("targets");
         let path = if given.is_file() {
             given
         } else {
-            Path::new("experiments").join("targets").join(format!("{arg}.toml"))
+            dir.join(format!("{arg}.toml"))
         };
+        if !path.is_file() {
+            return Err(ConfigError::UnknownName {
+                path,
+                what: "target",
+                name: arg.to_string(),
+                available: crate::config::load::toml_names(&dir).join(", "),
+            });
+        }
         // The environment's ENTPROG_* variables are for the cells' experiments.
         let resolved = crate::config::load::load_with_env::<TargetConfig, _>(&path, &[], Vec::new())?;
         let name = path
