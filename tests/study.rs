@@ -687,3 +687,34 @@ fn an_unknown_target_lists_the_targets_and_zero_seeds_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim(), "error: --seeds 0: a study needs at least one seed per arm");
 }
+
+#[test]
+fn table5_smoke_runs_every_ablation_arm_and_reports_them_beside_the_paper() {
+    let results = tempfile::tempdir().unwrap();
+    let r = results.path().to_str().unwrap();
+    let out = entprog(
+        results.path(),
+        &[
+            "reproduce",
+            "table5",
+            "--profile",
+            "smoke",
+            "--jobs",
+            "2",
+            "--results",
+            r,
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let study = Study::new(
+        Target::load("table5").unwrap(),
+        "smoke",
+        None,
+        results.path().to_path_buf(),
+    )
+    .unwrap();
+    // Seven arms on TikTok: full, linear, random order, Ent-Prog, skip, re-rank, fixed m = 3.
+    assert_eq!(study.target.config.arms.len(), 7);
+    let report = entprog::report::build(&study, true).unwrap();
+    insta::assert_snapshot!("table5_smoke_report", report.markdown);
+}

@@ -152,11 +152,14 @@ fn push_groups(tables: &Tables, d: &str, sc: &str, rows: &mut Vec<ReportCell>) {
 fn paper_row(p: &PaperRow, cols: &[Column]) -> String {
     let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
     let q: Vec<String> = cols.iter().map(|c| c.paper.map_or("-".to_string(), &v)).collect();
+    let memory = p
+        .values
+        .get("memory_gb")
+        .map_or("-".to_string(), |m| format!("{m} GB (GPU)"));
     format!(
-        "| paper: {} | {} | {} GB (GPU) | - | - | {} | - | - | - |\n",
+        "| paper: {} | {} | {memory} | - | - | {} | - | - | - |\n",
         p.scheme,
         q.join(" | "),
-        v("memory_gb"),
         v("speedup"),
     )
 }
