@@ -658,7 +658,7 @@ fn a_model_of_another_frame_size_than_its_data_is_refused_before_it_is_built() {
 }
 
 #[test]
-fn an_unknown_target_lists_the_targets_and_zero_seeds_is_refused() {
+fn reproduce_refuses_bad_targets_seeds_and_datasets_in_one_line_and_runs_on_other_datasets() {
     let results = tempfile::tempdir().unwrap();
     let r = results.path().to_str().unwrap();
     let out = entprog(results.path(), &["reproduce", "tabel3", "--dry-run", "--results", r]);
@@ -686,6 +686,47 @@ fn an_unknown_target_lists_the_targets_and_zero_seeds_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim(), "error: --seeds 0: a study needs at least one seed per arm");
+    // --datasets: another dataset runs the same target, its report apart; a
+    // name without a profile is one line listing the profiles.
+    let out = entprog(
+        results.path(),
+        &[
+            "reproduce",
+            "table3",
+            "--profile",
+            "smoke",
+            "--datasets",
+            "bilibili",
+            "--dry-run",
+            "--results",
+            r,
+        ],
+    );
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        plan.contains("(table3-bilibili)") && plan.contains("stage2-bilibili"),
+        "{plan}"
+    );
+    assert!(!plan.contains("tiktok seed"), "{plan}");
+    let out = entprog(
+        results.path(),
+        &[
+            "reproduce",
+            "table3",
+            "--datasets",
+            "tiktok,tiktak",
+            "--dry-run",
+            "--results",
+            r,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no dataset \"tiktak\", expected one of: ") && err.contains("bilibili, bilibili-16"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `entprog report <target>`: a target's report rebuilt from the results on
 //! disk, without training.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -23,17 +23,17 @@ pub struct StudyArgs {
     /// Results folder (cells in `cells-<profile>/`, the report in `<target>/`).
     #[arg(long, default_value = "results")]
     results: PathBuf,
+    /// Datasets to run the target on, comma separated (default: the
+    /// target's, the paper's for that table); each a profile under datasets/.
+    #[arg(long, value_delimiter = ',')]
+    datasets: Vec<String>,
 }
 
 impl StudyArgs {
     /// The study's cells laid out.
     pub fn study(&self) -> Result<Study> {
-        Ok(Study::new(
-            Target::load(&self.target)?,
-            &self.profile,
-            self.seeds,
-            self.results.clone(),
-        )?)
+        let target = Target::load(&self.target)?.on_datasets(&self.datasets, Path::new("datasets"))?;
+        Ok(Study::new(target, &self.profile, self.seeds, self.results.clone())?)
     }
 
     /// `reproduce <target> --profile P [--seeds N] --results <absolute>`:
@@ -45,6 +45,9 @@ impl StudyArgs {
             args.extend(["--seeds".to_string(), s.to_string()]);
         }
         args.extend(["--results".to_string(), cwd.join(&self.results).display().to_string()]);
+        if !self.datasets.is_empty() {
+            args.extend(["--datasets".to_string(), self.datasets.join(",")]);
+        }
         args
     }
 }

@@ -213,6 +213,28 @@ impl Target {
         })
     }
 
+    /// This target on `datasets` instead of its own (`reproduce --datasets`):
+    /// each must have a dataset profile under `root`; the report goes to
+    /// `<target>-<d1>-<d2>/` so it does not overwrite the target's own.
+    pub fn on_datasets(mut self, datasets: &[String], root: &Path) -> Result<Self, ConfigError> {
+        for d in datasets {
+            let path = root.join(format!("{d}.toml"));
+            if !path.is_file() {
+                return Err(ConfigError::UnknownName {
+                    path,
+                    what: "dataset",
+                    name: d.clone(),
+                    available: crate::config::load::toml_names(root).join(", "),
+                });
+            }
+        }
+        if !datasets.is_empty() && datasets != self.config.datasets.as_slice() {
+            self.name = format!("{}-{}", self.name, datasets.join("-"));
+            self.config.datasets = datasets.to_vec();
+        }
+        Ok(self)
+    }
+
     /// The profile `name`, or an error listing the target's profiles.
     pub fn profile(&self, name: &str) -> Result<&Profile, String> {
         self.config.profiles.get(name).ok_or_else(|| {
