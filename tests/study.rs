@@ -759,3 +759,41 @@ fn table5_smoke_runs_every_ablation_arm_and_reports_them_beside_the_paper() {
     let report = entprog::report::build(&study, true).unwrap();
     insta::assert_snapshot!("table5_smoke_report", report.markdown);
 }
+
+#[test]
+fn two_arms_of_one_experiment_differ_by_their_set_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("sweep.toml");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/targets/table3.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "extends = {:?}\ndatasets = [\"tiktok\"]\n\n[[arms]]\nscheme = \"full\"\nexperiment = \"stage3\"\nbaseline = true\n\n\
+             [[arms]]\nscheme = \"1 frozen\"\nexperiment = \"stage3-freeze\"\nset = [\"schedule.frozen=1\"]\n\n\
+             [[arms]]\nscheme = \"2 frozen\"\nexperiment = \"stage3-freeze\"\nset = [\"schedule.frozen=2\"]\n",
+            shipped.display().to_string()
+        ),
+    )
+    .unwrap();
+    let s = Study::new(
+        Target::load(target.to_str().unwrap()).unwrap(),
+        "smoke",
+        None,
+        dir.path().join("results"),
+    )
+    .unwrap();
+    let frozen: Vec<(String, usize)> = s
+        .cells
+        .iter()
+        .filter(|c| c.kind == CellKind::Arm)
+        .map(|c| (c.exp.name.clone(), c.exp.config.schedule.frozen))
+        .collect();
+    assert_eq!(
+        frozen,
+        vec![
+            ("stage3-tiktok".to_string(), 0),
+            ("stage3-freeze-1-frozen-tiktok".to_string(), 1),
+            ("stage3-freeze-2-frozen-tiktok".to_string(), 2),
+        ]
+    );
+}

@@ -264,8 +264,16 @@ fn arm_cells(
     flags: &Flags,
     cells: &mut Vec<Cell>,
 ) -> Result<(), StudyError> {
-    let name = format!("{}-{d}", arm.experiment);
-    let ranking_sets = flags.cell_sets(&arm.experiment, &name, 0, init.clone(), Some(d))?;
+    // Arms that share an experiment are told apart by their scheme.
+    let name = match arm.set.is_empty() {
+        true => format!("{}-{d}", arm.experiment),
+        false => format!("{}-{}-{d}", arm.experiment, super::graph::slug(&arm.scheme)),
+    };
+    let with_arm = |mut sets: Vec<String>| {
+        sets.extend(arm.set.iter().cloned());
+        sets
+    };
+    let ranking_sets = with_arm(flags.cell_sets(&arm.experiment, &name, 0, init.clone(), Some(d))?);
     let ranked = load(&arm.experiment, &ranking_sets)?;
     let ranking = if ranked.config.schedule.kind != ScheduleKind::Full {
         cells.push(Cell {
@@ -283,7 +291,7 @@ fn arm_cells(
         None
     };
     for seed in 0..seeds {
-        let mut sets = flags.cell_sets(&arm.experiment, &name, seed, init.clone(), Some(d))?;
+        let mut sets = with_arm(flags.cell_sets(&arm.experiment, &name, seed, init.clone(), Some(d))?);
         if let Some(r) = ranking {
             sets.push(format!(
                 "schedule.ranking={:?}",

@@ -35,6 +35,11 @@ pub struct Arm {
     pub experiment: String,
     /// The arm the others are compared with (full fine-tuning).
     pub baseline: bool,
+    /// `--set` flags of this arm on top of the profile's (`schedule.frozen=3`):
+    /// several arms of one experiment, each its own cells, named
+    /// `<experiment>-<scheme>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
 }
 
 /// A profile: how the whole study is scaled.
