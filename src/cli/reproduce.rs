@@ -92,11 +92,12 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
                 for (label, job, _) in &jobs {
                     println!("{job}  {label}");
                 }
-                let mut report = args.study.command_line(&std::env::current_dir()?);
+                let again = args.study.command_line(&std::env::current_dir()?);
+                let mut report = again.clone();
                 report[0] = "report".into();
                 println!(
                     "follow them with `entprog {} --executor slurm --status`; when they are done: `entprog {}`",
-                    args.study.command_line(&std::env::current_dir()?).join(" "),
+                    again.join(" "),
                     report.join(" ")
                 );
                 return Ok(());
