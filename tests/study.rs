@@ -666,7 +666,7 @@ fn reproduce_refuses_bad_targets_seeds_and_datasets_in_one_line_and_runs_on_othe
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("no target \"tabel3\", expected one of: table3, table3-tiktok"),
+        err.contains("no target \"tabel3\", expected one of: scorers, table3, table3-tiktok, table5"),
         "{err}"
     );
     let out = entprog(
@@ -794,6 +794,40 @@ fn two_arms_of_one_experiment_differ_by_their_set_flags() {
             ("stage3-tiktok".to_string(), 0),
             ("stage3-freeze-1-frozen-tiktok".to_string(), 1),
             ("stage3-freeze-2-frozen-tiktok".to_string(), 2),
+        ]
+    );
+}
+
+#[test]
+fn the_scorers_target_lays_out_one_arm_per_scorer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Study::new(
+        Target::load("scorers").unwrap(),
+        "smoke",
+        None,
+        dir.path().to_path_buf(),
+    )
+    .unwrap();
+    let scorers: Vec<&str> = s
+        .cells
+        .iter()
+        .filter(|c| c.kind == CellKind::Arm)
+        .map(|c| c.exp.config.schedule.scorer.as_str())
+        .collect();
+    // Full fine-tuning's scorer is the default and unused (it trains every block).
+    assert_eq!(
+        scorers,
+        [
+            "cei",
+            "cei",
+            "abs_cei",
+            "knn_cei",
+            "random",
+            "depth_in",
+            "depth_out",
+            "grad_norm",
+            "fisher",
+            "loss_skip"
         ]
     );
 }
