@@ -661,7 +661,14 @@ fn a_model_of_another_frame_size_than_its_data_is_refused_before_it_is_built() {
 fn reproduce_refuses_bad_targets_seeds_and_datasets_in_one_line_and_runs_on_other_datasets() {
     let results = tempfile::tempdir().unwrap();
     let r = results.path().to_str().unwrap();
-    let out = entprog(results.path(), &["reproduce", "tabel3", "--dry-run", "--results", r]);
+    // `reproduce <args> --dry-run --results <tmp>`.
+    let dry = |args: &[&str]| {
+        let mut all = vec!["reproduce"];
+        all.extend(args);
+        all.extend(["--dry-run", "--results", r]);
+        entprog(results.path(), &all)
+    };
+    let out = dry(&["tabel3"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -669,39 +676,13 @@ fn reproduce_refuses_bad_targets_seeds_and_datasets_in_one_line_and_runs_on_othe
         err.contains("no target \"tabel3\", expected one of: scorers, table3, table3-tiktok, table5"),
         "{err}"
     );
-    let out = entprog(
-        results.path(),
-        &[
-            "reproduce",
-            "table3",
-            "--profile",
-            "smoke",
-            "--seeds",
-            "0",
-            "--dry-run",
-            "--results",
-            r,
-        ],
-    );
+    let out = dry(&["table3", "--profile", "smoke", "--seeds", "0"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim(), "error: --seeds 0: a study needs at least one seed per arm");
     // --datasets: another dataset runs the same target, its report apart; a
     // name without a profile is one line listing the profiles.
-    let out = entprog(
-        results.path(),
-        &[
-            "reproduce",
-            "table3",
-            "--profile",
-            "smoke",
-            "--datasets",
-            "bilibili",
-            "--dry-run",
-            "--results",
-            r,
-        ],
-    );
+    let out = dry(&["table3", "--profile", "smoke", "--datasets", "bilibili"]);
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
@@ -709,18 +690,7 @@ fn reproduce_refuses_bad_targets_seeds_and_datasets_in_one_line_and_runs_on_othe
         "{plan}"
     );
     assert!(!plan.contains("tiktok seed"), "{plan}");
-    let out = entprog(
-        results.path(),
-        &[
-            "reproduce",
-            "table3",
-            "--datasets",
-            "tiktok,tiktak",
-            "--dry-run",
-            "--results",
-            r,
-        ],
-    );
+    let out = dry(&["table3", "--datasets", "tiktok,tiktak"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
