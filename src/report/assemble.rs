@@ -22,6 +22,7 @@ pub struct Report {
 
 /// One cell of `report.parquet`.
 pub(super) struct ReportCell {
+    /// The block's name: the dataset, and the arms' group (`bilibili, 2x steps`).
     pub dataset: String,
     pub scheme: String,
     pub subject: String,
@@ -39,22 +40,28 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
     let tables = Tables::of(study, &m)?;
     let mut rows: Vec<ReportCell> = Vec::new();
     let mut md = intro(study);
-    for d in &study.target.config.datasets {
-        md.push_str(&dataset_section(study, &tables, d, redact, &mut rows));
+    for block in study.target.config.blocks() {
+        md.push_str(&dataset_section(study, &tables, &block, redact, &mut rows));
     }
     md.push_str(&ranking_section(study, redact, &mut rows)?);
     md.push_str(&why_section(study, redact)?);
     md.push_str(&verdicts_section(study, &tables, redact));
     Ok(Report {
         markdown: md,
-        cells: cells_frame(&rows)?,
+        cells: cells_frame(study, &rows)?,
     })
 }
 
-/// The long table of `report.parquet`.
-fn cells_frame(rows: &[ReportCell]) -> Result<DataFrame, ReportError> {
+/// The long table of `report.parquet`: a cell's block split into its
+/// dataset and its arms' group (empty for a target without groups).
+fn cells_frame(study: &Study, rows: &[ReportCell]) -> Result<DataFrame, ReportError> {
+    let blocks = study.target.config.blocks();
+    let block = |name: &str| blocks.iter().find(|b| b.name() == name);
+    let dataset = |r: &ReportCell| block(&r.dataset).map_or(r.dataset.clone(), |b| b.dataset.clone());
+    let group = |r: &ReportCell| block(&r.dataset).map_or(String::new(), |b| b.group.clone());
     Ok(df!(
-        "dataset" => rows.iter().map(|r| r.dataset.clone()).collect::<Vec<_>>(),
+        "dataset" => rows.iter().map(dataset).collect::<Vec<_>>(),
+        "group" => rows.iter().map(group).collect::<Vec<_>>(),
         "scheme" => rows.iter().map(|r| r.scheme.clone()).collect::<Vec<_>>(),
         "subject" => rows.iter().map(|r| r.subject.clone()).collect::<Vec<_>>(),
         "metric" => rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>(),

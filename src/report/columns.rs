@@ -54,7 +54,7 @@ const SPECS: [Spec; 12] = [
         &[("fid_inception", "inception"), ("fid_dance", "dance-frame")],
         "FID",
         false,
-        None,
+        Some("fid"),
         true,
     ),
     spec(

@@ -109,7 +109,7 @@ fn ranking_line(
     let share = wall / (wall + runs_s);
     let c = &cell.exp.config;
     let (d, sc) = (
-        cell.dataset.clone().unwrap_or_default(),
+        cell.block(),
         cell.scheme.clone().unwrap_or_default(),
     );
     let verdict = if share <= 0.05 { "within" } else { "over" };

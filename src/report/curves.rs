@@ -104,13 +104,13 @@ pub(super) fn equal_quality(study: &Study, metric: &str, higher: bool, name: &st
     for (arm, curve) in curves.iter().filter(|(c, _)| !c.baseline) {
         let base = curves
             .iter()
-            .find(|(c, _)| c.baseline && c.dataset == arm.dataset && c.exp.config.seed == arm.exp.config.seed);
+            .find(|(c, _)| c.baseline && c.block() == arm.block() && c.exp.config.seed == arm.exp.config.seed);
         let Some((_, base_curve)) = base else { continue };
         let Some(value) = speedup_at_equal_quality(base_curve, curve, higher) else {
             continue;
         };
         let (d, sc) = (
-            arm.dataset.clone().unwrap_or_default(),
+            arm.block(),
             arm.scheme.clone().unwrap_or_default(),
         );
         match out.iter_mut().find(|p| p.dataset == d && p.scheme == sc) {

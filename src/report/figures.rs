@@ -37,18 +37,8 @@ pub struct Figure {
     pub caption: String,
 }
 
-/// `Ent-Prog` -> `ent-prog`: a scheme in a file name.
-pub fn slug(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
+/// `Ent-Prog` -> `ent-prog`: a scheme or block in a file name.
+pub use crate::study::graph::slug;
 
 pub(super) fn plot_err(e: plot::PlotError) -> ReportError {
     ReportError::Io {
@@ -70,7 +60,7 @@ pub(super) fn spread(v: &[f64]) -> (f64, f64, f64) {
     (mean, lo, hi)
 }
 
-/// The arms of dataset `d`, grouped by scheme in the target's order.
+/// The arms of block `d` (a dataset, or a dataset and a group), grouped by scheme in the target's order.
 pub(super) fn arms_by_scheme<'a>(study: &'a Study, d: &str) -> Vec<(String, Vec<&'a Cell>)> {
     study
         .target
@@ -82,11 +72,13 @@ pub(super) fn arms_by_scheme<'a>(study: &'a Study, d: &str) -> Vec<(String, Vec<
                 .cells
                 .iter()
                 .filter(|c| {
-                    c.kind == CellKind::Arm && c.dataset.as_deref() == Some(d) && c.scheme.as_ref() == Some(&a.scheme)
+                    c.kind == CellKind::Arm && c.block() == d && c.group == a.group && c.scheme.as_ref() == Some(&a.scheme)
                 })
                 .collect();
             (a.scheme.clone(), cells)
         })
+        // Arms of the block's group only.
+        .filter(|(_, cells): &(String, Vec<&Cell>)| !cells.is_empty())
         .collect()
 }
 
@@ -134,7 +126,7 @@ fn curves(study: &Study, d: &str, dir: &Path) -> Result<Figure, ReportError> {
             panels.push(curve_panel(&per_scheme, clock, name, metric, label));
         }
     }
-    let file = format!("curves-{d}.png");
+    let file = format!("curves-{}.png", slug(d));
     plot::panels(
         &dir.join(&file),
         &format!("{d}: quality against time and FLOPs (mean over seeds, min-max band)"),
@@ -302,7 +294,7 @@ fn samples(study: &Study, d: &str, dir: &Path) -> Result<Option<Figure>, ReportE
     if images.is_empty() {
         return Ok(None);
     }
-    let file = format!("samples-{d}.png");
+    let file = format!("samples-{}.png", slug(d));
     let scale = plot::sheet_scale(&images, 640);
     plot::sheet(&dir.join(&file), &images, scale).map_err(plot_err)?;
     Ok(Some(Figure {
@@ -314,7 +306,8 @@ fn samples(study: &Study, d: &str, dir: &Path) -> Result<Option<Figure>, ReportE
 /// Writes every plot of `study` into `dir`; returns them in report order.
 pub fn write_all(study: &Study, dir: &Path) -> Result<Vec<Figure>, ReportError> {
     let mut out = Vec::new();
-    for d in &study.target.config.datasets {
+    for block in study.target.config.blocks() {
+        let d = &block.name();
         out.push(curves(study, d, dir)?);
         out.extend(cei(study, d, dir)?);
         out.extend(ce(study, d, dir)?);

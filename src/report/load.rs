@@ -116,7 +116,7 @@ fn evaluated_arm(study: &Study, i: usize, eval: &Cell, arm: &Cell) -> Result<Laz
         .lazy()
         .select([col("subject"), col("metric"), col("value")]);
     Ok(concat([per_run, evals], UnionArgs::default())?.with_columns([
-        lit(arm.dataset.clone().unwrap_or_default()).alias("dataset"),
+        lit(arm.block()).alias("dataset"),
         lit(arm.scheme.clone().unwrap_or_default()).alias("scheme"),
         lit(arm.baseline).alias("baseline"),
         lit(arm.exp.config.seed).alias("seed"),

@@ -7,7 +7,7 @@ use super::columns::{columns, Column};
 use super::stats::Interval;
 use super::verdicts::Tables;
 use crate::study::cells::Study;
-use crate::study::target::PaperRow;
+use crate::study::target::{Block, PaperRow};
 
 /// `s`, or `[t]` with `redact` (timing and memory in snapshot tests).
 pub(super) fn red(redact: bool, s: String) -> String {
@@ -69,28 +69,34 @@ pub(super) fn intro(study: &Study) -> String {
     md
 }
 
-/// Dataset `d`'s section: its table with the paper's rows and its
-/// baselines' table; pushes the `report.parquet` cells of both.
+/// A block's section (a dataset, or a dataset and a group of arms): its
+/// table with the paper's rows and its baselines' table; pushes the
+/// `report.parquet` cells of both.
 pub(super) fn dataset_section(
     study: &Study,
     tables: &Tables,
-    d: &str,
+    block: &Block,
     redact: bool,
     rows: &mut Vec<ReportCell>,
 ) -> String {
     let t = &study.target.config;
+    let d = &block.name();
     let cols = columns(&tables.groups, d);
     let mut md = format!("## {d}\n\n");
     md.push_str(&table_head(&cols));
-    for arm in &t.arms {
+    for arm in t.arms_of(&block.group) {
         md.push_str(&arm_row(tables, d, &arm.scheme, &cols, redact));
         push_groups(tables, d, &arm.scheme, rows);
     }
-    for p in t.paper.iter().filter(|p| p.dataset == d) {
+    for p in t
+        .paper
+        .iter()
+        .filter(|p| p.dataset == block.dataset && p.group == block.group)
+    {
         md.push_str(&paper_row(p, &cols));
         push_paper(p, d, rows);
     }
-    md.push_str(&baselines(study, tables, d, &cols));
+    md.push_str(&baselines(tables, &t.baseline_of(&block.group), d, &cols));
     md.push('\n');
     md
 }
@@ -152,10 +158,12 @@ fn push_groups(tables: &Tables, d: &str, sc: &str, rows: &mut Vec<ReportCell>) {
 fn paper_row(p: &PaperRow, cols: &[Column]) -> String {
     let v = |k: &str| p.values.get(k).map_or("-".to_string(), |v| format!("{v}"));
     let q: Vec<String> = cols.iter().map(|c| c.paper.map_or("-".to_string(), &v)).collect();
-    let memory = p
-        .values
-        .get("memory_gb")
-        .map_or("-".to_string(), |m| format!("{m} GB (GPU)"));
+    // The paper gives memory in GB, or (Table 2) as the share it saved.
+    let memory = match (p.values.get("memory_gb"), p.values.get("memory_saving")) {
+        (Some(m), _) => format!("{m} GB (GPU)"),
+        (None, Some(s)) => format!("{:.1}% less (GPU)", 100.0 * s),
+        (None, None) => "-".to_string(),
+    };
     format!(
         "| paper: {} | {} | {memory} | - | - | {} | - | - | - |\n",
         p.scheme,
@@ -182,7 +190,7 @@ fn push_paper(p: &PaperRow, d: &str, rows: &mut Vec<ReportCell>) {
 
 /// The truth and the reference copy scored like a model (the baseline
 /// arm's evaluations), in the columns shown for baselines.
-fn baselines(study: &Study, tables: &Tables, d: &str, cols: &[Column]) -> String {
+fn baselines(tables: &Tables, base: &str, d: &str, cols: &[Column]) -> String {
     let base_cols: Vec<&Column> = cols.iter().filter(|c| c.baselines).collect();
     let mut md = format!(
         "\nBaselines scored like a model (mean over seeds):\n\n| subject | {} |\n|---|{}\n",
@@ -193,18 +201,10 @@ fn baselines(study: &Study, tables: &Tables, d: &str, cols: &[Column]) -> String
             .join(" | "),
         "---|".repeat(base_cols.len())
     );
-    let base = study
-        .target
-        .config
-        .arms
-        .iter()
-        .find(|a| a.baseline)
-        .map(|a| a.scheme.clone())
-        .unwrap_or_default();
     for subject in ["truth", "reference_copy"] {
         let q: Vec<String> = base_cols
             .iter()
-            .map(|c| cell(&tables.find(d, &base, subject, c.metric), 4))
+            .map(|c| cell(&tables.find(d, base, subject, c.metric), 4))
             .collect();
         md.push_str(&format!("| {subject} | {} |\n", q.join(" | ")));
     }

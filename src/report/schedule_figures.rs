@@ -18,7 +18,7 @@ pub(super) fn cei(study: &Study, d: &str, dir: &Path) -> Result<Vec<Figure>, Rep
     for cell in study
         .cells
         .iter()
-        .filter(|c| c.kind == CellKind::Ranking && c.dataset.as_deref() == Some(d))
+        .filter(|c| c.kind == CellKind::Ranking && c.block() == d)
     {
         let blocks = read(&cell.ranking_dir().join("blocks.parquet"))?
             .lazy()
@@ -34,7 +34,7 @@ pub(super) fn cei(study: &Study, d: &str, dir: &Path) -> Result<Vec<Figure>, Rep
             .collect();
         let scheme = cell.scheme.clone().unwrap_or_default();
         let c = &cell.exp.config;
-        let file = format!("cei-{d}-{}.png", slug(&scheme));
+        let file = format!("cei-{}-{}.png", slug(d), slug(&scheme));
         let title = format!(
             "{d}: {} per block of the {scheme} ranking (N = {}), +-1 SE",
             c.schedule.scorer,
@@ -74,7 +74,7 @@ pub(super) fn ce(study: &Study, d: &str, dir: &Path) -> Result<Option<Figure>, R
     if panels.is_empty() {
         return Ok(None);
     }
-    let file = format!("ce-{d}.png");
+    let file = format!("ce-{}.png", slug(d));
     let cols = panels.len().min(2);
     plot::panels(
         &dir.join(&file),
@@ -158,7 +158,7 @@ pub(super) fn block_states(study: &Study, d: &str, dir: &Path) -> Result<Vec<Fig
             continue;
         }
         let (rows, spans) = state_spans(arm)?;
-        let file = format!("blocks-{d}-{}.png", slug(&scheme));
+        let file = format!("blocks-{}-{}.png", slug(d), slug(&scheme));
         let map = StateMap {
             title: format!("{d}, {scheme} seed {}: block states over training", arm.exp.config.seed),
             x_desc: "step".into(),

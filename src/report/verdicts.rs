@@ -174,9 +174,9 @@ const SPEEDUPS: [(&str, &str); 3] = [
 pub(super) fn verdicts_section(study: &Study, tables: &Tables, redact: bool) -> String {
     let t = &study.target.config;
     let mut md = String::from("## Verdicts (from the intervals, paired by seed)\n\n");
-    for d in &t.datasets {
-        for arm in t.arms.iter().filter(|a| !a.baseline) {
-            md.push_str(&arm_verdicts(study, tables, d, &arm.scheme, redact));
+    for block in t.blocks() {
+        for arm in t.arms_of(&block.group).filter(|a| !a.baseline) {
+            md.push_str(&arm_verdicts(study, tables, &block.name(), &arm.scheme, redact));
         }
     }
     md

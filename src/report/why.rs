@@ -35,7 +35,7 @@ pub(super) fn why_section(study: &Study, redact: bool) -> Result<String, ReportE
     let mut seen: Vec<(String, String)> = Vec::new();
     for arm in &arms {
         let key = (
-            arm.dataset.clone().unwrap_or_default(),
+            arm.block(),
             arm.scheme.clone().unwrap_or_default(),
         );
         if seen.contains(&key) {
@@ -45,7 +45,7 @@ pub(super) fn why_section(study: &Study, redact: bool) -> Result<String, ReportE
         let (d, sc) = key;
         let runs: Vec<&&Cell> = arms
             .iter()
-            .filter(|c| c.dataset.as_deref() == Some(d.as_str()) && c.scheme.as_deref() == Some(sc.as_str()))
+            .filter(|c| c.block() == d && c.scheme.as_deref() == Some(sc.as_str()))
             .filter(|c| c.train_dir().join("supernet.parquet").is_file())
             .collect();
         if !runs.is_empty() {
@@ -91,7 +91,7 @@ fn mean(v: &[f64]) -> f64 {
 /// seed (none without one).
 fn flops_of_baseline(study: &Study, run: &Cell) -> Result<Option<f64>, ReportError> {
     let base = study.cells.iter().find(|c| {
-        c.kind == CellKind::Arm && c.baseline && c.dataset == run.dataset && c.exp.config.seed == run.exp.config.seed
+        c.kind == CellKind::Arm && c.baseline && c.block() == run.block() && c.exp.config.seed == run.exp.config.seed
     });
     let Some(base) = base else { return Ok(None) };
     let total = |dir: &Path| scalar(&read(&dir.join("runs.parquet"))?, "total_flops");

@@ -42,6 +42,8 @@ pub struct Cell {
     pub dataset: Option<String>,
     /// The arm's scheme.
     pub scheme: Option<String>,
+    /// The arm's group (empty: none); with the dataset, the report's block.
+    pub group: String,
     pub baseline: bool,
     /// The `--set` flags of the cell's experiment (`entprog train <experiment> --set ...` reruns it).
     pub sets: Vec<String>,
@@ -58,6 +60,11 @@ impl Cell {
     /// The checkpoint a child cell starts from, with this cell's config hash.
     pub fn checkpoint(&self) -> Checkpoint {
         (self.train_dir().join("last.safetensors"), self.exp.hash.clone())
+    }
+
+    /// The report block of the cell: its dataset, and its arm's group.
+    pub fn block(&self) -> String {
+        super::target::block_name(self.dataset.as_deref().unwrap_or_default(), &self.group)
     }
 
     /// The cell's ranking folder (a ranking cell's own output).
@@ -128,9 +135,11 @@ impl Study {
         let mut cells: Vec<Cell> = Vec::new();
         let ends = chain_cells(&target, &flags, &mut cells)?;
         for (i, d) in target.config.datasets.iter().enumerate() {
-            let init = ends[i].map(|c| cells[c].checkpoint());
             for arm in &target.config.arms {
-                arm_cells(arm, d, init.clone(), seeds, &flags, &mut cells)?;
+                // The stage the arm starts from (validated to be in the chain), or the last.
+                let from = ends[i].iter().rev().find(|(e, _)| arm.from.is_empty() || *e == arm.from);
+                let init = from.map(|&(_, c)| cells[c].checkpoint());
+                arm_cells(arm, d, init, seeds, &flags, &mut cells)?;
             }
         }
         let nets = nets_config(&target, &p, &cell_dir)?;
@@ -215,17 +224,22 @@ impl Flags<'_> {
     }
 }
 
+/// Per dataset, the chain's cells in order: (experiment, cell index).
+type ChainEnds = Vec<Vec<(String, usize)>>;
+
 /// The shared stage chain (shared stages once, per-dataset stages once per
-/// dataset); returns the last chain cell of each dataset.
-fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<Vec<Option<usize>>, StudyError> {
+/// dataset); returns each dataset's chain cells in order.
+fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<ChainEnds, StudyError> {
     let datasets = &target.config.datasets;
-    let mut ends: Vec<Option<usize>> = vec![None; datasets.len()];
+    let mut ends: ChainEnds = vec![Vec::new(); datasets.len()];
+    let last = |ends: &ChainEnds, i: usize| ends[i].last().map(|&(_, c)| c);
     let chain_cell = |label: String, exp: Experiment, dataset: Option<String>, sets: Vec<String>| Cell {
         kind: CellKind::Chain,
         label,
         exp,
         dataset,
         scheme: None,
+        group: String::new(),
         baseline: false,
         sets,
         ranking: None,
@@ -233,21 +247,22 @@ fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<
     for stage in &target.config.chain {
         if stage.per_dataset {
             for (i, d) in datasets.iter().enumerate() {
-                let init = ends[i].map(|c| cells[c].checkpoint());
+                let init = last(&ends, i).map(|c| cells[c].checkpoint());
                 let name = format!("{}-{d}", stage.experiment);
                 let sets = flags.cell_sets(&stage.experiment, &name, 0, init, Some(d))?;
                 let exp = load(&stage.experiment, &sets)?;
                 cells.push(chain_cell(name, exp, Some(d.clone()), sets));
-                ends[i] = Some(cells.len() - 1);
+                ends[i].push((stage.experiment.clone(), cells.len() - 1));
             }
         } else {
             // A shared stage starts from the first dataset's chain so far.
-            let init = ends[0].map(|c| cells[c].checkpoint());
+            let init = last(&ends, 0).map(|c| cells[c].checkpoint());
             let name = stage.experiment.clone();
             let sets = flags.cell_sets(&stage.experiment, &name, 0, init, None)?;
             let exp = load(&stage.experiment, &sets)?;
             cells.push(chain_cell(name, exp, None, sets));
-            ends.iter_mut().for_each(|e| *e = Some(cells.len() - 1));
+            let at = cells.len() - 1;
+            ends.iter_mut().for_each(|e| e.push((stage.experiment.clone(), at)));
         }
     }
     Ok(ends)
@@ -264,13 +279,29 @@ fn arm_cells(
     flags: &Flags,
     cells: &mut Vec<Cell>,
 ) -> Result<(), StudyError> {
-    // Arms that share an experiment are told apart by their scheme.
-    let name = match arm.set.is_empty() {
-        true => format!("{}-{d}", arm.experiment),
-        false => format!("{}-{}-{d}", arm.experiment, super::graph::slug(&arm.scheme)),
+    // Arms that share an experiment are told apart by their group and scheme.
+    let name = match arm.has_own_flags(flags.profile) {
+        false => format!("{}-{d}", arm.experiment),
+        true => format!(
+            "{}-{}-{d}",
+            arm.experiment,
+            super::graph::slug(&format!("{} {}", arm.group, arm.scheme).trim_start())
+        ),
     };
+    // The arm's step budget: a multiple of its experiment's steps under the profile.
+    let steps = match arm.steps_factor {
+        Some(f) => {
+            let plain = load(&arm.experiment, &flags.cell_sets(&arm.experiment, &name, 0, None, Some(d))?)?;
+            let steps = (plain.config.train.steps as f64 * f).round().max(1.0) as u64;
+            vec![format!("train.steps={steps}")]
+        }
+        None => Vec::new(),
+    };
+    let arm_set = flags.profile.arm_set.get(&arm.scheme).cloned().unwrap_or_default();
     let with_arm = |mut sets: Vec<String>| {
         sets.extend(arm.set.iter().cloned());
+        sets.extend(arm_set.iter().cloned());
+        sets.extend(steps.iter().cloned());
         sets
     };
     let ranking_sets = with_arm(flags.cell_sets(&arm.experiment, &name, 0, init.clone(), Some(d))?);
@@ -278,10 +309,11 @@ fn arm_cells(
     let ranking = if ranked.config.schedule.kind != ScheduleKind::Full {
         cells.push(Cell {
             kind: CellKind::Ranking,
-            label: format!("ranking {} {d}", arm.scheme),
+            label: format!("ranking {} {}", arm.scheme, super::target::block_name(d, &arm.group)),
             exp: ranked,
             dataset: Some(d.to_string()),
             scheme: Some(arm.scheme.clone()),
+            group: arm.group.clone(),
             baseline: arm.baseline,
             sets: ranking_sets,
             ranking: None,
@@ -301,10 +333,11 @@ fn arm_cells(
         }
         cells.push(Cell {
             kind: CellKind::Arm,
-            label: format!("{} {d} seed {seed}", arm.scheme),
+            label: format!("{} {} seed {seed}", arm.scheme, super::target::block_name(d, &arm.group)),
             exp: load(&arm.experiment, &sets)?,
             dataset: Some(d.to_string()),
             scheme: Some(arm.scheme.clone()),
+            group: arm.group.clone(),
             baseline: arm.baseline,
             sets,
             ranking,

@@ -53,6 +53,10 @@ pub fn tasks(study: &Study) -> Vec<Task> {
             deps.extend(producer.map(|j| j + offset));
         }
         deps.extend(cell.ranking.map(|j| j + offset));
+        // A training cell that is an earlier one (an arm of the chain's
+        // own settings, as Table 2's full stage 1 is the chain's stage 1)
+        // runs after it and finds it done, never beside it in one folder.
+        deps.extend(duplicate_of(study, i).map(|j| j + offset));
         if let CellKind::Eval { of } = cell.kind {
             deps.push(of + offset);
             deps.extend(&nets);
@@ -64,6 +68,20 @@ pub fn tasks(study: &Study) -> Vec<Task> {
         });
     }
     out
+}
+
+/// The earlier training cell that cell `i` repeats (same config hash, same
+/// folder), if any.
+pub fn duplicate_of(study: &Study, i: usize) -> Option<usize> {
+    let trains = |k: CellKind| matches!(k, CellKind::Chain | CellKind::Arm);
+    let cell = &study.cells[i];
+    if !trains(cell.kind) {
+        return None;
+    }
+    let dir = cell.train_dir();
+    study.cells[..i]
+        .iter()
+        .position(|c| trains(c.kind) && c.exp.hash == cell.exp.hash && c.train_dir() == dir)
 }
 
 /// Whether a task's outputs are on disk, resumable or to be made.
@@ -82,6 +100,8 @@ pub fn task_estimate_s(study: &Study, task: &Task) -> f64 {
     match (task.kind, &study.nets) {
         (TaskKind::Net(net), Some(cfg)) => nets_estimate_s(cfg, net),
         (TaskKind::Net(_), None) => 0.0,
+        // A repeated cell is done by the time it runs.
+        (TaskKind::Cell(i), _) if duplicate_of(study, i).is_some() => 0.0,
         (TaskKind::Cell(i), _) => estimate_s(study, &study.cells[i]),
     }
 }

@@ -40,6 +40,50 @@ pub struct Arm {
     /// `<experiment>-<scheme>`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<String>,
+    /// The block of the table the arm belongs to within a dataset (`2x
+    /// steps`, `stage 1`); each block has its own baseline. Empty: the
+    /// dataset's one block.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The chain stage (experiment name) whose checkpoint the arm starts
+    /// from; empty: the chain's last stage.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub from: String,
+    /// The arm's step budget as a multiple of its experiment's steps under
+    /// the profile (`2.0`: twice as long); the schedule's stages and the
+    /// evaluation cadence follow from the steps as they do in any run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_factor: Option<f64>,
+}
+
+impl Arm {
+    /// Whether the arm's cells differ from a plain run of its experiment
+    /// (own flags or step budget), so they need a name of their own.
+    pub fn has_own_flags(&self, profile: &Profile) -> bool {
+        !self.set.is_empty() || self.steps_factor.is_some() || profile.arm_set.contains_key(&self.scheme)
+    }
+}
+
+/// One block of a target's tables: a dataset, or a dataset and a group of arms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub dataset: String,
+    pub group: String,
+}
+
+impl Block {
+    /// `tiktok`, or `bilibili, 2x steps` for a group.
+    pub fn name(&self) -> String {
+        block_name(&self.dataset, &self.group)
+    }
+}
+
+/// The name of the block of `dataset` and `group` (the report's key).
+pub fn block_name(dataset: &str, group: &str) -> String {
+    match group.is_empty() {
+        true => dataset.to_string(),
+        false => format!("{dataset}, {group}"),
+    }
 }
 
 /// A profile: how the whole study is scaled.
@@ -69,6 +113,10 @@ pub struct Profile {
     pub confirm: bool,
     /// `--set` flags for the offline feature networks' file (`features`).
     pub features_set: Vec<String>,
+    /// `--set` flags for the cells of one arm (by scheme), after the arm's
+    /// own: what differs per model size (a freeze count of 9 blocks of 12
+    /// is 2 of the tiny model's 3).
+    pub arm_set: BTreeMap<String, Vec<String>>,
     /// `sbatch` options of the cells' jobs under `--executor slurm`
     /// (`reproduce` flags override them).
     pub slurm: super::slurm::SlurmOptions,
@@ -79,8 +127,11 @@ pub struct Profile {
 #[serde(deny_unknown_fields, default)]
 pub struct PaperRow {
     pub dataset: String,
+    /// The arms' group the row belongs to (empty: none).
+    pub group: String,
     pub scheme: String,
-    /// Metric name -> the paper's value (`ssim`, `psnr`, `lpips`, `fid_vid`, `fvd`, `memory_gb`, `speedup`).
+    /// Metric name -> the paper's value (`ssim`, `psnr`, `lpips`, `fid`, `fid_vid`, `fvd`,
+    /// `memory_gb`, `memory_saving` (the share of memory saved), `speedup`).
     pub values: BTreeMap<String, f64>,
 }
 
@@ -134,14 +185,46 @@ impl Validate for TargetConfig {
             key(prefix, "arms"),
             "expected at least two arms to compare",
         );
-        check(
-            out,
-            self.arms.iter().filter(|a| a.baseline).count() == 1,
-            key(prefix, "arms"),
-            "expected exactly one arm with baseline = true",
-        );
+        for g in self.groups() {
+            let within = match g.is_empty() {
+                true => String::new(),
+                false => format!(" in group {g:?}"),
+            };
+            check(
+                out,
+                self.arms.iter().filter(|a| a.group == g && a.baseline).count() == 1,
+                key(prefix, "arms"),
+                format!("expected exactly one arm with baseline = true{within}"),
+            );
+        }
+        for (i, a) in self.arms.iter().enumerate() {
+            check(
+                out,
+                a.from.is_empty() || self.chain.iter().any(|c| c.experiment == a.from),
+                key(prefix, &format!("arms[{i}].from")),
+                format!(
+                    "{:?} is not a stage of the chain, expected one of: {}",
+                    a.from,
+                    self.chain.iter().map(|c| c.experiment.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+            check(
+                out,
+                a.steps_factor.is_none_or(|f| f.is_finite() && f > 0.0),
+                key(prefix, &format!("arms[{i}].steps_factor")),
+                format!("{:?} is out of range, expected a factor > 0", a.steps_factor.unwrap_or(f64::NAN)),
+            );
+        }
         check(out, self.seeds >= 1, key(prefix, "seeds"), "0 seeds, expected >= 1");
         for (name, p) in &self.profiles {
+            for scheme in p.arm_set.keys() {
+                check(
+                    out,
+                    self.arms.iter().any(|a| &a.scheme == scheme),
+                    key(prefix, &format!("profiles.{name}.arm_set")),
+                    format!("{scheme:?} is not the scheme of an arm"),
+                );
+            }
             check(
                 out,
                 p.eval_clips >= 1,
@@ -175,6 +258,46 @@ impl Validate for TargetConfig {
                 format!("{} is out of range, expected a factor > 0", p.slurm.time_factor),
             );
         }
+    }
+}
+
+impl TargetConfig {
+    /// The arms' groups in the order they first appear.
+    pub fn groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in &self.arms {
+            if !out.contains(&a.group) {
+                out.push(a.group.clone());
+            }
+        }
+        out
+    }
+
+    /// The blocks of the report: per dataset, each group.
+    pub fn blocks(&self) -> Vec<Block> {
+        let groups = self.groups();
+        self.datasets
+            .iter()
+            .flat_map(|d| {
+                groups.iter().map(move |g| Block {
+                    dataset: d.clone(),
+                    group: g.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The arms of `group`.
+    pub fn arms_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Arm> + 'a {
+        self.arms.iter().filter(move |a| a.group == group)
+    }
+
+    /// The baseline arm's scheme in `group`.
+    pub fn baseline_of(&self, group: &str) -> String {
+        self.arms_of(group)
+            .find(|a| a.baseline)
+            .map(|a| a.scheme.clone())
+            .unwrap_or_default()
     }
 }
 
