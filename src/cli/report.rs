@@ -10,9 +10,10 @@ use entprog::study::target::Target;
 
 /// Which study: the target, its profile, seeds and results folder (shared
 /// with `reproduce`).
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct StudyArgs {
-    /// Target name under experiments/targets/ (`table3`), or a path.
+    /// Target name under experiments/targets/ (`table3`), a path, or `all`
+    /// (every target in an order that shares cells).
     target: String,
     /// Scale of the study: smoke (CI), default (this CPU), paper (the paper's sizes).
     #[arg(long, default_value = "default")]
@@ -30,6 +31,22 @@ pub struct StudyArgs {
 }
 
 impl StudyArgs {
+    /// Whether the target is `all` (every target in turn).
+    pub fn is_all(&self) -> bool {
+        self.target == "all"
+    }
+
+    /// Every target's arguments in run order (`all`), or these alone.
+    pub fn each(&self) -> Vec<StudyArgs> {
+        if !self.is_all() {
+            return vec![self.clone()];
+        }
+        entprog::study::all::names(&Path::new("experiments").join("targets"))
+            .into_iter()
+            .map(|target| StudyArgs { target, ..self.clone() })
+            .collect()
+    }
+
     /// The study's cells laid out.
     pub fn study(&self) -> Result<Study> {
         let target = Target::load(&self.target)?.on_datasets(&self.datasets, Path::new("datasets"))?;
@@ -59,6 +76,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    print!("{}", entprog::report::write(&args.study.study()?)?);
+    for one in args.study.each() {
+        print!("{}", entprog::report::write(&one.study()?)?);
+    }
     Ok(())
 }

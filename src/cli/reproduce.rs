@@ -14,7 +14,7 @@ use entprog::study::slurm::{self, SlurmOptions};
 use super::report::StudyArgs;
 
 /// Where the cells run.
-#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Executor {
     /// On this machine (`--jobs N` processes at once).
     Local,
@@ -22,7 +22,7 @@ pub enum Executor {
     Slurm,
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Args {
     #[command(flatten)]
     study: StudyArgs,
@@ -69,7 +69,38 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool) -> Result<()> {
-    let study = args.study.study()?;
+    if !args.study.is_all() {
+        return run_target(&args, args.study.study()?, quiet);
+    }
+    // `all`: every target in turn, in an order that shares cells.
+    if args.cell.is_some() {
+        anyhow::bail!("--cell: names a cell of one target, not of `all`");
+    }
+    let studies = args
+        .study
+        .each()
+        .iter()
+        .map(|a| a.study())
+        .collect::<Result<Vec<_>>>()?;
+    if args.dry_run {
+        for s in &studies {
+            print!("{}\n", plan(s));
+        }
+        print!("{}", entprog::study::all::summary(&studies));
+        return Ok(());
+    }
+    for (one, study) in args.study.each().into_iter().zip(studies) {
+        let args = Args {
+            study: one,
+            ..args.clone()
+        };
+        run_target(&args, study, quiet)?;
+    }
+    Ok(())
+}
+
+/// `reproduce` of one target's study.
+fn run_target(args: &Args, study: Study, quiet: bool) -> Result<()> {
     if let Some(label) = &args.cell {
         return Ok(run_one(&study, label, quiet)?);
     }
@@ -85,7 +116,7 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
     entprog::study::reproduce::confirm(&study, &opt)?;
     match args.executor {
         Executor::Slurm => {
-            let jobs = slurm::submit(&study, &slurm_options(&study, &args), &launcher(&args.study)?)?;
+            let jobs = slurm::submit(&study, &slurm_options(&study, args), &launcher(&args.study)?)?;
             let new = jobs.iter().filter(|j| j.2).count();
             eprintln!("submitted {new} job(s) to Slurm ({} already queued)", jobs.len() - new);
             if args.no_wait {

@@ -108,10 +108,7 @@ fn ranking_line(
     }
     let share = wall / (wall + runs_s);
     let c = &cell.exp.config;
-    let (d, sc) = (
-        cell.block(),
-        cell.scheme.clone().unwrap_or_default(),
-    );
+    let (d, sc) = (cell.block(), cell.scheme.clone().unwrap_or_default());
     let verdict = if share <= 0.05 { "within" } else { "over" };
     for (metric, value) in [("ranking_wall_s", wall), ("ranking_share", share)] {
         rows.push(ReportCell {

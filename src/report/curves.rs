@@ -109,10 +109,7 @@ pub(super) fn equal_quality(study: &Study, metric: &str, higher: bool, name: &st
         let Some(value) = speedup_at_equal_quality(base_curve, curve, higher) else {
             continue;
         };
-        let (d, sc) = (
-            arm.block(),
-            arm.scheme.clone().unwrap_or_default(),
-        );
+        let (d, sc) = (arm.block(), arm.scheme.clone().unwrap_or_default());
         match out.iter_mut().find(|p| p.dataset == d && p.scheme == sc) {
             Some(p) => p.values.push(value),
             None => out.push(Pair {

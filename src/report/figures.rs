@@ -72,7 +72,10 @@ pub(super) fn arms_by_scheme<'a>(study: &'a Study, d: &str) -> Vec<(String, Vec<
                 .cells
                 .iter()
                 .filter(|c| {
-                    c.kind == CellKind::Arm && c.block() == d && c.group == a.group && c.scheme.as_ref() == Some(&a.scheme)
+                    c.kind == CellKind::Arm
+                        && c.block() == d
+                        && c.group == a.group
+                        && c.scheme.as_ref() == Some(&a.scheme)
                 })
                 .collect();
             (a.scheme.clone(), cells)
@@ -314,5 +317,6 @@ pub fn write_all(study: &Study, dir: &Path) -> Result<Vec<Figure>, ReportError> 
         out.extend(block_states(study, d, dir)?);
         out.extend(samples(study, d, dir)?);
     }
+    out.extend(super::probes::probe_figures(study, dir)?);
     Ok(out)
 }

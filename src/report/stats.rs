@@ -101,9 +101,34 @@ pub fn no_loss(i: &Interval) -> Verdict {
     }
 }
 
+/// "The values rise along x", from Spearman's `rho` over `n` pairs: its
+/// 95% interval by Fisher's z with the standard error sqrt(1.06 / (n - 3))
+/// of a rank correlation (Fieller, Hartley and Pearson 1957). Holds when
+/// the interval lies above 0, does not hold when it lies at or below 0;
+/// inconclusive otherwise and below 4 pairs.
+pub fn rises(rho: f64, n: usize) -> Verdict {
+    if n < 4 || !rho.is_finite() {
+        return Verdict::Inconclusive;
+    }
+    let z = rho.clamp(-1.0, 1.0).atanh();
+    let half = 1.959964 * (1.06 / (n - 3) as f64).sqrt();
+    exceeds(&Interval { mean: z, half, n }, 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rise_needs_its_interval_above_zero() {
+        // n = 10: half-width 1.959964 * sqrt(1.06 / 7) = 0.7627 in z.
+        assert_eq!(rises(0.8, 10), Verdict::Holds); // z = 1.0986
+        assert_eq!(rises(0.5, 10), Verdict::Inconclusive); // z = 0.5493
+        assert_eq!(rises(-0.8, 10), Verdict::DoesNotHold);
+        assert_eq!(rises(1.0, 5), Verdict::Holds); // a perfect order: z is infinite
+        assert_eq!(rises(1.0, 3), Verdict::Inconclusive); // too few pairs
+        assert_eq!(rises(f64::NAN, 10), Verdict::Inconclusive); // constant values
+    }
 
     #[test]
     fn the_interval_matches_scipy() {

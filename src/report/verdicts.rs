@@ -8,8 +8,11 @@ use super::columns::columns;
 use super::curves::equal_quality;
 use super::load::{floats, ReportError};
 use super::render::{cell, red};
-use super::stats::{exceeds, no_loss, Interval, Verdict};
-use crate::study::cells::Study;
+use super::stats::{exceeds, no_loss, rises, Interval, Verdict};
+use crate::entprog::rank::spearman;
+use crate::entprog::schedule::ScheduleKind;
+use crate::study::cells::{CellKind, Study};
+use crate::study::target::block_name;
 
 /// The values over seeds of one (dataset, scheme, subject, metric).
 pub(super) struct Group {
@@ -175,8 +178,60 @@ pub(super) fn verdicts_section(study: &Study, tables: &Tables, redact: bool) -> 
     let t = &study.target.config;
     let mut md = String::from("## Verdicts (from the intervals, paired by seed)\n\n");
     for block in t.blocks() {
+        let d = block.name();
+        // What the block's arms are compared with, in the claims' words.
+        let full = study.cells.iter().any(|c| {
+            c.kind == CellKind::Arm && c.baseline && c.block() == d && c.exp.config.schedule.kind == ScheduleKind::Full
+        });
+        let base = match full {
+            true => "full fine-tuning".to_string(),
+            false => format!("the baseline ({})", t.baseline_of(&block.group)),
+        };
         for arm in t.arms_of(&block.group).filter(|a| !a.baseline) {
-            md.push_str(&arm_verdicts(study, tables, &block.name(), &arm.scheme, redact));
+            md.push_str(&arm_verdicts(study, tables, &d, &arm.scheme, &base, redact));
+        }
+    }
+    md.push_str(&trend_verdicts(study, tables));
+    md
+}
+
+/// The target's trend claims (`trends`), per dataset: Spearman's rho
+/// between each run's arm position in its group and its value, pooled over
+/// seeds, and the verdict of [`rises`] on it (on -rho for a falling claim).
+fn trend_verdicts(study: &Study, tables: &Tables) -> String {
+    let t = &study.target.config;
+    let mut md = String::new();
+    for trend in &t.trends {
+        for d in &t.datasets {
+            let block = block_name(d, &trend.group);
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for (i, arm) in t.arms_of(&trend.group).enumerate() {
+                let values = tables
+                    .groups
+                    .iter()
+                    .find(|g| {
+                        g.dataset == block && g.scheme == arm.scheme && g.subject == "model" && g.metric == trend.metric
+                    })
+                    .map_or(&[][..], |g| &g.values[..]);
+                for v in values {
+                    x.push(i as f64);
+                    y.push(*v);
+                }
+            }
+            if x.is_empty() {
+                continue;
+            }
+            let rho = spearman(&x, &y);
+            let v = rises(if trend.rises { rho } else { -rho }, x.len());
+            md.push_str(&format!(
+                "- {block}: {}: **{}** (Spearman rho of {} against the arms' order = {rho:.3} over {} runs; \
+                 the verdict asks its 95% interval (Fisher z) to lie {} 0)\n",
+                trend.claim,
+                v.as_str(),
+                trend.metric,
+                x.len(),
+                if trend.rises { "above" } else { "below" },
+            ));
         }
     }
     md
@@ -184,7 +239,7 @@ pub(super) fn verdicts_section(study: &Study, tables: &Tables, redact: bool) -> 
 
 /// Arm `sc`'s verdicts on dataset `d`: faster (wall time, at equal quality,
 /// at equal SSIM), less memory, and no quality loss per column.
-fn arm_verdicts(study: &Study, tables: &Tables, d: &str, sc: &str, redact: bool) -> String {
+fn arm_verdicts(study: &Study, tables: &Tables, d: &str, sc: &str, base: &str, redact: bool) -> String {
     let claim = |text: String, v: Verdict, why: String| {
         let seeds = if study.seeds < 2 { "; one seed, no interval" } else { "" };
         format!("- {d}, {sc}: {text}: **{}** ({why}{seeds})\n", v.as_str())
@@ -193,7 +248,7 @@ fn arm_verdicts(study: &Study, tables: &Tables, d: &str, sc: &str, redact: bool)
     for (metric, text) in SPEEDUPS {
         if let Some(r) = tables.ratio(d, sc, metric) {
             md.push_str(&claim(
-                text.into(),
+                text.replace("full fine-tuning", base),
                 exceeds(&r, 1.0),
                 red(redact, format!("speedup {}x", cell(&r, 2))),
             ));

@@ -34,10 +34,7 @@ pub(super) fn why_section(study: &Study, redact: bool) -> Result<String, ReportE
         .collect();
     let mut seen: Vec<(String, String)> = Vec::new();
     for arm in &arms {
-        let key = (
-            arm.block(),
-            arm.scheme.clone().unwrap_or_default(),
-        );
+        let key = (arm.block(), arm.scheme.clone().unwrap_or_default());
         if seen.contains(&key) {
             continue;
         }

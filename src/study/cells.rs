@@ -29,6 +29,8 @@ pub enum CellKind {
     Arm,
     /// The evaluation of the arm cell at this index.
     Eval { of: usize },
+    /// Figure 1b-c's random-skip probe of the chain's last checkpoint.
+    Probe { trials: usize },
 }
 
 /// One cell of the study.
@@ -137,9 +139,31 @@ impl Study {
         for (i, d) in target.config.datasets.iter().enumerate() {
             for arm in &target.config.arms {
                 // The stage the arm starts from (validated to be in the chain), or the last.
-                let from = ends[i].iter().rev().find(|(e, _)| arm.from.is_empty() || *e == arm.from);
+                let from = ends[i]
+                    .iter()
+                    .rev()
+                    .find(|(e, _)| arm.from.is_empty() || *e == arm.from);
                 let init = from.map(|&(_, c)| cells[c].checkpoint());
                 arm_cells(arm, d, init, seeds, &flags, &mut cells)?;
+            }
+        }
+        if let Some(probe) = &target.config.probe_skip {
+            for (i, d) in target.config.datasets.iter().enumerate() {
+                let init = ends[i].last().map(|&(_, c)| cells[c].checkpoint());
+                let name = format!("{}-{d}", probe.experiment);
+                let mut sets = flags.cell_sets(&probe.experiment, &name, 0, init, Some(d))?;
+                sets.extend(probe.set.iter().cloned());
+                cells.push(Cell {
+                    kind: CellKind::Probe { trials: probe.trials },
+                    label: format!("probe skip {d}"),
+                    exp: load(&probe.experiment, &sets)?,
+                    dataset: Some(d.clone()),
+                    scheme: None,
+                    group: String::new(),
+                    baseline: false,
+                    sets,
+                    ranking: None,
+                });
             }
         }
         let nets = nets_config(&target, &p, &cell_dir)?;
@@ -291,13 +315,16 @@ fn arm_cells(
     // The arm's step budget: a multiple of its experiment's steps under the profile.
     let steps = match arm.steps_factor {
         Some(f) => {
-            let plain = load(&arm.experiment, &flags.cell_sets(&arm.experiment, &name, 0, None, Some(d))?)?;
+            let plain = load(
+                &arm.experiment,
+                &flags.cell_sets(&arm.experiment, &name, 0, None, Some(d))?,
+            )?;
             let steps = (plain.config.train.steps as f64 * f).round().max(1.0) as u64;
             vec![format!("train.steps={steps}")]
         }
         None => Vec::new(),
     };
-    let arm_set = flags.profile.arm_set.get(&arm.scheme).cloned().unwrap_or_default();
+    let arm_set = flags.profile.arm_flags(arm);
     let with_arm = |mut sets: Vec<String>| {
         sets.extend(arm.set.iter().cloned());
         sets.extend(arm_set.iter().cloned());
@@ -333,7 +360,11 @@ fn arm_cells(
         }
         cells.push(Cell {
             kind: CellKind::Arm,
-            label: format!("{} {} seed {seed}", arm.scheme, super::target::block_name(d, &arm.group)),
+            label: format!(
+                "{} {} seed {seed}",
+                arm.scheme,
+                super::target::block_name(d, &arm.group)
+            ),
             exp: load(&arm.experiment, &sets)?,
             dataset: Some(d.to_string()),
             scheme: Some(arm.scheme.clone()),

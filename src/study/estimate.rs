@@ -50,6 +50,15 @@ pub fn estimate_s(study: &Study, cell: &Cell) -> f64 {
             let forward = step_flops(&c.model, 1, t) / 3.0;
             n * forward * (1.0 + blocks / 4.0) / machine_rate()
         }
+        CellKind::Probe { trials } => {
+            // Per k and trial: the held-out batches and the CEI samples
+            // forward through the model with k blocks skipped (k over the
+            // range of a depth-L stack: the temporal blocks stage 3 probes).
+            let ks = super::probe::scaled_range(c.model.depth).count() as f64;
+            let n = (c.cei.conditions * c.cei.draws) as f64 / b.max(1) as f64 + c.schedule.heldout_batches as f64;
+            let forward = step_flops(&c.model, b, t) / 3.0;
+            (1.0 + ks * trials as f64) * n * forward / machine_rate()
+        }
         _ => c.train.steps as f64 * step_flops(&c.model, b, t) / machine_rate(),
     }
 }

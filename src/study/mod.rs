@@ -5,12 +5,14 @@
 //! model, with every scorer), the ranking cell a study's runs share
 //! (`ranking.rs`) and the Figure 1b-c skip probe.
 
+pub mod all;
 pub mod cei;
 pub mod cells;
 pub mod estimate;
 pub mod eval_run;
 pub mod evaluate;
 pub mod graph;
+pub mod include;
 pub mod local;
 pub mod probe;
 pub mod ranking;

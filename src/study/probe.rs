@@ -28,12 +28,17 @@ pub fn scaled_range(l: usize) -> std::ops::RangeInclusive<usize> {
     at(8)..=at(23)
 }
 
+/// The run folder of the probe of `exp` with `trials` trials per k.
+pub fn spec(exp: &Experiment, trials: usize) -> crate::results::RunSpec {
+    exp.run_spec("probe-skip", Some(&format!("t{trials}")))
+}
+
 /// Runs the probe with `trials` trials per k; returns the folder of `probe_skip.parquet`.
 pub fn skip_probe(exp: &Experiment, trials: usize) -> Result<(PathBuf, bool), CeiError> {
     // A hub `init_from` is pinned to its commit before the config hash is used.
     let exp = &crate::experiment::pin_experiment(exp).map_err(Box::new)?;
     let cfg = &exp.config;
-    let spec = exp.run_spec("probe-skip", Some(&format!("t{trials}")));
+    let spec = spec(exp, trials);
     let mut rd = match RunDir::open(&spec)? {
         Opened::Cached { dir, .. } => return Ok((dir, true)),
         Opened::Fresh(rd) => rd,

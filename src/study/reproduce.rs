@@ -37,6 +37,11 @@ pub enum ReproduceError {
         source: Box<super::ranking::RankCellError>,
     },
     #[error("cell {cell}: {source}")]
+    Probe {
+        cell: String,
+        source: Box<super::cei::CeiError>,
+    },
+    #[error("cell {cell}: {source}")]
     Nets {
         cell: String,
         source: Box<crate::eval::dance::DanceError>,
@@ -99,6 +104,7 @@ pub fn spec_of(study: &Study, cell: &Cell) -> crate::results::RunSpec {
             cell.exp.run_spec("eval", Some(&s.variant()))
         }
         CellKind::Ranking => cell.exp.run_spec("ranking", None),
+        CellKind::Probe { trials } => super::probe::spec(&cell.exp, trials),
         _ => cell.exp.run_spec("train", None),
     }
 }
@@ -152,8 +158,10 @@ pub fn plan(study: &Study) -> String {
     }
     for (i, cell) in study.cells.iter().enumerate() {
         let i = i + nets.len();
+        // A cell that repeats an earlier one is done by the time it runs.
+        let twin = super::graph::duplicate_of(study, i - nets.len());
         let st = state(study, cell);
-        let est = estimate_s(study, cell);
+        let est = if twin.is_some() { 0.0 } else { estimate_s(study, cell) };
         if st != CellState::Done {
             left += est;
         }
@@ -161,10 +169,17 @@ pub fn plan(study: &Study) -> String {
             "{:>3}  {:<40} {:<8} ~{:>8}  {}\n",
             i + 1,
             cell.label,
-            st.as_str(),
+            if twin.is_some() && st != CellState::Done {
+                "shared"
+            } else {
+                st.as_str()
+            },
             human(est),
             spec_of(study, cell).dir().display()
         ));
+    }
+    if (0..study.cells.len()).any(|i| super::graph::duplicate_of(study, i).is_some()) {
+        out.push_str("shared: the same config and folder as an earlier cell, trained once\n");
     }
     out.push_str(&format!("estimated time left: {}\n", human(left)));
     out
@@ -290,12 +305,22 @@ fn run_net(
 }
 
 fn run_cell(study: &Study, cell: &Cell, board: &Board, done: bool) -> Result<(), ReproduceError> {
-    let spinner = (!done && matches!(cell.kind, CellKind::Eval { .. } | CellKind::Ranking))
-        .then(|| board.spinner(&format!("  {}", cell.label)))
-        .flatten();
+    let spinner = (!done
+        && matches!(
+            cell.kind,
+            CellKind::Eval { .. } | CellKind::Ranking | CellKind::Probe { .. }
+        ))
+    .then(|| board.spinner(&format!("  {}", cell.label)))
+    .flatten();
     match cell.kind {
         CellKind::Ranking => {
             super::ranking::run_ranking(&cell.exp).map_err(|e| ReproduceError::Ranking {
+                cell: cell.label.clone(),
+                source: Box::new(e),
+            })?;
+        }
+        CellKind::Probe { trials } => {
+            super::probe::skip_probe(&cell.exp, trials).map_err(|e| ReproduceError::Probe {
                 cell: cell.label.clone(),
                 source: Box::new(e),
             })?;

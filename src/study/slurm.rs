@@ -63,7 +63,7 @@ pub struct KindOptions {
 }
 
 /// The kinds of cell `kinds` may name.
-pub const KINDS: [&str; 5] = ["network", "chain", "ranking", "arm", "eval"];
+pub const KINDS: [&str; 6] = ["network", "chain", "ranking", "arm", "eval", "probe"];
 
 /// The kind of `task`, as `[slurm.kinds]` names it.
 pub fn kind_of(study: &Study, task: &Task) -> &'static str {
@@ -74,6 +74,7 @@ pub fn kind_of(study: &Study, task: &Task) -> &'static str {
             CellKind::Ranking => "ranking",
             CellKind::Arm => "arm",
             CellKind::Eval { .. } => "eval",
+            CellKind::Probe { .. } => "probe",
         },
     }
 }

@@ -60,7 +60,7 @@ impl Arm {
     /// Whether the arm's cells differ from a plain run of its experiment
     /// (own flags or step budget), so they need a name of their own.
     pub fn has_own_flags(&self, profile: &Profile) -> bool {
-        !self.set.is_empty() || self.steps_factor.is_some() || profile.arm_set.contains_key(&self.scheme)
+        !self.set.is_empty() || self.steps_factor.is_some() || !profile.arm_flags(self).is_empty()
     }
 }
 
@@ -113,13 +113,55 @@ pub struct Profile {
     pub confirm: bool,
     /// `--set` flags for the offline feature networks' file (`features`).
     pub features_set: Vec<String>,
-    /// `--set` flags for the cells of one arm (by scheme), after the arm's
-    /// own: what differs per model size (a freeze count of 9 blocks of 12
-    /// is 2 of the tiny model's 3).
+    /// `--set` flags for the cells of one arm, after the arm's own: what
+    /// differs per model size (a freeze count of 9 blocks of 12 is 3 of the
+    /// tiny model's 4). Keyed by scheme, or by `<group>, <scheme>` where
+    /// schemes repeat across groups.
     pub arm_set: BTreeMap<String, Vec<String>>,
     /// `sbatch` options of the cells' jobs under `--executor slurm`
     /// (`reproduce` flags override them).
     pub slurm: super::slurm::SlurmOptions,
+}
+
+/// Figure 1b-c's probe (`study/probe.rs`): skip k random schedulable blocks
+/// of the chain's last checkpoint at once, over seeded trials per k.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSkip {
+    /// The experiment whose starting model and gates are probed (`stage3`).
+    pub experiment: String,
+    /// Trials per k.
+    pub trials: usize,
+    /// `--set` flags of the probe on top of the profile's (`cei.conditions=8`).
+    pub set: Vec<String>,
+}
+
+/// A claim that a metric moves one way along a group's arms in their order:
+/// per seed, Spearman's rho between the arm's position and its value; the
+/// claim holds when the interval of rho over seeds lies above 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trend {
+    /// The group whose arms, in the target's order, are the x axis.
+    pub group: String,
+    /// The metric (`heldout_loss`, `ssim`).
+    pub metric: String,
+    /// Whether the claim is that the metric rises along the arms (false: falls).
+    pub rises: bool,
+    /// The claim in words (`quality falls as more blocks are frozen`).
+    pub claim: String,
+}
+
+impl Profile {
+    /// The profile's flags for `arm` (`arm_set` by `<group>, <scheme>`, else by scheme).
+    pub fn arm_flags(&self, arm: &Arm) -> Vec<String> {
+        self.arm_set
+            .get(&block_name(&arm.group, &arm.scheme))
+            .filter(|_| !arm.group.is_empty())
+            .or_else(|| self.arm_set.get(&arm.scheme))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 /// One row of the paper's table, printed beside ours.
@@ -159,6 +201,18 @@ pub struct TargetConfig {
     pub profiles: BTreeMap<String, Profile>,
     /// The paper's numbers.
     pub paper: Vec<PaperRow>,
+    /// Figure 1b-c's random-skip probe, one cell per dataset (none when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_skip: Option<ProbeSkip>,
+    /// Claims about the order of a group's arms (Figure 1a: quality falls
+    /// as more blocks are frozen), each with its verdict.
+    pub trends: Vec<Trend>,
+    /// Other targets whose arms, paper rows, trends, probe and profile
+    /// flags this one adds to its own (`ablations`: Table 5 and Figure 1),
+    /// each arm under its own group or, without one, the included target's
+    /// title (`include.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
     /// The offline feature networks every evaluation uses (a file under
     /// `experiments/`, e.g. `nets/dance.toml`; empty: none). Trained once
     /// per profile on the profile's datasets, shared by every study.
@@ -181,7 +235,7 @@ impl Validate for TargetConfig {
         );
         check(
             out,
-            self.arms.len() >= 2,
+            self.arms.len() >= 2 || !self.include.is_empty(),
             key(prefix, "arms"),
             "expected at least two arms to compare",
         );
@@ -197,6 +251,25 @@ impl Validate for TargetConfig {
                 format!("expected exactly one arm with baseline = true{within}"),
             );
         }
+        for (i, t) in self.trends.iter().enumerate() {
+            check(
+                out,
+                self.arms_of(&t.group).count() >= 3,
+                key(prefix, &format!("trends[{i}].group")),
+                format!(
+                    "{:?} has fewer than 3 arms, expected a group of at least 3 to order",
+                    t.group
+                ),
+            );
+        }
+        if let Some(p) = &self.probe_skip {
+            check(
+                out,
+                p.trials >= 1,
+                key(prefix, "probe_skip.trials"),
+                "0 trials, expected >= 1",
+            );
+        }
         for (i, a) in self.arms.iter().enumerate() {
             check(
                 out,
@@ -205,14 +278,21 @@ impl Validate for TargetConfig {
                 format!(
                     "{:?} is not a stage of the chain, expected one of: {}",
                     a.from,
-                    self.chain.iter().map(|c| c.experiment.as_str()).collect::<Vec<_>>().join(", ")
+                    self.chain
+                        .iter()
+                        .map(|c| c.experiment.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
             check(
                 out,
                 a.steps_factor.is_none_or(|f| f.is_finite() && f > 0.0),
                 key(prefix, &format!("arms[{i}].steps_factor")),
-                format!("{:?} is out of range, expected a factor > 0", a.steps_factor.unwrap_or(f64::NAN)),
+                format!(
+                    "{:?} is out of range, expected a factor > 0",
+                    a.steps_factor.unwrap_or(f64::NAN)
+                ),
             );
         }
         check(out, self.seeds >= 1, key(prefix, "seeds"), "0 seeds, expected >= 1");
@@ -220,9 +300,11 @@ impl Validate for TargetConfig {
             for scheme in p.arm_set.keys() {
                 check(
                     out,
-                    self.arms.iter().any(|a| &a.scheme == scheme),
+                    self.arms
+                        .iter()
+                        .any(|a| &a.scheme == scheme || block_name(&a.group, &a.scheme) == *scheme),
                     key(prefix, &format!("profiles.{name}.arm_set")),
-                    format!("{scheme:?} is not the scheme of an arm"),
+                    format!("{scheme:?} is not the scheme of an arm (or `<group>, <scheme>`)"),
                 );
             }
             check(
@@ -334,11 +416,8 @@ impl Target {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| arg.to_string());
-        Ok(Self {
-            name,
-            path,
-            config: resolved.config,
-        })
+        let config = super::include::resolve(resolved.config, &path, &mut vec![name.clone()])?;
+        Ok(Self { name, path, config })
     }
 
     /// This target on `datasets` instead of its own (`reproduce --datasets`):
