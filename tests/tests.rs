@@ -43,5 +43,7 @@ mod schedule;
 mod slurm_cluster;
 /// `reproduce table3 --profile smoke` end to end: snapshot, reuse, determinism, kill and rerun.
 mod study;
+/// Every target at the smoke profile (`reproduce all`), grouped targets, the `all` plan, bad targets.
+mod targets;
 /// The trainer: overfitting, resume, NaN stop, frozen blocks, stage hand-over.
 mod train;

@@ -84,7 +84,7 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     if args.dry_run {
         for s in &studies {
-            print!("{}\n", plan(s));
+            println!("{}", plan(s));
         }
         print!("{}", entprog::study::all::summary(&studies));
         return Ok(());

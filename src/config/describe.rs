@@ -78,7 +78,13 @@ pub(crate) fn describe_figment_error(err: figment::Error, figment: &Figment) -> 
 /// A validation problem as a [`ConfigError::Value`] naming where the merged value came from.
 pub(crate) fn describe_invalid(issue: &Invalid, figment: &Figment) -> ConfigError {
     let path: Vec<String> = issue.key.split('.').map(str::to_string).collect();
-    let meta = figment.find_metadata(&issue.key);
+    // `arms[1].from`: figment knows the array `arms`, not its elements.
+    let meta = figment.find_metadata(&issue.key).or_else(|| {
+        let array = issue.key.split('[').next().unwrap_or_default();
+        (array.len() < issue.key.len())
+            .then(|| figment.find_metadata(array))
+            .flatten()
+    });
     ConfigError::Value {
         source_desc: describe_source(meta, &path),
         key: issue.key.clone(),

@@ -75,11 +75,10 @@ pub(super) fn probe_section(study: &Study) -> Result<String, ReportError> {
             let rho = spearman(&t.k, v);
             let verdict = rises(rho, t.k.len());
             md.push_str(&format!(
-                "- {d}: skipping more blocks raises the {what}: **{}** (Spearman rho over {} trials = {}; \
+                "- {d}: skipping more blocks raises the {what}: **{}** (Spearman rho over {} trials = {rho:.3}; \
                  the verdict asks its 95% interval (Fisher z) to lie above 0)\n",
                 verdict.as_str(),
                 t.k.len(),
-                format!("{rho:.3}"),
             ));
         }
         // How unevenly the blocks matter: the widest spread at one k.

@@ -67,8 +67,11 @@ fn arm_why(study: &Study, d: &str, sc: &str, runs: &[&&Cell], redact: bool) -> R
         }
     }
     cands.sort_by(|a, b| a.stage.cmp(&b.stage).then(a.m.cmp(&b.m)));
-    let mut md = candidate_table(d, sc, runs.len(), &cands, redact);
-    md.push_str(&first_stage(&cands, redact));
+    let wall = runs
+        .first()
+        .is_some_and(|r| r.exp.config.schedule.clock == crate::entprog::Clock::Wall);
+    let mut md = candidate_table(d, sc, runs.len(), &cands, wall, redact);
+    md.push_str(&first_stage(&cands, wall, redact));
     if !flops_ratio.is_empty() {
         md.push_str(&format!(
             " Over the whole run, {sc} trained {:.2}% of full fine-tuning's FLOPs.",
@@ -96,29 +99,35 @@ fn flops_of_baseline(study: &Study, run: &Cell) -> Result<Option<f64>, ReportErr
 }
 
 /// The table of candidates, under its heading and explanation.
-fn candidate_table(d: &str, sc: &str, seeds: usize, cands: &[Candidate], redact: bool) -> String {
+/// `wall`: the runs read CE on the wall clock (per second, redacted with the times).
+fn candidate_table(d: &str, sc: &str, seeds: usize, cands: &[Candidate], wall: bool, redact: bool) -> String {
+    let unit = if wall { "second" } else { "FLOP" };
     let mut md = format!(
         "### {d}, {sc}: what the adaptive schedule measured ({seeds} seed(s))\n\n\
          Per schedule stage and candidate m (blocks trained), from the runs' `supernet.parquet` and \
          `steps.parquet`: the cost of one supernet step, the held-out loss drop per step while the \
-         candidate trained, its convergence efficiency (CE: the drop per FLOP) and in how many seeds \
+         candidate trained, its convergence efficiency (CE: the drop per {unit}) and in how many seeds \
          it was chosen. A later stage offers only m at least as large as the one before.\n\n\
-         | stage | m | GFLOPs per step | s per step | held-out loss drop per step | CE per FLOP | chosen |\n\
+         | stage | m | GFLOPs per step | s per step | held-out loss drop per step | CE per {unit} | chosen |\n\
          |---|---|---|---|---|---|---|\n"
     );
     for c in cands {
-        let wall = match redact {
+        let secs = match redact {
             true => "[t]".to_string(),
             false => format!("{:.3}", mean(&c.wall)),
         };
+        let ce = match redact && wall {
+            true => "[t]".to_string(),
+            false => format!("{:.2e}", mean(&c.ce)),
+        };
         md.push_str(&format!(
-            "| {} | {} | {:.3} | {} | {:.2e} | {:.2e} | {} of {} |\n",
+            "| {} | {} | {:.3} | {} | {:.2e} | {} | {} of {} |\n",
             c.stage,
             c.m,
             mean(&c.flops) / 1e9,
-            wall,
+            secs,
             mean(&c.drop),
-            mean(&c.ce),
+            ce,
             c.chosen,
             c.flops.len()
         ));
@@ -128,7 +137,7 @@ fn candidate_table(d: &str, sc: &str, seeds: usize, cands: &[Candidate], redact:
 
 /// The first stage, where every candidate competes: the cost and CE of the
 /// smallest against the largest (empty with one candidate).
-fn first_stage(cands: &[Candidate], redact: bool) -> String {
+fn first_stage(cands: &[Candidate], wall: bool, redact: bool) -> String {
     let first = cands.first().map(|c| c.stage.clone()).unwrap_or_default();
     let in_first: Vec<&Candidate> = cands.iter().filter(|c| c.stage == first).collect();
     let (Some(lo), Some(hi)) = (in_first.first(), in_first.last()) else {
@@ -141,13 +150,17 @@ fn first_stage(cands: &[Candidate], redact: bool) -> String {
         true => "[t]".to_string(),
         false => format!("{:.0}%", 100.0 * mean(&lo.wall) / mean(&hi.wall)),
     };
+    // On the wall clock, CE is a rate of seconds and is redacted with them.
+    let ce_ratio = match redact && wall {
+        true => "[t]".to_string(),
+        false => format!("{:.2}x", mean(&lo.ce) / mean(&hi.ce)),
+    };
     format!(
         "\nIn stage {first}, m = {} costs {:.0}% of m = {}'s FLOPs per step and {wall_share} of its \
-         wall time, and its CE is {:.2}x m = {}'s; the largest m was chosen in {} of {} seed(s).",
+         wall time, and its CE is {ce_ratio} m = {}'s; the largest m was chosen in {} of {} seed(s).",
         lo.m,
         100.0 * mean(&lo.flops) / mean(&hi.flops),
         hi.m,
-        mean(&lo.ce) / mean(&hi.ce),
         hi.m,
         hi.chosen,
         hi.flops.len()

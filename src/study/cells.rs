@@ -309,7 +309,7 @@ fn arm_cells(
         true => format!(
             "{}-{}-{d}",
             arm.experiment,
-            super::graph::slug(&format!("{} {}", arm.group, arm.scheme).trim_start())
+            super::graph::slug(format!("{} {}", arm.group, arm.scheme).trim_start())
         ),
     };
     // The arm's step budget: a multiple of its experiment's steps under the profile.

@@ -6,6 +6,7 @@
 //! (`ranking.rs`) and the Figure 1b-c skip probe.
 
 pub mod all;
+pub mod blocks;
 pub mod cei;
 pub mod cells;
 pub mod estimate;

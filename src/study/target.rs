@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::blocks::{block_name, Block};
 use crate::config::{check, key, ConfigError, Invalid, Validate};
 
 /// One stage of the shared chain.
@@ -61,28 +62,6 @@ impl Arm {
     /// (own flags or step budget), so they need a name of their own.
     pub fn has_own_flags(&self, profile: &Profile) -> bool {
         !self.set.is_empty() || self.steps_factor.is_some() || !profile.arm_flags(self).is_empty()
-    }
-}
-
-/// One block of a target's tables: a dataset, or a dataset and a group of arms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
-    pub dataset: String,
-    pub group: String,
-}
-
-impl Block {
-    /// `tiktok`, or `bilibili, 2x steps` for a group.
-    pub fn name(&self) -> String {
-        block_name(&self.dataset, &self.group)
-    }
-}
-
-/// The name of the block of `dataset` and `group` (the report's key).
-pub fn block_name(dataset: &str, group: &str) -> String {
-    match group.is_empty() {
-        true => dataset.to_string(),
-        false => format!("{dataset}, {group}"),
     }
 }
 
@@ -343,46 +322,6 @@ impl Validate for TargetConfig {
     }
 }
 
-impl TargetConfig {
-    /// The arms' groups in the order they first appear.
-    pub fn groups(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for a in &self.arms {
-            if !out.contains(&a.group) {
-                out.push(a.group.clone());
-            }
-        }
-        out
-    }
-
-    /// The blocks of the report: per dataset, each group.
-    pub fn blocks(&self) -> Vec<Block> {
-        let groups = self.groups();
-        self.datasets
-            .iter()
-            .flat_map(|d| {
-                groups.iter().map(move |g| Block {
-                    dataset: d.clone(),
-                    group: g.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// The arms of `group`.
-    pub fn arms_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Arm> + 'a {
-        self.arms.iter().filter(move |a| a.group == group)
-    }
-
-    /// The baseline arm's scheme in `group`.
-    pub fn baseline_of(&self, group: &str) -> String {
-        self.arms_of(group)
-            .find(|a| a.baseline)
-            .map(|a| a.scheme.clone())
-            .unwrap_or_default()
-    }
-}
-
 /// A loaded target.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -407,7 +346,8 @@ impl Target {
                 path,
                 what: "target",
                 name: arg.to_string(),
-                available: crate::config::load::toml_names(&dir).join(", "),
+                // `all` runs every one of them (`reproduce all`).
+                available: format!("{}, all", crate::config::load::toml_names(&dir).join(", ")),
             });
         }
         // The environment's ENTPROG_* variables are for the cells' experiments.
