@@ -33,6 +33,8 @@ mod hub;
 mod kernels;
 /// The rooms of src/: no folder import cycles, no source file over 450 lines.
 mod layout;
+/// The cost model against measured steps, activation checkpointing, `entprog cost`.
+mod cost;
 /// The denoiser: parameter layout (insta snapshots), gates, FLOPs and peak memory, the tape.
 mod model;
 /// The standard feature networks against their PyTorch references; `entprog metrics --weights`.

@@ -85,8 +85,19 @@ fn measure_all(machine: &str) -> Result<Calibration> {
     };
     let s = median_s(7, || kernels::adamw::adamw_update(&w, &gr, &m, &v, step).map(|_| ()))?;
     let adamw_ns_per_param = s * 1e9 / p as f64;
-    let (x, y) = (randn(&[64], &dev)?, randn(&[64], &dev)?);
-    let s = median_s(201, || kernels::add(&x, &y).map(|_| ()))?;
+    // A chain of small ops through autograd, forward and backward: what a
+    // step pays per op beyond its arithmetic (dispatch, allocation, the
+    // graph walk and candle's gradient accumulation), per op of the chain
+    // counted three times (forward, backward, accumulation).
+    let (x, y) = (Var::from_tensor(&randn(&[64], &dev)?)?, randn(&[64], &dev)?);
+    let chain = 32;
+    let s = median_s(51, || {
+        let mut h = x.as_tensor().clone();
+        for _ in 0..chain {
+            h = kernels::add(&h, &y)?;
+        }
+        h.sum_all()?.backward().map(|_| ())
+    })? / (3 * chain) as f64;
     Ok(Calibration {
         machine: machine.into(),
         threads: rayon::current_num_threads(),

@@ -56,7 +56,7 @@ pub struct Calibration {
     pub bandwidth_gbs: f64,
     /// Fused AdamW, nanoseconds per updated scalar.
     pub adamw_ns_per_param: f64,
-    /// Microseconds per tiny op (dispatch and allocation).
+    /// Microseconds per tiny op through autograd (dispatch, allocation, graph walk).
     pub op_overhead_us: f64,
 }
 
