@@ -54,7 +54,10 @@ fn checkpointing_trains_the_same_losses_with_a_lower_peak() {
     if !in_own_process("cost::checkpointing_trains_the_same_losses_with_a_lower_peak") {
         return;
     }
-    for case in tiny_cases().into_iter().filter(|c| c.label == "all" || c.label == "temporal") {
+    for case in tiny_cases()
+        .into_iter()
+        .filter(|c| c.label == "all" || c.label == "temporal")
+    {
         let plain = measure(&case.scenario, 1, 3).unwrap();
         let ckpt = Scenario {
             checkpointing: ActivationCheckpointing::Blocks,
@@ -72,7 +75,10 @@ fn checkpointing_trains_the_same_losses_with_a_lower_peak() {
             recomputed.peak_bytes,
             plain.peak_bytes
         );
-        assert_eq!(recomputed.flops.recompute, predict(&ckpt, None).unwrap().flops.recompute);
+        assert_eq!(
+            recomputed.flops.recompute,
+            predict(&ckpt, None).unwrap().flops.recompute
+        );
         assert!(recomputed.flops.recompute > 0);
     }
 }
@@ -119,9 +125,19 @@ fn cost_prints_each_candidate_and_writes_its_parquet_table() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     // Full, m=3 and m=6 under each of the two policies.
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("| full") || l.starts_with("| m=")).count(), 6);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("| full") || l.starts_with("| m="))
+            .count(),
+        6
+    );
     assert!(out_path.is_file());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no staging left behind");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no staging left behind"
+    );
 }
 
 #[test]
@@ -163,7 +179,15 @@ fn cost_refuses_bad_input_in_one_line_naming_it() {
     let bad = tempfile::tempdir().unwrap();
     let file = bad.path().join("calibration.json");
     std::fs::write(&file, "{}").unwrap();
-    let out = entprog(&["cost", "experiments/stage3.toml", "--calibration", file.to_str().unwrap()]);
+    let out = entprog(&[
+        "cost",
+        "experiments/stage3.toml",
+        "--calibration",
+        file.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.code() == Some(2) && stderr.contains("calibration.json"), "{stderr}");
+    assert!(
+        out.status.code() == Some(2) && stderr.contains("calibration.json"),
+        "{stderr}"
+    );
 }

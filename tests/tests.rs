@@ -13,6 +13,8 @@ mod util;
 
 /// The configuration surface as a property: every key settable, presets under explicit keys.
 mod config_surface;
+/// The cost model against measured steps, activation checkpointing, `entprog cost`.
+mod cost;
 /// The offline dance feature networks: determinism, reuse, the keypoint head, bad settings.
 mod dance;
 /// Dance datasets: regeneration, renderer invariants, loaders, import, bad profiles.
@@ -33,8 +35,6 @@ mod hub;
 mod kernels;
 /// The rooms of src/: no folder import cycles, no source file over 450 lines.
 mod layout;
-/// The cost model against measured steps, activation checkpointing, `entprog cost`.
-mod cost;
 /// The denoiser: parameter layout (insta snapshots), gates, FLOPs and peak memory, the tape.
 mod model;
 /// The standard feature networks against their PyTorch references; `entprog metrics --weights`.

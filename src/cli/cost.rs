@@ -65,7 +65,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     if args.calibrate {
-        let out = args.out.unwrap_or_else(|| PathBuf::from("results/cost/calibration.json"));
+        let out = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("results/cost/calibration.json"));
         let c = calibrate("this machine").context("calibrating")?;
         if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
@@ -86,7 +88,10 @@ pub fn run(args: Args) -> Result<()> {
     };
     let exp = Experiment::load(experiment, &args.sets)?;
     let cfg = &exp.config;
-    let precision: Precision = args.precision.parse().map_err(|e| anyhow::anyhow!("--precision: {e}"))?;
+    let precision: Precision = args
+        .precision
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--precision: {e}"))?;
     let policies = match args.checkpointing.as_deref() {
         None => vec![cfg.train.activation_checkpointing],
         Some("none") => vec![ActivationCheckpointing::None],
@@ -99,7 +104,11 @@ pub fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     for policy in policies {
         let schedulable = entprog::cost::Scenario::of(cfg)?.schedulable().len();
-        let ms = if args.m.is_empty() { default_ms(cfg, schedulable) } else { args.m.clone() };
+        let ms = if args.m.is_empty() {
+            default_ms(cfg, schedulable)
+        } else {
+            args.m.clone()
+        };
         if let Some(&m) = ms.iter().find(|&&m| m == 0 || m > schedulable) {
             bail!("--m: {m} is out of range, expected 1 to {schedulable} (the blocks the stage's gate plan trains)");
         }

@@ -37,7 +37,14 @@ pub fn calibrate(machine: &str) -> Result<Calibration> {
 fn measure_all(machine: &str) -> Result<Calibration> {
     let dev = Device::Cpu;
     let mut gemm = Vec::new();
-    for (m, k) in [(8192, 32), (8192, 64), (4096, 128), (2048, 256), (1024, 512), (512, 1024)] {
+    for (m, k) in [
+        (8192, 32),
+        (8192, 64),
+        (4096, 128),
+        (2048, 256),
+        (1024, 512),
+        (512, 1024),
+    ] {
         for n in [k, 4 * k] {
             let (x, w, b) = (randn(&[m, k], &dev)?, randn(&[n, k], &dev)?, randn(&[n], &dev)?);
             let s = median_s(7, || kernels::linear(&x, &w, Some(&b)).map(|_| ()))?;
@@ -72,7 +79,12 @@ fn measure_all(machine: &str) -> Result<Calibration> {
     let s = median_s(7, || kernels::add(&a, &b).map(|_| ()))?;
     let bandwidth_gbs = 3.0 * 4.0 * n as f64 / s / 1e9;
     let p = 1 << 20;
-    let (w, gr, m, v) = (randn(&[p], &dev)?, randn(&[p], &dev)?, randn(&[p], &dev)?, randn(&[p], &dev)?.abs()?);
+    let (w, gr, m, v) = (
+        randn(&[p], &dev)?,
+        randn(&[p], &dev)?,
+        randn(&[p], &dev)?,
+        randn(&[p], &dev)?.abs()?,
+    );
     let step = kernels::adamw::AdamWStep {
         lr: 1e-4,
         beta1: 0.9,

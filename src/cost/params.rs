@@ -68,11 +68,9 @@ impl ParamCounts {
         self.params
             .iter()
             .filter(|(name, unit, _)| {
-                s.gates.get(unit) == Gate::Trainable
-                    && !(unit.starts_with("reference") && !reference)
-                    && !(unit == "pose" && !pose)
-                    && !(name.contains(".pose_proj.") && !pose)
-                    && !(name.ends_with(".ref_gate") && !reference)
+                let needs_reference = unit.starts_with("reference") || name.ends_with(".ref_gate");
+                let needs_pose = unit == "pose" || name.contains(".pose_proj.");
+                s.gates.get(unit) == Gate::Trainable && (reference || !needs_reference) && (pose || !needs_pose)
             })
             .map(|p| p.2)
             .sum()

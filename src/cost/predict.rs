@@ -31,7 +31,15 @@ pub fn predict(s: &Scenario, calibration: Option<&Calibration>) -> Result<StepCo
     let counts = ParamCounts::of(s)?;
     let updated = counts.updated(s);
     let recompute = s.checkpointing == ActivationCheckpointing::Blocks;
-    let flops = step_flops_with(&s.model, &s.gates, s.given, s.batch, s.frames, updated as usize, recompute);
+    let flops = step_flops_with(
+        &s.model,
+        &s.gates,
+        s.given,
+        s.batch,
+        s.frames,
+        updated as usize,
+        recompute,
+    );
     let memory = step_memory(s, &counts);
     let time = calibration.map(|c| step_time(&work(s, flops, updated), c));
     Ok(StepCost {
@@ -66,7 +74,11 @@ pub fn work(s: &Scenario, flops: StepFlops, updated: u64) -> StepWork {
     StepWork {
         flops,
         attention_flops: attention,
-        attention_tokens: if attention > 0 { (weighted / attention as f64).round() as usize } else { n },
+        attention_tokens: if attention > 0 {
+            (weighted / attention as f64).round() as usize
+        } else {
+            n
+        },
         dim: s.model.dim,
         elementwise_bytes: bytes,
         ops,
@@ -128,7 +140,10 @@ pub fn candidates_of(base: &Scenario, ms: &[usize], order: &Order, skip: bool) -
                 .iter()
                 .map(|id| scores.iter().find(|(b, _)| b == id).map_or(f64::NAN, |s| s.1))
                 .collect();
-            crate::entprog::rank::order_by_score(&values).into_iter().map(|i| ids[i]).collect()
+            crate::entprog::rank::order_by_score(&values)
+                .into_iter()
+                .map(|i| ids[i])
+                .collect()
         }
     };
     let mut out = vec![Candidate {

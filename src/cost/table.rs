@@ -82,7 +82,10 @@ pub fn row(experiment: &str, c: &Candidate, cost: &StepCost, full: &StepCost) ->
 
 /// Writes `rows` to `path` atomically (through a `cost.parquet.tmp` beside it).
 pub fn write(path: &Path, rows: Vec<CostRow>) -> Result<PathBuf, TableError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let io = |source| TableError::Io {
         path: path.into(),
         source,

@@ -80,7 +80,11 @@ impl Calibration {
         if c.gemm.is_empty() || c.attention.is_empty() {
             return Err(bad("no gemm or attention rates".into()));
         }
-        let rates = c.gemm.iter().map(|g| g.gflops).chain(c.attention.iter().map(|a| a.gflops));
+        let rates = c
+            .gemm
+            .iter()
+            .map(|g| g.gflops)
+            .chain(c.attention.iter().map(|a| a.gflops));
         if !rates
             .chain([c.bandwidth_gbs, c.adamw_ns_per_param, c.op_overhead_us])
             .all(|v| v.is_finite() && v > 0.0)
@@ -104,7 +108,12 @@ impl Calibration {
         ks.sort_unstable();
         ks.dedup();
         for k in ks {
-            let at: Vec<f64> = self.gemm.iter().filter(|g| g.k.min(g.n) == k).map(|g| g.gflops).collect();
+            let at: Vec<f64> = self
+                .gemm
+                .iter()
+                .filter(|g| g.k.min(g.n) == k)
+                .map(|g| g.gflops)
+                .collect();
             widths.push(((k as f64).ln(), at.iter().sum::<f64>() / at.len() as f64));
         }
         interpolate(&widths, (d as f64).ln())

@@ -52,8 +52,8 @@ pub fn measure(s: &Scenario, warmup: usize, steps: usize) -> Result<Measured, Tr
     let net = s.model.build(0, &device)?;
     let mut trainer = Trainer::new(net, train, DiffusionConfig::default(), 0)?;
     trainer.model.set_gates(s.gates.clone())?;
-    let batch =
-        random_batch(&s.model, s.batch, s.frames, 0, &device).map_err(|source| TrainError::Tensor { step: 0, source })?;
+    let batch = random_batch(&s.model, s.batch, s.frames, 0, &device)
+        .map_err(|source| TrainError::Tensor { step: 0, source })?;
     let (mut times, mut peak, mut losses, mut flops) = (Vec::new(), 0u64, Vec::new(), StepFlops::default());
     for i in 0..warmup + steps {
         let r = trainer.train_step(&batch)?;
@@ -118,10 +118,7 @@ pub fn shapes() -> Vec<Shape> {
         },
         Shape {
             name: "frames48",
-            model: ModelConfig {
-                image_size: 48,
-                ..d()
-            },
+            model: ModelConfig { image_size: 48, ..d() },
             batch: 2,
             frames: 8,
         },
