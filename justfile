@@ -56,3 +56,8 @@ check:
 # Print an experiment's resolved config and hash: just config experiments/base.toml
 config EXPERIMENT *FLAGS:
     cargo run --release -- config show {{EXPERIMENT}} {{FLAGS}}
+
+# The cost model against measured steps (docs/cost-model.md): calibrate this machine, then validate.
+cost-validate:
+    cargo run --release -- cost --calibrate --out results/cost/calibration.json
+    cargo run --release -- cost --validate --calibration results/cost/calibration.json

@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod cost;
 pub mod data;
 pub mod diffusion;
 pub mod entprog;

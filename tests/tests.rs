@@ -13,6 +13,8 @@ mod util;
 
 /// The configuration surface as a property: every key settable, presets under explicit keys.
 mod config_surface;
+/// The cost model against measured steps, activation checkpointing, `entprog cost`.
+mod cost;
 /// The offline dance feature networks: determinism, reuse, the keypoint head, bad settings.
 mod dance;
 /// Dance datasets: regeneration, renderer invariants, loaders, import, bad profiles.

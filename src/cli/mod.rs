@@ -7,6 +7,7 @@
 mod bench;
 mod cei;
 mod config;
+mod cost;
 mod data;
 mod eval;
 mod hub;
@@ -82,6 +83,9 @@ enum Command {
         #[command(subcommand)]
         cmd: hub::HubCommand,
     },
+    /// Predicted FLOPs, peak memory and time of a training step per candidate m
+    /// (docs/cost-model.md); --calibrate measures this machine; --validate checks the model.
+    Cost(cost::Args),
     /// Micro-benchmarks of the harness itself.
     Bench {
         #[command(subcommand)]
@@ -107,6 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Metrics(args) => metrics::run(args),
         Command::Nets { cmd } => nets::run(cmd, quiet),
         Command::Hub { cmd } => hub::run(cmd, quiet),
+        Command::Cost(args) => cost::run(args),
         Command::Bench { cmd } => bench::run(cmd),
     }
 }

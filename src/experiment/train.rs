@@ -92,6 +92,37 @@ impl GatePlan {
     }
 }
 
+/// Activation checkpointing of a training step (`train.activation_checkpointing`).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationCheckpointing {
+    /// Every block that records a backward graph keeps it until its backward.
+    #[default]
+    None,
+    /// Each main-path block that records a graph (trainable, or reached by a
+    /// gradient from upstream) keeps only its output and recomputes its
+    /// activations in backward; a frozen prefix is neither stored nor
+    /// recomputed. Same gradients bit for bit, one extra forward of those
+    /// blocks, less peak memory (docs/cost-model.md).
+    Blocks,
+}
+
+impl ActivationCheckpointing {
+    /// Whether this is the default (kept out of the config hash, so the
+    /// hashes of runs written before the key existed stay valid).
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+
+    /// The name in configs and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Blocks => "blocks",
+        }
+    }
+}
+
 /// Training hyper-parameters of one stage.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -145,6 +176,10 @@ pub struct TrainConfig {
     /// Reuse step 0's timesteps, noise and condition dropout at every step
     /// (debugging: with one fixed batch the loss must then fall toward zero).
     pub fixed_draws: bool,
+    /// Recompute block activations in backward instead of storing them
+    /// (`none` | `blocks`). Hashed only when not `none`.
+    #[serde(skip_serializing_if = "ActivationCheckpointing::is_none")]
+    pub activation_checkpointing: ActivationCheckpointing,
 }
 
 impl Default for TrainConfig {
@@ -168,6 +203,7 @@ impl Default for TrainConfig {
             init_from: None,
             init_from_hash: None,
             fixed_draws: false,
+            activation_checkpointing: ActivationCheckpointing::None,
         }
     }
 }

@@ -89,6 +89,23 @@ impl Denoiser {
         }
     }
 
+    /// Block `id` run again on `x` (activation checkpointing): owns clones
+    /// of the block, its input and the conditioning (shared storage, no copy).
+    fn rerun_block(&self, id: BlockId, x: &Tensor, cond: &Conditioning) -> Box<dyn Fn() -> Result<Tensor> + Send> {
+        let (x, tr) = (x.clone(), self.trains(&id.to_string()));
+        match id.kind {
+            BlockKind::Spatial => {
+                let (block, cond) = (self.spatial[id.index].clone(), cond.clone());
+                Box::new(move || block.forward(&x, &cond, tr))
+            }
+            BlockKind::Temporal => {
+                let (block, t) = (self.temporal[id.index].clone(), cond.t);
+                Box::new(move || block.forward(&x, t, tr))
+            }
+            BlockKind::Reference => unreachable!("reference blocks run inside the reference encoder"),
+        }
+    }
+
     /// The final layer and unpatchify: tokens -> eps_hat `[b, t, 3, H, W]`.
     pub(super) fn finish(&self, x: &Tensor, cond: &Conditioning, dims: &[usize]) -> Result<Tensor> {
         let out = self.final_layer.forward(x, &cond.c, self.trains("final"))?;
@@ -107,8 +124,14 @@ impl Denoiser {
         let mut x = tape.cut(x)?;
         for id in self.main_path() {
             tape.segment();
-            x = self.run_block(id, x, &cond)?;
-            x = tape.cut(x)?;
+            if tape.recomputes() {
+                let rerun = self.rerun_block(id, &x, &cond);
+                let y = self.run_block(id, x, &cond)?;
+                x = tape.checkpoint(y, rerun)?;
+            } else {
+                x = self.run_block(id, x, &cond)?;
+                x = tape.cut(x)?;
+            }
         }
         self.finish(&x, &cond, inp.x_t.dims())
     }

@@ -14,7 +14,10 @@
 //!   a gradient flows into it, i.e. some unit upstream of its input trains;
 //!   otherwise it ran without a graph and costs only its forward;
 //! - attention products have two activation operands, so backward costs twice
-//!   their forward wherever backward reaches.
+//!   their forward wherever backward reaches;
+//! - with activation checkpointing (`recompute`), every main-path block that
+//!   records a graph (trainable, or reached by a gradient) runs its forward
+//!   once more in backward.
 
 use super::block::{Gate, Gates};
 use super::dit::block_ids;
@@ -52,13 +55,29 @@ pub struct StepFlops {
     pub backward_weight: u64,
     /// Optimizer update.
     pub optimizer: u64,
+    /// Forward of checkpointed blocks run again in backward (0 without
+    /// activation checkpointing).
+    #[serde(default)]
+    pub recompute: u64,
 }
 
 impl StepFlops {
     /// Sum of all phases.
     pub fn total(&self) -> u64 {
-        self.forward + self.backward_input + self.backward_weight + self.optimizer
+        self.forward + self.backward_input + self.backward_weight + self.optimizer + self.recompute
     }
+}
+
+/// What a training step does with one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitStep {
+    /// Forward costs.
+    pub cost: UnitCost,
+    /// The unit's gate.
+    pub gate: Gate,
+    /// Whether it records a backward graph (it trains, or a gradient reaches
+    /// its input): backward crosses it, and checkpointing would recompute it.
+    pub graph: bool,
 }
 
 /// Which conditions a step feeds (an input is used only if given and its part is not skipped).
@@ -147,15 +166,49 @@ pub fn step_flops(
     t: usize,
     trainable_params: usize,
 ) -> StepFlops {
+    step_flops_with(cfg, gates, given, b, t, trainable_params, false)
+}
+
+/// [`step_flops`] with activation checkpointing of the main-path blocks when `recompute`.
+pub fn step_flops_with(
+    cfg: &ModelConfig,
+    gates: &Gates,
+    given: Conditions,
+    b: usize,
+    t: usize,
+    trainable_params: usize,
+    recompute: bool,
+) -> StepFlops {
+    let mut s = StepFlops {
+        optimizer: ADAMW_FLOPS_PER_PARAM * trainable_params as u64,
+        ..Default::default()
+    };
+    for u in step_units(cfg, gates, given, b, t) {
+        s.forward += u.cost.forward();
+        if u.gate == Gate::Trainable {
+            s.backward_weight += u.cost.linear;
+        }
+        if u.graph {
+            s.backward_input += u.cost.linear + 2 * u.cost.attention;
+            let main = u.cost.unit.starts_with("spatial.") || u.cost.unit.starts_with("temporal.");
+            if recompute && main {
+                s.recompute += u.cost.forward();
+            }
+        }
+    }
+    s
+}
+
+/// The units a step runs, in forward order, with their forward costs and
+/// whether each records a backward graph (skipped units and unused
+/// conditioning paths left out).
+pub fn step_units(cfg: &ModelConfig, gates: &Gates, given: Conditions, b: usize, t: usize) -> Vec<UnitStep> {
     let g = |u: &str| gates.get(u);
     let cond = Conditions {
         pose: given.pose && g("pose") != Gate::Skipped,
         reference: given.reference && g("reference.embed") != Gate::Skipped,
     };
-    let mut s = StepFlops {
-        optimizer: ADAMW_FLOPS_PER_PARAM * trainable_params as u64,
-        ..Default::default()
-    };
+    let mut out = Vec::new();
     // Whether a gradient flows out of the reference encoder, the pose guider,
     // the time embedding, and along the main token stream.
     let (mut ref_grad, mut x_grad) = (false, false);
@@ -167,7 +220,6 @@ pub fn step_flops(
         if gate == Gate::Skipped || (is_ref && !cond.reference) || (c.unit == "pose" && !cond.pose) {
             continue;
         }
-        s.forward += c.forward();
         let grad_in = match c.unit.as_str() {
             "reference.embed" | "pose" | "embed" | "time" => false,
             u if u.starts_with("reference.") => ref_grad,
@@ -175,19 +227,13 @@ pub fn step_flops(
             "final" => x_grad || time_grad,
             _ => x_grad,
         };
-        let trains = gate == Gate::Trainable;
-        if trains {
-            s.backward_weight += c.linear;
-        }
-        if trains || grad_in {
-            s.backward_input += c.linear + 2 * c.attention;
-        }
-        let grad_out = trains || grad_in;
+        let graph = gate == Gate::Trainable || grad_in;
         match c.unit.as_str() {
-            u if u.starts_with("reference") => ref_grad |= grad_out,
+            u if u.starts_with("reference") => ref_grad |= graph,
             "pose" | "time" => {}
-            _ => x_grad |= grad_out,
+            _ => x_grad |= graph,
         }
+        out.push(UnitStep { cost: c, gate, graph });
     }
-    s
+    out
 }

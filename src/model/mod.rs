@@ -25,7 +25,7 @@ pub mod temporal;
 pub use block::{BlockId, BlockInfo, BlockKind, Blocks, Gate, GateError, Gates, PARTS};
 pub use config::ModelConfig;
 pub use dit::{Denoiser, Inputs};
-pub use flops::{step_flops, Conditions, StepFlops};
+pub use flops::{step_flops, step_flops_with, step_units, Conditions, StepFlops, UnitStep};
 pub use params::{Init, Param};
 pub use sample::{sample_clips, Conditioned};
 pub use tape::Tape;

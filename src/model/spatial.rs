@@ -12,6 +12,7 @@ use super::params::{Init, Param, ParamBuilder};
 use super::ModelConfig;
 
 /// Per-frame conditioning shared by all spatial blocks of one forward pass.
+#[derive(Clone)]
 pub(super) struct Conditioning {
     /// Time embedding repeated per frame `[b t, d]`.
     pub(super) c: Tensor,

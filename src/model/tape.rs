@@ -17,6 +17,14 @@
 //! the time embedding every block reads), with the peak at about the end of
 //! forward.
 //!
+//! With recomputation on ([`Tape::recomputing`], `train.activation_checkpointing
+//! = "blocks"`), a block segment keeps only its output: [`Tape::checkpoint`]
+//! stores how to run the block again from its (kept) input, and backward
+//! reruns it just before seeding it, so the block's activations live only
+//! while its own backward runs. The recomputed root equals the stored one
+//! bit for bit (the same ops on the same inputs and thread count), so the
+//! gradients are the same too.
+//!
 //! Candle offers no hook to free a node during its own backward walk and
 //! keeps `Tensor::op` crate-private, so there is no crate to lean on; the cut
 //! needs only public API (`Var`, `CustomOp1`, `GradStore`).
@@ -26,15 +34,23 @@ use std::collections::HashMap;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, TensorId, Var};
 
+/// A segment's root: kept from the forward pass, or recomputed in backward.
+enum Root {
+    Stored(Tensor),
+    Recompute(Box<dyn Fn() -> Result<Tensor> + Send>),
+}
+
 /// Records the cuts of one forward pass and runs its backward segment by
 /// segment. A tape is used once: [`Tape::backward`] consumes it.
 pub struct Tape {
     /// False for [`Tape::whole`]: no cuts, one whole-graph backward.
     enabled: bool,
+    /// Whether block segments are checkpointed ([`Tape::checkpoint`]).
+    recompute: bool,
     /// Per segment, in forward order, its cut outputs: the tensor the segment
-    /// computed (the root of its graph) and the leaf variable later segments
-    /// read instead.
-    segments: Vec<Vec<(Tensor, Var)>>,
+    /// computed (the root of its graph), or how to compute it again, and the
+    /// leaf variable later segments read instead.
+    segments: Vec<Vec<(Root, Var)>>,
     /// Every cut variable, by id (their gradients are passed on, not returned).
     cuts: HashMap<TensorId, Var>,
 }
@@ -50,6 +66,7 @@ impl Tape {
     pub fn new() -> Self {
         Self {
             enabled: true,
+            recompute: false,
             segments: Vec::new(),
             cuts: HashMap::new(),
         }
@@ -63,6 +80,39 @@ impl Tape {
             enabled: false,
             ..Self::new()
         }
+    }
+
+    /// The same tape, recomputing checkpointed segments in backward when
+    /// `on` (a whole-graph tape ignores it).
+    pub fn recomputing(self, on: bool) -> Self {
+        Self {
+            recompute: on && self.enabled,
+            ..self
+        }
+    }
+
+    /// Whether the forward pass should checkpoint its blocks.
+    pub fn recomputes(&self) -> bool {
+        self.recompute
+    }
+
+    /// Cuts the graph at `y`, the output of the current segment, keeping
+    /// only its value: backward calls `rerun` to compute it again with its
+    /// graph. `y` without a graph is returned as is (nothing to recompute).
+    pub fn checkpoint(&mut self, y: Tensor, rerun: Box<dyn Fn() -> Result<Tensor> + Send>) -> Result<Tensor> {
+        if !self.recompute || !y.track_op() || y.is_variable() {
+            return self.cut(y);
+        }
+        let Some(segment) = self.segments.last_mut() else {
+            candle_core::bail!("Tape::checkpoint before Tape::segment")
+        };
+        // The graph of `y` goes with it: only the value is copied.
+        let var = Var::from_tensor(&y.detach())?;
+        drop(y);
+        let out = var.as_tensor().clone();
+        self.cuts.insert(var.id(), var.clone());
+        segment.push((Root::Recompute(rerun), var));
+        Ok(out)
     }
 
     /// Starts a segment: the cuts that follow are its outputs.
@@ -91,7 +141,7 @@ impl Tape {
         let var = Var::from_tensor(&y)?;
         let out = var.as_tensor().clone();
         self.cuts.insert(var.id(), var.clone());
-        segment.push((y, var));
+        segment.push((Root::Stored(y), var));
         Ok(out)
     }
 
@@ -107,7 +157,10 @@ impl Tape {
             let mut seed: Option<Tensor> = None;
             for (root, var) in &segment {
                 if let Some(g) = pending.remove(&var.id()) {
-                    let s = seeded(root, g)?;
+                    let s = match root {
+                        Root::Stored(root) => seeded(root, g)?,
+                        Root::Recompute(rerun) => seeded(&rerun()?, g)?,
+                    };
                     seed = Some(match seed {
                         None => s,
                         Some(acc) => (acc + s)?,

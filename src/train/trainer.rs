@@ -13,12 +13,12 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use crate::diffusion::{add_noise, draw_training_noise, prediction_loss, target, DiffusionConfig, NoiseSchedule};
-use crate::model::{step_flops, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops, Tape};
+use crate::model::{step_flops_with, Conditions, Denoiser, GateError, Inputs, ModelError, StepFlops, Tape};
 
 use super::adamw::{clip_scale, grad_norm, AdamW};
 use super::ema::Ema;
 use super::lr::lr_at;
-use crate::experiment::train::TrainConfig;
+use crate::experiment::train::{ActivationCheckpointing, TrainConfig};
 use crate::results::checkpoint::{self, CheckpointError, LoadReport, TrainState};
 
 /// One training batch (the data loader's `Batch` without its bookkeeping).
@@ -308,8 +308,9 @@ impl Trainer {
         .map_err(tensor)?;
         let x_t = add_noise(&batch.frames, &draw.noise, &draw.timesteps, &self.schedule).map_err(tensor)?;
         let inputs = self.inputs(batch, &x_t, &draw.timesteps, &draw.cond_keep);
+        let checkpointing = self.train.activation_checkpointing == ActivationCheckpointing::Blocks;
         let mut tape = if self.taped_backward {
-            Tape::new()
+            Tape::new().recomputing(checkpointing)
         } else {
             Tape::whole()
         };
@@ -359,13 +360,14 @@ impl Trainer {
             .sum();
         drop(grads);
         let (reference, pose) = self.train.stage.conditions();
-        let flops = step_flops(
+        let flops = step_flops_with(
             self.model.config(),
             self.model.gates(),
             Conditions { pose, reference },
             dims[0],
             dims[1],
             trainable_params,
+            checkpointing && self.taped_backward,
         );
         self.step += 1;
         Ok(StepRecord {
