@@ -12,6 +12,7 @@
 //! - `load.rs`: reading the result files, the long table of measurements;
 //! - `costs.rs`: wall time, FLOPs and memory per run, the shared ranking's cost;
 //! - `why.rs`: what the supernet measured of each candidate;
+//! - `predicted.rs`: the cost model's prediction per candidate beside the measured FLOPs;
 //! - `probes.rs`: Figure 1b-c's random-skip probe, its table, verdicts and plot;
 //! - `curves.rs`: quality curves and the speedup at equal quality;
 //! - `verdicts.rs`: values over seeds, paired ratios and differences, verdicts;
@@ -27,6 +28,7 @@ mod costs;
 mod curves;
 pub mod figures;
 mod load;
+mod predicted;
 mod probes;
 mod render;
 mod schedule_figures;

@@ -105,11 +105,11 @@ pub(super) fn dataset_section(
 fn table_head(cols: &[Column]) -> String {
     let head: Vec<&str> = cols.iter().map(|c| c.label.as_str()).collect();
     let mut md = format!(
-        "| scheme | {} | memory MB | process MB | time s | speedup | speedup (steps only) | speedup at equal quality | speedup at equal SSIM |\n",
+        "| scheme | {} | memory MB | process MB | time s | speedup | speedup (steps only) | speedup (FLOPs) | speedup at equal quality | speedup at equal SSIM |\n",
         head.join(" | ")
     );
     md.push_str(&format!(
-        "|---|{}---|---|---|---|---|---|---|\n",
+        "|---|{}---|---|---|---|---|---|---|---|\n",
         "---|".repeat(cols.len())
     ));
     md
@@ -121,17 +121,19 @@ fn arm_row(tables: &Tables, d: &str, sc: &str, cols: &[Column], redact: bool) ->
     let q: Vec<String> = cols.iter().map(|c| cell(&find(c.metric), 4)).collect();
     let (mem, pmem, time) = (find("memory_mb"), find("process_memory_mb"), find("time_s"));
     let speed = |me: &str| match tables.ratio(d, sc, me) {
-        Some(r) => red(redact, format!("{}x", cell(&r, 2))),
+        // The FLOP clock is deterministic: never redacted.
+        Some(r) => red(redact && me != "flops", format!("{}x", cell(&r, 2))),
         None => "-".into(),
     };
     format!(
-        "| {sc} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        "| {sc} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
         q.join(" | "),
         red(redact, cell(&mem, 1)),
         red(redact, cell(&pmem, 1)),
         red(redact, cell(&time, 1)),
         speed("time_s"),
         speed("time_train_steps_s"),
+        speed("flops"),
         speed("speedup_equal_quality"),
         speed("speedup_equal_ssim"),
     )
@@ -165,7 +167,7 @@ fn paper_row(p: &PaperRow, cols: &[Column]) -> String {
         (None, None) => "-".to_string(),
     };
     format!(
-        "| paper: {} | {} | {memory} | - | - | {} | - | - | - |\n",
+        "| paper: {} | {} | {memory} | - | - | {} | - | - | - | - |\n",
         p.scheme,
         q.join(" | "),
         v("speedup"),

@@ -72,12 +72,15 @@ fn arm_why(study: &Study, d: &str, sc: &str, runs: &[&&Cell], redact: bool) -> R
         .is_some_and(|r| r.exp.config.schedule.clock == crate::entprog::Clock::Wall);
     let mut md = candidate_table(d, sc, runs.len(), &cands, wall, redact);
     md.push_str(&first_stage(&cands, wall, redact));
+
     if !flops_ratio.is_empty() {
         md.push_str(&format!(
             " Over the whole run, {sc} trained {:.2}% of full fine-tuning's FLOPs.",
             100.0 * mean(&flops_ratio)
         ));
     }
+    let measured: Vec<(u32, f64)> = cands.iter().map(|c| (c.m, mean(&c.flops) / 1e9)).collect();
+    md.push_str(&super::predicted::predicted(study, runs[0], &measured)?);
     md.push_str("\n\n");
     Ok(md)
 }

@@ -137,6 +137,8 @@ impl Study {
         let mut cells: Vec<Cell> = Vec::new();
         let ends = chain_cells(&target, &flags, &mut cells)?;
         for (i, d) in target.config.datasets.iter().enumerate() {
+            // Each arm's ranking first, then its runs per seed.
+            let mut runs: Vec<Vec<Cell>> = Vec::new();
             for arm in &target.config.arms {
                 // The stage the arm starts from (validated to be in the chain), or the last.
                 let from = ends[i]
@@ -144,7 +146,24 @@ impl Study {
                     .rev()
                     .find(|(e, _)| arm.from.is_empty() || *e == arm.from);
                 let init = from.map(|&(_, c)| cells[c].checkpoint());
-                arm_cells(arm, d, init, seeds, &flags, &mut cells)?;
+                runs.push(arm_cells(arm, d, init, seeds, &flags, &mut cells)?);
+            }
+            // A seed's arms run back to back, in the target's order on even
+            // seeds and reversed on odd ones, so the machine's drift over a
+            // study falls on no arm alone; each run is followed by its evaluation.
+            for seed in 0..seeds as usize {
+                let mut order: Vec<usize> = (0..runs.len()).collect();
+                if seed % 2 == 1 {
+                    order.reverse();
+                }
+                for a in order {
+                    cells.push(runs[a][seed].clone());
+                    let of = cells.len() - 1;
+                    let mut eval = cells[of].clone();
+                    eval.kind = CellKind::Eval { of };
+                    eval.label = format!("eval {}", cells[of].label);
+                    cells.push(eval);
+                }
             }
         }
         if let Some(probe) = &target.config.probe_skip {
@@ -294,7 +313,8 @@ fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<
 
 /// An arm's cells on dataset `d` from checkpoint `init`: one ranking cell
 /// when its schedule needs an order (made with seed 0's settings, shared by
-/// every seed), then per seed a training run and its evaluation.
+/// every seed), pushed; returns its training run per seed, for the caller to
+/// place (each followed by its evaluation).
 fn arm_cells(
     arm: &Arm,
     d: &str,
@@ -302,7 +322,7 @@ fn arm_cells(
     seeds: u64,
     flags: &Flags,
     cells: &mut Vec<Cell>,
-) -> Result<(), StudyError> {
+) -> Result<Vec<Cell>, StudyError> {
     // Arms that share an experiment are told apart by their group and scheme.
     let name = match arm.has_own_flags(flags.profile) {
         false => format!("{}-{d}", arm.experiment),
@@ -349,6 +369,7 @@ fn arm_cells(
     } else {
         None
     };
+    let mut runs = Vec::new();
     for seed in 0..seeds {
         let mut sets = with_arm(flags.cell_sets(&arm.experiment, &name, seed, init.clone(), Some(d))?);
         if let Some(r) = ranking {
@@ -358,7 +379,7 @@ fn arm_cells(
             ));
             sets.push(format!("schedule.ranking_hash={:?}", cells[r].exp.hash));
         }
-        cells.push(Cell {
+        runs.push(Cell {
             kind: CellKind::Arm,
             label: format!(
                 "{} {} seed {seed}",
@@ -373,13 +394,8 @@ fn arm_cells(
             sets,
             ranking,
         });
-        let of = cells.len() - 1;
-        let mut eval = cells[of].clone();
-        eval.kind = CellKind::Eval { of };
-        eval.label = format!("eval {}", cells[of].label);
-        cells.push(eval);
     }
-    Ok(())
+    Ok(runs)
 }
 
 /// The offline feature networks of the evaluations: the target's
