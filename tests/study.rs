@@ -673,7 +673,7 @@ fn reproduce_refuses_bad_targets_seeds_and_datasets_in_one_line_and_runs_on_othe
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("no target \"tabel3\", expected one of: ablations, fig1, scorers, sensitivity, table1, table2, table3, table3-tiktok, table4, table5, all"),
+        err.contains("no target \"tabel3\", expected one of: ablations, cei-samples, fig1, scorers, sensitivity, table1, table2, table3, table3-tiktok, table4, table5, all"),
         "{err}"
     );
     let out = dry(&["table3", "--profile", "smoke", "--seeds", "0"]);

@@ -34,7 +34,15 @@ fn every_target_runs_at_smoke_and_reports_in_the_papers_layout() {
     }
     // (sensitivity's wall-clock arm decides on measured seconds, so its
     // report is checked by its parts below, not as a snapshot)
-    for name in ["table1", "table2", "table4", "fig1", "scorers", "ablations"] {
+    for name in [
+        "table1",
+        "table2",
+        "table4",
+        "fig1",
+        "scorers",
+        "ablations",
+        "cei-samples",
+    ] {
         let s = study(name, results.path());
         let report = entprog::report::build(&s, true).unwrap();
         insta::assert_snapshot!(format!("{name}_smoke_report"), report.markdown);
@@ -147,6 +155,7 @@ fn all_dry_run_lists_every_target_and_counts_a_shared_cell_once() {
     let plan = String::from_utf8_lossy(&out.stdout);
     for name in [
         "table3",
+        "cei-samples",
         "table5",
         "fig1",
         "scorers",

@@ -26,6 +26,23 @@ pub fn ranks(order: &[usize]) -> Vec<usize> {
     r
 }
 
+/// Kendall's tau-b of two score vectors: (concordant - discordant) pairs
+/// over the geometric mean of the pairs untied in each (NaN when one is constant).
+pub fn kendall(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "score vectors of different lengths");
+    let (mut s, mut ta, mut tb) = (0i64, 0i64, 0i64);
+    for i in 0..a.len() {
+        for j in i + 1..a.len() {
+            let (x, y) = ((a[i] - a[j]).signum() as i64, (b[i] - b[j]).signum() as i64);
+            let (x, y) = (if a[i] == a[j] { 0 } else { x }, if b[i] == b[j] { 0 } else { y });
+            s += x * y;
+            ta += x.abs();
+            tb += y.abs();
+        }
+    }
+    s as f64 / ((ta * tb) as f64).sqrt()
+}
+
 /// Spearman's rank correlation of two score vectors (average ranks for ties).
 pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "score vectors of different lengths");
@@ -69,6 +86,16 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kendall_matches_scipy() {
+        // python3 -c "from scipy.stats import kendalltau; print(kendalltau([1,2,3,4],[1,3,2,4])[0],
+        //   kendalltau([1,2,3,4,5],[5,4,3,2,1])[0], kendalltau([1,2,2,3],[1,2,3,3])[0])"
+        //   -> 0.6666666666666669 -0.9999999999999999 0.7999999999999999
+        assert!((kendall(&[1., 2., 3., 4.], &[1., 3., 2., 4.]) - 2.0 / 3.0).abs() < 1e-12);
+        assert!((kendall(&[1., 2., 3., 4., 5.], &[5., 4., 3., 2., 1.]) + 1.0).abs() < 1e-12);
+        assert!((kendall(&[1., 2., 2., 3.], &[1., 2., 3., 3.]) - 0.8).abs() < 1e-12);
+    }
 
     #[test]
     fn highest_score_first_with_stable_ties_and_nan_last() {

@@ -46,6 +46,7 @@ pub fn build(study: &Study, redact: bool) -> Result<Report, ReportError> {
     md.push_str(&ranking_section(study, redact, &mut rows)?);
     md.push_str(&why_section(study, redact)?);
     md.push_str(&super::probes::probe_section(study)?);
+    md.push_str(&super::cei_samples::cei_samples_section(study, redact)?);
     md.push_str(&verdicts_section(study, &tables, redact));
     Ok(Report {
         markdown: md,

@@ -13,6 +13,7 @@
 //! - `costs.rs`: wall time, FLOPs and memory per run, the shared ranking's cost;
 //! - `why.rs`: what the supernet measured of each candidate;
 //! - `predicted.rs`: the cost model's prediction per candidate beside the measured FLOPs;
+//! - `cei_samples.rs`: CEI rank stability against N;
 //! - `probes.rs`: Figure 1b-c's random-skip probe, its table, verdicts and plot;
 //! - `curves.rs`: quality curves and the speedup at equal quality;
 //! - `verdicts.rs`: values over seeds, paired ratios and differences, verdicts;
@@ -23,6 +24,7 @@
 //! - `figures.rs`, `schedule_figures.rs`: the plots (drawn with `crate::plot`).
 
 mod assemble;
+mod cei_samples;
 mod columns;
 mod costs;
 mod curves;

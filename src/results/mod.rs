@@ -17,4 +17,4 @@ pub use lock::{FolderLock, LockError};
 pub use manifest::{RunManifest, RunStatus};
 pub use parquet::{write_table, Table, TableError, TableWriter};
 pub use rundir::{Opened, RunDir, RunDirError, RunSpec};
-pub use tables::{BlockRow, EvalRow, ProbeSkipRow, RunRow, StepRow, SupernetRow};
+pub use tables::{BlockRow, CeiSamplesRow, EvalRow, ProbeSkipRow, RunRow, StepRow, SupernetRow};

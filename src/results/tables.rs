@@ -160,3 +160,26 @@ table! {
         cei_se: f64,
     }
 }
+
+table! {
+    /// `cei_samples.parquet` (docs/paper.md §7 q1): the CEI ranking of the
+    /// starting model at N = conditions x draws samples, per seed, against a
+    /// ranking at a large reference N.
+    pub struct CeiSamplesRow in "cei_samples" version 1 {
+        run: String,
+        /// CEI conditions of this ranking (N = conditions x draws).
+        conditions: u32,
+        /// Samples (conditions x draws).
+        samples: u32,
+        /// Seed of the samples drawn (the reference uses seed 1000).
+        seed: u64,
+        /// Kendall's tau-b between this ranking's CEI and the reference's.
+        kendall: f64,
+        /// Spearman's rho between the same.
+        spearman: f64,
+        /// Whether the top block is the reference's top block.
+        same_top: bool,
+        /// Wall seconds of this ranking (sampling and scoring).
+        wall_s: f64,
+    }
+}

@@ -31,6 +31,9 @@ pub enum CellKind {
     Eval { of: usize },
     /// Figure 1b-c's random-skip probe of the chain's last checkpoint.
     Probe { trials: usize },
+    /// CEI rank stability against N of the chain's last checkpoint (the
+    /// target's `cei_samples`).
+    CeiSamples,
 }
 
 /// One cell of the study.
@@ -176,6 +179,24 @@ impl Study {
                     kind: CellKind::Probe { trials: probe.trials },
                     label: format!("probe skip {d}"),
                     exp: load(&probe.experiment, &sets)?,
+                    dataset: Some(d.clone()),
+                    scheme: None,
+                    group: String::new(),
+                    baseline: false,
+                    sets,
+                    ranking: None,
+                });
+            }
+        }
+        if let Some(cs) = &target.config.cei_samples {
+            for (i, d) in target.config.datasets.iter().enumerate() {
+                let init = ends[i].last().map(|&(_, c)| cells[c].checkpoint());
+                let name = format!("{}-{d}", cs.experiment);
+                let sets = flags.cell_sets(&cs.experiment, &name, 0, init, Some(d))?;
+                cells.push(Cell {
+                    kind: CellKind::CeiSamples,
+                    label: format!("cei samples {d}"),
+                    exp: load(&cs.experiment, &sets)?,
                     dataset: Some(d.clone()),
                     scheme: None,
                     group: String::new(),

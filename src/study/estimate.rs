@@ -59,6 +59,15 @@ pub fn estimate_s(study: &Study, cell: &Cell) -> f64 {
             let forward = step_flops(&c.model, b, t) / 3.0;
             (1.0 + ks * trials as f64) * n * forward / machine_rate()
         }
+        CellKind::CeiSamples => {
+            // Every ranking's samples through the model, each block skipped
+            // in turn from its place on (as a ranking cell).
+            let cs = study.target.config.cei_samples.clone().unwrap_or_default();
+            let conditions = cs.conditions.iter().sum::<usize>() as u64 * cs.seeds + cs.reference as u64;
+            let n = (conditions * c.cei.draws as u64) as f64;
+            let blocks = block_ids(&c.model).len() as f64;
+            n * step_flops(&c.model, 1, t) / 3.0 * (1.0 + blocks / 4.0) / machine_rate()
+        }
         _ => c.train.steps as f64 * step_flops(&c.model, b, t) / machine_rate(),
     }
 }

@@ -8,6 +8,7 @@
 pub mod all;
 pub mod blocks;
 pub mod cei;
+pub mod cei_samples;
 pub mod cells;
 pub mod estimate;
 pub mod eval_run;

@@ -105,6 +105,10 @@ pub fn spec_of(study: &Study, cell: &Cell) -> crate::results::RunSpec {
         }
         CellKind::Ranking => cell.exp.run_spec("ranking", None),
         CellKind::Probe { trials } => super::probe::spec(&cell.exp, trials),
+        CellKind::CeiSamples => {
+            let c = study.target.config.cei_samples.clone().unwrap_or_default();
+            super::cei_samples::spec(&cell.exp, &c.conditions, c.reference, c.seeds)
+        }
         _ => cell.exp.run_spec("train", None),
     }
 }
@@ -323,6 +327,15 @@ fn run_cell(study: &Study, cell: &Cell, board: &Board, done: bool) -> Result<(),
             super::probe::skip_probe(&cell.exp, trials).map_err(|e| ReproduceError::Probe {
                 cell: cell.label.clone(),
                 source: Box::new(e),
+            })?;
+        }
+        CellKind::CeiSamples => {
+            let c = study.target.config.cei_samples.clone().unwrap_or_default();
+            super::cei_samples::run(&cell.exp, &c.conditions, c.reference, c.seeds).map_err(|e| {
+                ReproduceError::Probe {
+                    cell: cell.label.clone(),
+                    source: Box::new(e),
+                }
             })?;
         }
         CellKind::Chain | CellKind::Arm => {

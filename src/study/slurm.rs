@@ -65,6 +65,8 @@ pub struct KindOptions {
 /// The kinds of cell `kinds` may name.
 pub const KINDS: [&str; 6] = ["network", "chain", "ranking", "arm", "eval", "probe"];
 
+// A CEI-samples cell is a probe of the ranking: `[slurm.kinds.probe]` sizes it too.
+
 /// The kind of `task`, as `[slurm.kinds]` names it.
 pub fn kind_of(study: &Study, task: &Task) -> &'static str {
     match task.kind {
@@ -74,7 +76,7 @@ pub fn kind_of(study: &Study, task: &Task) -> &'static str {
             CellKind::Ranking => "ranking",
             CellKind::Arm => "arm",
             CellKind::Eval { .. } => "eval",
-            CellKind::Probe { .. } => "probe",
+            CellKind::Probe { .. } | CellKind::CeiSamples => "probe",
         },
     }
 }

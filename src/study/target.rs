@@ -115,6 +115,20 @@ pub struct ProbeSkip {
     pub set: Vec<String>,
 }
 
+/// CEI rank stability against N (`cei_samples.rs`): one cell per dataset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CeiSamples {
+    /// The experiment whose starting model and gates are ranked (`stage3-entprog`).
+    pub experiment: String,
+    /// The `cei.conditions` compared (N = conditions x draws).
+    pub conditions: Vec<usize>,
+    /// The reference ranking's conditions (drawn with a seed of its own).
+    pub reference: usize,
+    /// Seeds per compared N.
+    pub seeds: u64,
+}
+
 /// A claim that a metric moves one way along a group's arms in their order:
 /// per seed, Spearman's rho between the arm's position and its value; the
 /// claim holds when the interval of rho over seeds lies above 0.
@@ -183,6 +197,9 @@ pub struct TargetConfig {
     /// Figure 1b-c's random-skip probe, one cell per dataset (none when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe_skip: Option<ProbeSkip>,
+    /// CEI rank stability against N, one cell per dataset (none when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cei_samples: Option<CeiSamples>,
     /// Claims about the order of a group's arms (Figure 1a: quality falls
     /// as more blocks are frozen), each with its verdict.
     pub trends: Vec<Trend>,
@@ -239,6 +256,14 @@ impl Validate for TargetConfig {
                     "{:?} has fewer than 3 arms, expected a group of at least 3 to order",
                     t.group
                 ),
+            );
+        }
+        if let Some(c) = &self.cei_samples {
+            check(
+                out,
+                c.seeds >= 1 && !c.conditions.is_empty() && c.conditions.iter().all(|&n| n >= 2 && n <= c.reference),
+                key(prefix, "cei_samples"),
+                "expected seeds >= 1 and conditions from 2 up to the reference",
             );
         }
         if let Some(p) = &self.probe_skip {
