@@ -8,12 +8,14 @@
 //! training cell is an experiment of `experiments/` loaded with `--set`
 //! flags, exactly what `entprog train <experiment> --set ...` would run, so a
 //! finished cell is reused by its config hash by any target and by hand.
+//! A seed's arms run back to back, their order alternating by seed; probe
+//! cells (random skipping, CEI samples) follow. `build.rs` builds each kind.
 
 use std::path::PathBuf;
 
-use super::target::{Arm, Profile, Target};
+use super::build::{arm_cells, chain_cells, probe_cells, Flags};
+use super::target::{Profile, Target};
 use crate::config::ConfigError;
-use crate::entprog::schedule::ScheduleKind;
 use crate::eval::dance::DanceNetsConfig;
 use crate::experiment::Experiment;
 
@@ -115,10 +117,6 @@ pub enum StudyError {
     },
 }
 
-fn load(experiment: &str, sets: &[String]) -> Result<Experiment, ConfigError> {
-    Experiment::load(experiment, sets)
-}
-
 impl Study {
     /// Lays out `target` under profile `profile` with `seeds` seeds per arm
     /// (`None`: the profile's or the target's count), cells under `results_dir`.
@@ -170,41 +168,19 @@ impl Study {
             }
         }
         if let Some(probe) = &target.config.probe_skip {
-            for (i, d) in target.config.datasets.iter().enumerate() {
-                let init = ends[i].last().map(|&(_, c)| cells[c].checkpoint());
-                let name = format!("{}-{d}", probe.experiment);
-                let mut sets = flags.cell_sets(&probe.experiment, &name, 0, init, Some(d))?;
-                sets.extend(probe.set.iter().cloned());
-                cells.push(Cell {
-                    kind: CellKind::Probe { trials: probe.trials },
-                    label: format!("probe skip {d}"),
-                    exp: load(&probe.experiment, &sets)?,
-                    dataset: Some(d.clone()),
-                    scheme: None,
-                    group: String::new(),
-                    baseline: false,
-                    sets,
-                    ranking: None,
-                });
-            }
+            let kind = CellKind::Probe { trials: probe.trials };
+            probe_cells(&target, &flags, &ends, &mut cells, kind, &probe.experiment, &probe.set)?;
         }
         if let Some(cs) = &target.config.cei_samples {
-            for (i, d) in target.config.datasets.iter().enumerate() {
-                let init = ends[i].last().map(|&(_, c)| cells[c].checkpoint());
-                let name = format!("{}-{d}", cs.experiment);
-                let sets = flags.cell_sets(&cs.experiment, &name, 0, init, Some(d))?;
-                cells.push(Cell {
-                    kind: CellKind::CeiSamples,
-                    label: format!("cei samples {d}"),
-                    exp: load(&cs.experiment, &sets)?,
-                    dataset: Some(d.clone()),
-                    scheme: None,
-                    group: String::new(),
-                    baseline: false,
-                    sets,
-                    ranking: None,
-                });
-            }
+            probe_cells(
+                &target,
+                &flags,
+                &ends,
+                &mut cells,
+                CellKind::CeiSamples,
+                &cs.experiment,
+                &[],
+            )?;
         }
         let nets = nets_config(&target, &p, &cell_dir)?;
         check_frame_sizes(&cells, profile)?;
@@ -229,194 +205,6 @@ impl Study {
             base.join(&self.profile_name)
         }
     }
-}
-
-/// How a profile turns an experiment into a cell's `--set` flags.
-struct Flags<'a> {
-    profile: &'a Profile,
-    /// Where the cells' run folders go (`output.results_dir`).
-    cell_dir: &'a std::path::Path,
-}
-
-impl Flags<'_> {
-    /// The profile's flags for `experiment`, then the cell's name, seed,
-    /// folder and starting checkpoint (with the hash of the run that writes
-    /// it, so the cell's hash names its parent by identity, not by path).
-    fn sets(&self, experiment: &str, name: &str, seed: u64, init: Option<Checkpoint>) -> Vec<String> {
-        let p = self.profile;
-        let mut sets = p.set.clone();
-        sets.extend(p.experiment_set.get(experiment).cloned().unwrap_or_default());
-        sets.push(format!("name={name}"));
-        sets.push(format!("seed={seed}"));
-        sets.push(format!("output.results_dir={:?}", self.cell_dir.display().to_string()));
-        if let Some((path, hash)) = init {
-            sets.push(format!("train.init_from={:?}", path.display().to_string()));
-            sets.push(format!("train.init_from_hash={hash:?}"));
-        }
-        sets
-    }
-
-    /// `sets` with the dataset flags: `dataset` (when given) and the
-    /// profile's suffix on every dataset name.
-    fn with_data(
-        &self,
-        experiment: &str,
-        sets: Vec<String>,
-        dataset: Option<&str>,
-    ) -> Result<Vec<String>, ConfigError> {
-        let plain = load(experiment, &sets)?;
-        let d = &plain.config.data;
-        let suffix = &self.profile.dataset_suffix;
-        let main = dataset.unwrap_or(&d.dataset);
-        let mut sets = sets;
-        sets.push(format!("data.dataset=\"{main}{suffix}\""));
-        let mix: Vec<String> = d.mix.iter().map(|m| format!("\"{m}{suffix}\"")).collect();
-        sets.push(format!("data.mix=[{}]", mix.join(", ")));
-        Ok(sets)
-    }
-
-    /// All of a cell's flags: [`Flags::sets`] then [`Flags::with_data`].
-    fn cell_sets(
-        &self,
-        experiment: &str,
-        name: &str,
-        seed: u64,
-        init: Option<Checkpoint>,
-        dataset: Option<&str>,
-    ) -> Result<Vec<String>, ConfigError> {
-        self.with_data(experiment, self.sets(experiment, name, seed, init), dataset)
-    }
-}
-
-/// Per dataset, the chain's cells in order: (experiment, cell index).
-type ChainEnds = Vec<Vec<(String, usize)>>;
-
-/// The shared stage chain (shared stages once, per-dataset stages once per
-/// dataset); returns each dataset's chain cells in order.
-fn chain_cells(target: &Target, flags: &Flags, cells: &mut Vec<Cell>) -> Result<ChainEnds, StudyError> {
-    let datasets = &target.config.datasets;
-    let mut ends: ChainEnds = vec![Vec::new(); datasets.len()];
-    let last = |ends: &ChainEnds, i: usize| ends[i].last().map(|&(_, c)| c);
-    let chain_cell = |label: String, exp: Experiment, dataset: Option<String>, sets: Vec<String>| Cell {
-        kind: CellKind::Chain,
-        label,
-        exp,
-        dataset,
-        scheme: None,
-        group: String::new(),
-        baseline: false,
-        sets,
-        ranking: None,
-    };
-    for stage in &target.config.chain {
-        if stage.per_dataset {
-            for (i, d) in datasets.iter().enumerate() {
-                let init = last(&ends, i).map(|c| cells[c].checkpoint());
-                let name = format!("{}-{d}", stage.experiment);
-                let sets = flags.cell_sets(&stage.experiment, &name, 0, init, Some(d))?;
-                let exp = load(&stage.experiment, &sets)?;
-                cells.push(chain_cell(name, exp, Some(d.clone()), sets));
-                ends[i].push((stage.experiment.clone(), cells.len() - 1));
-            }
-        } else {
-            // A shared stage starts from the first dataset's chain so far.
-            let init = last(&ends, 0).map(|c| cells[c].checkpoint());
-            let name = stage.experiment.clone();
-            let sets = flags.cell_sets(&stage.experiment, &name, 0, init, None)?;
-            let exp = load(&stage.experiment, &sets)?;
-            cells.push(chain_cell(name, exp, None, sets));
-            let at = cells.len() - 1;
-            ends.iter_mut().for_each(|e| e.push((stage.experiment.clone(), at)));
-        }
-    }
-    Ok(ends)
-}
-
-/// An arm's cells on dataset `d` from checkpoint `init`: one ranking cell
-/// when its schedule needs an order (made with seed 0's settings, shared by
-/// every seed), pushed; returns its training run per seed, for the caller to
-/// place (each followed by its evaluation).
-fn arm_cells(
-    arm: &Arm,
-    d: &str,
-    init: Option<Checkpoint>,
-    seeds: u64,
-    flags: &Flags,
-    cells: &mut Vec<Cell>,
-) -> Result<Vec<Cell>, StudyError> {
-    // Arms that share an experiment are told apart by their group and scheme.
-    let name = match arm.has_own_flags(flags.profile) {
-        false => format!("{}-{d}", arm.experiment),
-        true => format!(
-            "{}-{}-{d}",
-            arm.experiment,
-            super::graph::slug(format!("{} {}", arm.group, arm.scheme).trim_start())
-        ),
-    };
-    // The arm's step budget: a multiple of its experiment's steps under the profile.
-    let steps = match arm.steps_factor {
-        Some(f) => {
-            let plain = load(
-                &arm.experiment,
-                &flags.cell_sets(&arm.experiment, &name, 0, None, Some(d))?,
-            )?;
-            let steps = (plain.config.train.steps as f64 * f).round().max(1.0) as u64;
-            vec![format!("train.steps={steps}")]
-        }
-        None => Vec::new(),
-    };
-    let arm_set = flags.profile.arm_flags(arm);
-    let with_arm = |mut sets: Vec<String>| {
-        sets.extend(arm.set.iter().cloned());
-        sets.extend(arm_set.iter().cloned());
-        sets.extend(steps.iter().cloned());
-        sets
-    };
-    let ranking_sets = with_arm(flags.cell_sets(&arm.experiment, &name, 0, init.clone(), Some(d))?);
-    let ranked = load(&arm.experiment, &ranking_sets)?;
-    let ranking = if ranked.config.schedule.kind != ScheduleKind::Full {
-        cells.push(Cell {
-            kind: CellKind::Ranking,
-            label: format!("ranking {} {}", arm.scheme, super::target::block_name(d, &arm.group)),
-            exp: ranked,
-            dataset: Some(d.to_string()),
-            scheme: Some(arm.scheme.clone()),
-            group: arm.group.clone(),
-            baseline: arm.baseline,
-            sets: ranking_sets,
-            ranking: None,
-        });
-        Some(cells.len() - 1)
-    } else {
-        None
-    };
-    let mut runs = Vec::new();
-    for seed in 0..seeds {
-        let mut sets = with_arm(flags.cell_sets(&arm.experiment, &name, seed, init.clone(), Some(d))?);
-        if let Some(r) = ranking {
-            sets.push(format!(
-                "schedule.ranking={:?}",
-                cells[r].ranking_dir().display().to_string()
-            ));
-            sets.push(format!("schedule.ranking_hash={:?}", cells[r].exp.hash));
-        }
-        runs.push(Cell {
-            kind: CellKind::Arm,
-            label: format!(
-                "{} {} seed {seed}",
-                arm.scheme,
-                super::target::block_name(d, &arm.group)
-            ),
-            exp: load(&arm.experiment, &sets)?,
-            dataset: Some(d.to_string()),
-            scheme: Some(arm.scheme.clone()),
-            group: arm.group.clone(),
-            baseline: arm.baseline,
-            sets,
-            ranking,
-        });
-    }
-    Ok(runs)
 }
 
 /// The offline feature networks of the evaluations: the target's

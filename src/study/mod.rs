@@ -7,6 +7,7 @@
 
 pub mod all;
 pub mod blocks;
+mod build;
 pub mod cei;
 pub mod cei_samples;
 pub mod cells;
